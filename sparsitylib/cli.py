@@ -1,0 +1,104 @@
+"""Command line: ``python -m sparsitylib <command> ...``.
+
+    python -m sparsitylib run [--preset smoke|quick|paper] [--force] [--quiet] key=value ...
+        Train a run (or load it from the store) and print its summary as JSON.
+    python -m sparsitylib table [--preset ...] key=value ...
+        The same, printed as a per-layer table of dead filters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import ConfigError, RunConfig, parse_value
+from .data import DatasetNotFoundError
+from .presets import PRESETS, preset_config
+from .store import RunStore
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["optimizer=adam", "lr=1e-2"]`` -> ``{"optimizer": "adam", "lr": 0.01}``, typed."""
+    settings = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected key=value, got {pair!r}")
+        settings[key.strip()] = parse_value(key.strip(), text.strip())
+    return settings
+
+
+def run_summary(record: dict) -> dict:
+    """The short JSON summary of a run record."""
+    metrics = record.get("metrics", {})
+    return {
+        "run_id": record["run_id"],
+        "status": record["status"],
+        "failure_reason": record.get("failure_reason"),
+        "cached": record.get("cached", False),
+        "config": record["config"],
+        "test_error": metrics.get("test_error"),
+        "dead_by_activation": metrics.get("dead_by_activation"),
+        "dead_by_gamma": metrics.get("dead_by_gamma"),
+        "filters": metrics.get("filters"),
+        "layers": {row["layer"]: {"filters": row["filters"], "dead_by_activation": row["dead_by_activation"],
+                                  "dead_by_gamma": row["dead_by_gamma"]} for row in record.get("layers", [])},
+        "duration_s": record.get("environment", {}).get("duration_s"),
+    }
+
+
+def layer_table(record: dict) -> str:
+    """A plain-text per-layer table of dead filters, with the run's test error."""
+    config = record["config"]
+    decay = "" if config["decay_mode"] == "none" else f" {config['decay']:g}"
+    title = f"{config['optimizer']} lr={config['lr']:g} {config['decay_mode']}{decay}  (run {record['run_id']})"
+    if record["status"] != "completed":
+        return f"{title}\n  FAILED: {record['failure_reason']}"
+    lines = [title, f"  {'layer':<6}{'filters':>8}{'dead (act)':>12}{'dead (gamma)':>14}"]
+    for row in record["layers"]:
+        lines.append(f"  {row['layer']:<6}{row['filters']:>8}{row['dead_by_activation']:>12}{row['dead_by_gamma']:>14}")
+    m = record["metrics"]
+    lines.append(f"  {'total':<6}{m['filters']:>8}{m['dead_by_activation_count']:>12}{m['dead_by_gamma_count']:>14}")
+    lines.append(f"  dead by activation {100 * m['dead_by_activation']:.1f}%, by gamma {100 * m['dead_by_gamma']:.1f}%, "
+                 f"test error {100 * m['test_error']:.2f}%")
+    return "\n".join(lines)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("settings", nargs="*", metavar="key=value",
+                        help=f"any RunConfig field, e.g. optimizer=adam decay_mode=l2 lr=1e-2 "
+                             f"(fields: {', '.join(RunConfig.__dataclass_fields__)})")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="fill unset fields from a preset")
+    parser.add_argument("--force", action="store_true", help="retrain even if the run is stored")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--download", action="store_true", help="let torchvision download a missing data set")
+    parser.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sparsitylib", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_arguments(commands.add_parser("run", help="train or load one run; print its summary as JSON"))
+    _add_run_arguments(commands.add_parser("table", help="train or load one run; print its per-layer table"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = preset_config(args.preset, **parse_settings(args.settings))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        record = RunStore(args.runs).run(config, force=args.force, quiet=args.quiet, download=args.download)
+    except DatasetNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        print(json.dumps(run_summary(record), indent=2))
+    else:
+        print(layer_table(record))
+    return 0 if record["status"] == "completed" else 1

@@ -1,0 +1,120 @@
+"""The networks we study: BasicNet and the CIFAR form of VGG-11/16, all built from one plan.
+
+A plan lists convolution widths, with ``"M"`` for a 2x2 max-pool. Every convolution is a
+``ConvBlock``: 3x3 conv -> BatchNorm (or nothing) -> ReLU (or leaky ReLU). After the last block
+the network averages over space and applies one linear layer.
+
+BasicNet is our reconstruction of the paper's network: the paper names seven convolution layers
+C1-C7, each followed by BatchNorm and ReLU, and a fully connected head, but does not list their
+widths in the text we have. We use 64-128-128-256-256-512-512 with 3x3 kernels, max-pooling after
+C1, C3 and C5, and global average pooling into one linear layer.
+
+A model is described by a ``ModelSpec`` (plain values), so a pruned network is just a spec with
+smaller widths plus a state_dict: it saves and loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+POOL = "M"
+PLANS: dict[str, tuple] = {
+    "basicnet": (64, POOL, 128, 128, POOL, 256, 256, POOL, 512, 512),
+    "vgg11": (64, POOL, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL),
+    "vgg16": (64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 512, 512, 512, POOL, 512, 512, 512, POOL),
+}
+NORMS = ("batchnorm", "none")
+ACTIVATIONS = ("relu", "leaky_relu")
+
+
+def scaled_widths(model: str, width: float) -> list[int]:
+    """The convolution widths of ``model`` times the width multiplier, rounded."""
+    return [int(round(c * width)) for c in PLANS[model] if c != POOL]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build a model; a pruned model differs only in ``widths``."""
+
+    model: str
+    widths: tuple[int, ...]
+    in_channels: int
+    num_classes: int
+    norm: str = "batchnorm"
+    activation: str = "relu"
+    negative_slope: float = 0.01
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "widths": list(self.widths)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelSpec":
+        return cls(**{**values, "widths": tuple(values["widths"])})
+
+
+class ConvBlock(nn.Module):
+    """conv 3x3 -> BatchNorm -> activation: one 'filter' per output channel."""
+
+    def __init__(self, in_channels, out_channels, norm, activation, negative_slope):
+        super().__init__()
+        use_bn = norm == "batchnorm"
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not use_bn)
+        self.bn = nn.BatchNorm2d(out_channels) if use_bn else nn.Identity()
+        self.act = nn.ReLU(inplace=True) if activation == "relu" else nn.LeakyReLU(negative_slope, inplace=True)
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class ConvNet(nn.Module):
+    """A plain feed-forward CNN built from a plan of ConvBlocks and max-pools."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        layers, widths, in_channels = [], iter(spec.widths), spec.in_channels
+        for item in PLANS[spec.model]:
+            if item == POOL:
+                # ceil_mode keeps odd sizes alive: 28 -> 14 -> 7 -> 4 -> 2 -> 1 for VGG on 28x28.
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            else:
+                out_channels = next(widths)
+                layers.append(ConvBlock(in_channels, out_channels, spec.norm, spec.activation, spec.negative_slope))
+                in_channels = out_channels
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(in_channels, spec.num_classes)
+        self._init_weights()
+
+    def _init_weights(self):
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    @property
+    def blocks(self) -> list[ConvBlock]:
+        return [m for m in self.features if isinstance(m, ConvBlock)]
+
+    @property
+    def layer_names(self) -> list[str]:
+        """C1, C2, ... in order, as the paper names BasicNet's layers."""
+        return [f"C{i + 1}" for i in range(len(self.blocks))]
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def build_model(spec: ModelSpec) -> ConvNet:
+    if spec.model not in PLANS:
+        raise ValueError(f"unknown model {spec.model!r}; choose one of {sorted(PLANS)}")
+    expected = sum(1 for c in PLANS[spec.model] if c != POOL)
+    if len(spec.widths) != expected:
+        raise ValueError(f"{spec.model} has {expected} convolution layers, got {len(spec.widths)} widths")
+    if min(spec.widths) < 1:
+        raise ValueError(f"every layer needs at least one channel, got widths {list(spec.widths)}")
+    return ConvNet(spec)

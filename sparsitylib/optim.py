@@ -1,0 +1,116 @@
+"""Optimizers, the two regularizers the paper separates, and learning-rate schedules.
+
+The regularizers (``decay_mode``):
+
+- ``"l2"``: lambda * theta is added to the loss gradient *before* the optimizer's update, so for
+  Adam and its relatives it passes through the per-parameter normalization. This is what
+  ``torch.optim.Adam(weight_decay=...)`` does, and what every torch optimizer's ``weight_decay``
+  argument means; we use that argument.
+- ``"decoupled"``: the optimizer steps on the loss gradient alone, then theta is shrunk,
+  ``theta <- theta * (1 - lr_t * lambda)`` with ``lr_t`` the scheduled learning rate at that step
+  (AdamW-style, but applied after the step and available for every optimizer).
+- ``"none"``.
+
+``decay_params`` chooses what is regularized: ``"all"`` parameters (the paper's setting: BN gamma
+and beta too) or ``"weights_only"`` (convolution and linear weights; no BN parameters, no biases).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamax", "adagrad", "adadelta", "rmsprop")
+DECAY_MODES = ("none", "l2", "decoupled")
+DECAY_PARAMS = ("all", "weights_only")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def parameter_groups(model: nn.Module, decay_params: str) -> tuple[list, list]:
+    """Split parameters into (regularized, not regularized)."""
+    if decay_params not in DECAY_PARAMS:
+        raise ValueError(f"unknown decay_params {decay_params!r}; choose one of {DECAY_PARAMS}")
+    decayed, kept = [], []
+    for parameter in model.parameters():
+        # weights of conv and linear layers have >= 2 dims; BN gamma/beta and biases have one
+        (decayed if decay_params == "all" or parameter.dim() > 1 else kept).append(parameter)
+    return decayed, kept
+
+
+def build_optimizer(
+    model: nn.Module,
+    optimizer: str,
+    lr: float,
+    decay_mode: str = "l2",
+    decay: float = 5e-4,
+    decay_params: str = "all",
+    momentum: float = 0.9,
+    nesterov: bool = False,
+) -> torch.optim.Optimizer:
+    """A torch optimizer whose parameter groups carry the regularizer.
+
+    Call ``optimizer_step(optimizer)`` instead of ``optimizer.step()`` so decoupled decay is
+    applied.
+    """
+    if decay_mode not in DECAY_MODES:
+        raise ValueError(f"unknown decay_mode {decay_mode!r}; choose one of {DECAY_MODES}")
+    decayed, kept = parameter_groups(model, decay_params)
+    l2 = decay if decay_mode == "l2" else 0.0
+    decoupled = decay if decay_mode == "decoupled" else 0.0
+    groups = [
+        {"params": decayed, "weight_decay": l2, "decoupled_decay": decoupled},
+        {"params": kept, "weight_decay": 0.0, "decoupled_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
+    if optimizer in ("adam", "amsgrad"):
+        return torch.optim.Adam(groups, lr=lr, amsgrad=optimizer == "amsgrad")
+    if optimizer == "adamax":
+        return torch.optim.Adamax(groups, lr=lr)
+    if optimizer == "adagrad":
+        return torch.optim.Adagrad(groups, lr=lr)
+    if optimizer == "adadelta":
+        return torch.optim.Adadelta(groups, lr=lr)
+    if optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
+
+
+@torch.no_grad()
+def apply_decoupled_decay(optimizer: torch.optim.Optimizer) -> None:
+    """Shrink every decoupled-decay parameter by (1 - lr * lambda), lr as currently scheduled."""
+    for group in optimizer.param_groups:
+        decay = group.get("decoupled_decay", 0.0)
+        if decay:
+            torch._foreach_mul_(group["params"], 1.0 - group["lr"] * decay)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
+    """One update: the optimizer's step (with L2 inside it), then decoupled decay."""
+    optimizer.step()
+    apply_decoupled_decay(optimizer)
+
+
+def lr_factor(schedule: str, progress: float, milestones=(0.5, 0.75), gamma: float = 0.1) -> float:
+    """Learning-rate multiplier at ``progress`` in [0, 1] of training.
+
+    constant: 1. step: ``gamma`` to the number of ``milestones`` (fractions of training) passed.
+    cosine: half a cosine from 1 to 0.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "step":
+        return gamma ** sum(progress >= m for m in milestones)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
+
+
+def build_scheduler(optimizer, schedule: str, total_steps: int, milestones=(0.5, 0.75), gamma: float = 0.1):
+    """A per-step ``LambdaLR`` following ``lr_factor``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(schedule, step / max(total_steps, 1), milestones, gamma)
+    )

@@ -1,0 +1,212 @@
+"""The run store: every run saved by its config's hash, so nothing is trained twice.
+
+Layout under the store root (``$SPARSITYLIB_RUNS`` or ``./runs``)::
+
+    <run_id>/record.json     config, environment, metrics, per-layer/per-filter tables, history
+    <run_id>/weights.pt      the state_dict (load with weights_only=True)
+    .work/<run_id>/          checkpoint of a run in progress (resumed if the run was killed)
+    .locks/<run_id>.lock     held while a process trains that run
+    .trash/                  corrupt or replaced runs, moved aside rather than deleted
+
+A run folder appears in one ``rename`` once both files are complete, so a killed process never
+leaves something that looks finished. A process that wants a run another process is training
+waits for it (an ``flock`` on the lock file) and then reads the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .config import RunConfig, from_dict
+from .models import ConvNet, ModelSpec, build_model
+
+RECORD, WEIGHTS = "record.json", "weights.pt"
+
+
+class CorruptRunWarning(UserWarning):
+    """A stored run could not be read; it is moved aside and recomputed."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("SPARSITYLIB_RUNS", "runs"))
+
+
+class RunStore:
+    """A folder of runs, keyed by ``RunConfig.run_id``."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def path(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> dict | None:
+        """The stored record of ``run_id``, or ``None`` if there is none or it is corrupt."""
+        folder = self.path(run_id)
+        if not folder.exists():
+            return None
+        try:
+            return self._read_valid(folder, run_id)
+        except (OSError, ValueError, KeyError) as error:
+            warnings.warn(f"stored run {run_id} in {folder} is corrupt ({error}); it will be recomputed",
+                          CorruptRunWarning, stacklevel=2)
+            return None
+
+    def _read_valid(self, folder: Path, run_id: str) -> dict:
+        record = json.loads((folder / RECORD).read_text())
+        if record.get("run_id") != run_id:
+            raise ValueError(f"record names run {record.get('run_id')!r}")
+        if record.get("status") not in ("completed", "failed"):
+            raise ValueError(f"unknown status {record.get('status')!r}")
+        from_dict(record["config"])
+        if record["status"] == "completed":
+            for key in ("metrics", "layers", "filters", "history"):
+                record[key]  # noqa: B018 - raises KeyError when missing
+            if not (folder / WEIGHTS).is_file():
+                raise ValueError(f"{WEIGHTS} is missing")
+        return record
+
+    def run_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def records(self, run_ids=None) -> list[dict]:
+        """All readable records (or those of ``run_ids``), skipping corrupt ones with a warning."""
+        ids = self.run_ids() if run_ids is None else run_ids
+        return [r for r in (self.get(i) for i in ids) if r is not None]
+
+    def load_model(self, run_id: str, device: str | torch.device = "cpu") -> ConvNet:
+        """The trained network of a completed run, in eval mode."""
+        record = self.get(run_id)
+        if record is None:
+            raise KeyError(f"no stored run {run_id!r} in {self.root}; known runs: {len(self.run_ids())}")
+        if record["status"] != "completed":
+            raise ValueError(f"run {run_id} failed ({record['failure_reason']}); it has no weights")
+        model = build_model(ModelSpec.from_dict(record["model_spec"]))
+        state = torch.load(self.path(run_id) / WEIGHTS, map_location=device, weights_only=True)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
+    # --- running --------------------------------------------------------------------------------
+
+    def run(self, config: RunConfig, *, force: bool = False, quiet: bool = False, download: bool = False) -> dict:
+        """The record of ``config``: from the store if there, else trained now and stored.
+
+        ``force=True`` retrains and replaces a stored run. The returned record carries
+        ``"cached": True`` when it came from the store.
+        """
+        from .train import train  # train imports the data and model stacks; keep reading cheap
+
+        run_id = config.run_id
+        if not force:
+            record = self.get(run_id)
+            if record is not None:
+                return {**record, "cached": True}
+        with self._lock(run_id):
+            if not force:  # another process may have finished it while we waited
+                record = self.get(run_id)
+                if record is not None:
+                    return {**record, "cached": True}
+            work = self.root / ".work" / run_id
+            work.mkdir(parents=True, exist_ok=True)
+            trained = train(config, checkpoint=work / "checkpoint.pt", quiet=quiet, download=download)
+            self._publish(run_id, trained.record, trained.model if trained.record["status"] == "completed" else None)
+            shutil.rmtree(work, ignore_errors=True)
+        return {**trained.record, "cached": False}
+
+    def _publish(self, run_id: str, record: dict, model) -> None:
+        staging = self.root / ".work" / f"{run_id}.staging{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        if model is not None:
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging / WEIGHTS)
+        (staging / RECORD).write_text(json.dumps(record, indent=1))
+        final = self.path(run_id)
+        if final.exists():
+            self._move_aside(final)
+        os.rename(staging, final)
+
+    def _move_aside(self, folder: Path) -> None:
+        trash = self.root / ".trash"
+        trash.mkdir(parents=True, exist_ok=True)
+        os.rename(folder, trash / f"{folder.name}.{time.strftime('%Y%m%d-%H%M%S')}.{os.getpid()}")
+
+    @contextlib.contextmanager
+    def _lock(self, run_id: str):
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{run_id}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- tidy tables -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunTables:
+    """Runs as tidy DataFrames: ``runs`` (one row per run: config + metrics), and in long form
+    ``layers`` (run x layer), ``filters`` (run x filter), ``history`` (run x epoch) and
+    ``history_layers`` (run x epoch x layer: dead filters and |gamma| quantiles)."""
+
+    runs: pd.DataFrame
+    layers: pd.DataFrame
+    filters: pd.DataFrame
+    history: pd.DataFrame
+    history_layers: pd.DataFrame
+
+
+GAMMA_QUANTILE_COLUMNS = ("gamma_min", "gamma_q10", "gamma_median", "gamma_q90", "gamma_max")
+
+
+def load_runs(root: str | Path | None = None, run_ids=None, *, include_failed: bool = True) -> RunTables:
+    """Read stored runs into tidy DataFrames, joined on ``run_id``."""
+    records = RunStore(root).records(run_ids)
+    if not include_failed:
+        records = [r for r in records if r["status"] == "completed"]
+    return tables_from_records(records)
+
+
+def tables_from_records(records: list[dict]) -> RunTables:
+    runs, layers, filters, history, history_layers = [], [], [], [], []
+    for record in records:
+        run_id = record["run_id"]
+        env = record.get("environment", {})
+        runs.append({"run_id": run_id, "status": record["status"], "failure_reason": record.get("failure_reason"),
+                     **record["config"], **record.get("metrics", {}), "device_used": env.get("device"),
+                     "duration_s": env.get("duration_s")})
+        layers.extend({"run_id": run_id, **row} for row in record.get("layers", []))
+        if record.get("filters"):
+            frame = pd.DataFrame(record["filters"])
+            frame.insert(0, "run_id", run_id)
+            filters.append(frame)
+        for row in record.get("history", []):
+            history.append({"run_id": run_id, **{k: v for k, v in row.items() if k not in ("dead_per_layer", "gamma_quantiles")},
+                            "dead_total": sum(row["dead_per_layer"])})
+            for i, (dead, quantiles) in enumerate(zip(row["dead_per_layer"], row["gamma_quantiles"])):
+                history_layers.append({"run_id": run_id, "epoch": row["epoch"], "layer": f"C{i + 1}", "dead": dead,
+                                       **dict(zip(GAMMA_QUANTILE_COLUMNS, quantiles))})
+    return RunTables(
+        runs=pd.DataFrame(runs),
+        layers=pd.DataFrame(layers),
+        filters=pd.concat(filters, ignore_index=True) if filters else pd.DataFrame(),
+        history=pd.DataFrame(history),
+        history_layers=pd.DataFrame(history_layers),
+    )
