@@ -4,6 +4,10 @@
         Train a run (or load it from the store) and print its summary as JSON.
     python -m sparsitylib table [--preset ...] key=value ...
         The same, printed as a per-layer table of dead filters.
+    python -m sparsitylib tables [--preset quick]
+        The headline comparison: Adam+L2, Adam without regularization and SGD+L2, one table each.
+    python -m sparsitylib data [--download] [dataset]
+        Check that a data set can be loaded (exit 1 with the ways to get it if not).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import sys
 
 from .config import ConfigError, RunConfig, parse_value
-from .data import DatasetNotFoundError
+from .data import DatasetNotFoundError, load_data
 from .presets import PRESETS, preset_config
 from .store import RunStore
 
@@ -76,29 +80,61 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
 
 
+HEADLINE_RUNS = (
+    {"optimizer": "adam", "decay_mode": "l2"},
+    {"optimizer": "adam", "decay_mode": "none"},
+    {"optimizer": "sgd", "decay_mode": "l2"},
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sparsitylib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_arguments(commands.add_parser("run", help="train or load one run; print its summary as JSON"))
     _add_run_arguments(commands.add_parser("table", help="train or load one run; print its per-layer table"))
+    tables = commands.add_parser("tables", help="Adam+L2, Adam and SGD+L2 side by side (per-layer tables)")
+    tables.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    tables.add_argument("--quiet", action="store_true", help="no progress bars")
+    tables.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    data = commands.add_parser("data", help="check that a data set is available")
+    data.add_argument("dataset", nargs="?", default="fashion-mnist")
+    data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
     return parser
+
+
+def _check_data(args) -> int:
+    try:
+        data = load_data(args.dataset, train_size=1, test_size=1, download=args.download)
+    except (DatasetNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.dataset}: available ({data.num_classes} classes, {data.channels}x{data.image_size}x{data.image_size})")
+    return 0
+
+
+def _headline_tables(args) -> int:
+    store = RunStore(args.runs)
+    configs = [preset_config(args.preset, **settings) for settings in HEADLINE_RUNS]
+    failed = False
+    for config in configs:
+        record = store.run(config, quiet=args.quiet)
+        print(layer_table(record), end="\n\n", flush=True)
+        failed |= record["status"] != "completed"
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "data":
+        return _check_data(args)
     try:
+        if args.command == "tables":
+            return _headline_tables(args)
         config = preset_config(args.preset, **parse_settings(args.settings))
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
         record = RunStore(args.runs).run(config, force=args.force, quiet=args.quiet, download=args.download)
-    except DatasetNotFoundError as error:
+    except (ConfigError, DatasetNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.command == "run":
-        print(json.dumps(run_summary(record), indent=2))
-    else:
-        print(layer_table(record))
+    print(json.dumps(run_summary(record), indent=2) if args.command == "run" else layer_table(record))
     return 0 if record["status"] == "completed" else 1

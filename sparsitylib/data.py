@@ -345,13 +345,13 @@ def _missing_message(name: str, root: Path) -> str:
             "Get it in one of these ways:\n"
             "  - install the Debian/Ubuntu package: sudo apt-get install dataset-fashion-mnist\n"
             f"  - put the four IDX files (train-images-idx3-ubyte.gz, ...) in {root / 'fashion-mnist'}\n"
-            "  - on a machine with internet access, pass download=True (CLI: download=true)\n"
+            "  - on a machine with internet access, pass download=True (command line: --download)\n"
             "  - point SPARSITYLIB_DATA at a folder that holds them"
         )
     return (
         f"{name} not found under {root / CIFAR_FOLDERS[name]}.\n"
         "Get it in one of these ways:\n"
-        "  - on a machine with internet access, pass download=True (CLI: download=true)\n"
+        "  - on a machine with internet access, pass download=True (command line: --download)\n"
         f"  - copy torchvision's extracted {CIFAR_FOLDERS[name]}/ folder into {root}\n"
         "  - point SPARSITYLIB_DATA at the folder that holds it"
     )

@@ -127,7 +127,7 @@ def train(
     try:
         for epoch in range(start_epoch, config.epochs):
             try:
-                train_loss, train_accuracy = _train_epoch(model, optimizer, scheduler, data, config, epoch, progress)
+                train_loss, train_accuracy = train_epoch(model, optimizer, scheduler, data, config, epoch, progress)
             except LossDiverged as error:
                 failure = str(error)
                 break
@@ -174,7 +174,8 @@ def train(
     return TrainedRun(record=record, model=model)
 
 
-def _train_epoch(model, optimizer, scheduler, data, config, epoch, progress):
+def train_epoch(model, optimizer, scheduler, data: TensorData, config: RunConfig, epoch: int, progress=None):
+    """One pass over the training tensors; returns (mean loss, accuracy). Raises LossDiverged."""
     model.train()
     loss_sum = torch.zeros((), device=data.train_labels.device)
     correct = torch.zeros((), dtype=torch.long, device=data.train_labels.device)
@@ -189,8 +190,10 @@ def _train_epoch(model, optimizer, scheduler, data, config, epoch, progress):
         correct += (logits.detach().argmax(1) == labels).sum()
         if step % PROGRESS_EVERY == 0:
             _check_finite(loss, epoch, step)
-            progress.update(PROGRESS_EVERY)
-    progress.update(step % PROGRESS_EVERY)
+            if progress is not None:
+                progress.update(PROGRESS_EVERY)
+    if progress is not None:
+        progress.update(step % PROGRESS_EVERY)
     _check_finite(loss, epoch, step)
     n = len(data.train_labels)
     return float(loss_sum) / n, float(correct) / n

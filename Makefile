@@ -1,0 +1,32 @@
+# Two commands on a fresh machine (Python 3.11):
+#   make test        set up .venv, fetch Fashion-MNIST where possible, run the test suite
+#   make reproduce   the same set-up, then the reproduction (PRESET=smoke|quick|paper)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PRESET ?= quick
+
+.PHONY: test reproduce setup data benchmark clean
+
+test: setup data
+	$(PY) -m pytest
+
+reproduce: setup data
+	$(PY) -m sparsitylib tables --preset $(PRESET)
+
+benchmark: setup data
+	$(PY) benchmarks/training_throughput.py
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+data: setup
+	@PY=$(PY) sh scripts/install-data.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache

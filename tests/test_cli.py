@@ -1,0 +1,36 @@
+import json
+import subprocess
+import sys
+
+SMALL = ["dataset=synthetic", "train_size=200", "test_size=100", "epochs=1", "width=0.125"]
+
+
+def cli(*args, env_root):
+    return subprocess.run([sys.executable, "-m", "sparsitylib", *args], capture_output=True, text=True,
+                          env={**__import__("os").environ, "SPARSITYLIB_RUNS": str(env_root)}, timeout=300)
+
+
+def test_run_prints_a_json_summary_and_the_second_call_comes_from_the_store(isolated_store):
+    first = cli("run", "--preset", "smoke", "--quiet", "optimizer=adam", "decay_mode=l2", *SMALL, env_root=isolated_store)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert {"run_id", "config", "test_error", "dead_by_activation", "dead_by_gamma", "layers"} <= set(summary)
+    assert summary["cached"] is False and summary["config"]["lr"] == 1e-2 and list(summary["layers"]) == [f"C{i}" for i in range(1, 8)]
+    second = json.loads(cli("run", "--preset", "smoke", "--quiet", "optimizer=adam", "decay_mode=l2", *SMALL,
+                            env_root=isolated_store).stdout)
+    assert second["cached"] is True
+    assert {**second, "cached": False, "duration_s": None} == {**summary, "duration_s": None}
+
+
+def test_bad_input_fails_before_any_work_and_writes_nothing(isolated_store):
+    for args, message in ((["optimizer=adamw"], "unknown optimizer 'adamw'"), (["lr=-1"], "lr must be a positive"),
+                          (["epochs"], "expected key=value"), (["colour=red"], "unknown config key 'colour'")):
+        result = cli("run", "--preset", "smoke", *args, env_root=isolated_store)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not isolated_store.exists()
+
+
+def test_table_prints_per_layer_counts(isolated_store):
+    result = cli("table", "--preset", "smoke", "--quiet", *SMALL, env_root=isolated_store)
+    assert result.returncode == 0, result.stderr
+    assert "C7" in result.stdout and "test error" in result.stdout

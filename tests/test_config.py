@@ -1,0 +1,79 @@
+import pytest
+
+from sparsitylib.config import ConfigError, RunConfig, from_dict, parse_value
+from sparsitylib.presets import preset_config
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"optimizer": "adamw"}, "unknown optimizer 'adamw'; choose one of"),
+    ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"model": "resnet"}, "unknown model 'resnet'"),
+    ({"decay_mode": "l1"}, "unknown decay_mode 'l1'"),
+    ({"lr": 0.0}, "lr must be a positive number, got 0.0"),
+    ({"lr": -1e-3}, "lr must be a positive number"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"epochs": 2.5}, "epochs must be a positive integer"),
+    ({"width": 0.001}, "width=0.001 leaves a layer of basicnet with zero channels"),
+    ({"classes": (0, 10)}, "classes must be integers in 0..9 for fashion-mnist"),
+    ({"classes": (3,)}, "at least two classes"),
+    ({"classes": (1, 1)}, "duplicates"),
+    ({"decay": -1.0}, "decay must be a non-negative number"),
+    ({"nesterov": True, "optimizer": "adam"}, "nesterov=True needs optimizer=sgd"),
+    ({"train_size": 0}, "train_size must be a positive integer"),
+    ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"schedule": "step", "step_milestones": (1.5,)}, "step_milestones are fractions"),
+])
+def test_invalid_settings_fail_with_a_clear_message(settings, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        RunConfig(**settings)
+
+
+def test_unknown_keys_are_listed():
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['learning_rate'\]"):
+        from_dict({"learning_rate": 0.1})
+
+
+def test_config_is_immutable():
+    with pytest.raises(AttributeError):
+        RunConfig().lr = 1.0
+
+
+def test_run_id_ignores_settings_that_cannot_matter():
+    base = RunConfig(optimizer="adam")
+    assert base.replace(momentum=0.5).run_id == base.run_id  # momentum is SGD's
+    assert base.replace(device="cpu").run_id == base.run_id  # the device is recorded, not hashed
+    assert RunConfig(decay_mode="none", decay=1.0).run_id == RunConfig(decay_mode="none", decay=0.1).run_id
+    assert base.replace(lr=2e-3).run_id != base.run_id
+    assert base.replace(optimizer="sgd").replace(momentum=0.5).run_id != base.replace(optimizer="sgd").run_id
+
+
+def test_lists_become_tuples_so_configs_stay_hashable():
+    config = from_dict({"classes": [0, 1], "step_milestones": [0.3]})
+    assert config.classes == (0, 1) and config.step_milestones == (0.3,)
+    assert from_dict(config.to_dict()) == config
+
+
+def test_command_line_values_are_typed():
+    assert parse_value("lr", "1e-2") == 0.01
+    assert parse_value("epochs", "3") == 3
+    assert parse_value("classes", "0,3,5") == (0, 3, 5)
+    assert parse_value("train_size", "none") is None
+    assert parse_value("augment", "true") is True
+    assert parse_value("optimizer", "adam") == "adam"
+    with pytest.raises(ConfigError, match="epochs='many' is not a valid int"):
+        parse_value("epochs", "many")
+    with pytest.raises(ConfigError, match="unknown config key 'speed'"):
+        parse_value("speed", "1")
+
+
+def test_presets_fill_learning_rates_per_optimizer():
+    assert preset_config("quick", optimizer="sgd").lr == 0.1
+    assert preset_config("quick", optimizer="adam").lr == 1e-2
+    assert preset_config("quick", optimizer="adam", lr=3e-3).lr == 3e-3
+    quick = preset_config("quick")
+    assert (quick.width, quick.train_size, quick.epochs, quick.dataset) == (0.25, 20000, 8, "fashion-mnist")
+    assert preset_config("paper").dataset == "cifar10"
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        preset_config("huge")

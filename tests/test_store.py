@@ -1,0 +1,127 @@
+import json
+import multiprocessing
+
+import pytest
+import torch
+
+import sparsitylib.train
+from sparsitylib.presets import preset_config
+from sparsitylib.store import CorruptRunWarning, RunStore, load_runs
+
+TINY = dict(dataset="synthetic", width=0.125, epochs=1, batch_size=50, train_size=200, test_size=100,
+            snapshot_size=32, device="cpu", optimizer="adam", lr=1e-2)
+
+
+def tiny(**changes):
+    return preset_config(None, **{**TINY, **changes})
+
+
+def test_a_stored_run_is_returned_without_training(isolated_store, monkeypatch):
+    store = RunStore()
+    first = store.run(tiny(), quiet=True)
+    assert first["cached"] is False and (isolated_store / first["run_id"] / "record.json").is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored run was trained again")
+
+    monkeypatch.setattr(sparsitylib.train, "train", no_training)
+    second = store.run(tiny(), quiet=True)
+    assert second["cached"] is True
+    assert {**second, "cached": False} == json.loads(json.dumps(first))
+    assert store.run(tiny(device="auto"), quiet=True)["cached"] is True  # the device is not part of the id
+
+
+def test_force_retrains_and_moves_the_old_run_aside(isolated_store):
+    store = RunStore()
+    run_id = store.run(tiny(), quiet=True)["run_id"]
+    again = store.run(tiny(), quiet=True, force=True)
+    assert again["cached"] is False and again["run_id"] == run_id
+    assert len(list((isolated_store / ".trash").iterdir())) == 1
+
+
+def test_weights_load_with_weights_only_and_reproduce_the_test_error():
+    store = RunStore()
+    record = store.run(tiny(), quiet=True)
+    model = store.load_model(record["run_id"])
+    data = sparsitylib.train.load_config_data(tiny())
+    assert sparsitylib.train.evaluate(model, data.test_images, data.test_labels) == record["metrics"]["test_error"]
+
+
+def test_a_crash_while_saving_leaves_nothing_that_looks_complete(isolated_store, monkeypatch):
+    store = RunStore()
+    config = tiny()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("sparsitylib.store.torch.save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.run(config, quiet=True)
+    assert not (isolated_store / config.run_id).exists()
+    assert store.get(config.run_id) is None and store.run_ids() == []
+    monkeypatch.undo()
+    assert store.run(config, quiet=True)["cached"] is False
+
+
+@pytest.mark.parametrize("damage", ["truncate", "wrong_id", "no_weights"])
+def test_a_corrupt_record_is_reported_and_recomputed(isolated_store, damage):
+    store = RunStore()
+    config = tiny()
+    store.run(config, quiet=True)
+    folder = isolated_store / config.run_id
+    if damage == "truncate":
+        (folder / "record.json").write_text((folder / "record.json").read_text()[:100])
+    elif damage == "wrong_id":
+        record = json.loads((folder / "record.json").read_text())
+        (folder / "record.json").write_text(json.dumps({**record, "run_id": "0" * 16}))
+    else:
+        (folder / "weights.pt").unlink()
+    with pytest.warns(CorruptRunWarning, match=config.run_id):
+        assert store.get(config.run_id) is None
+    with pytest.warns(CorruptRunWarning):
+        rerun = store.run(config, quiet=True)
+    assert rerun["cached"] is False and store.get(config.run_id) is not None
+
+
+def test_failed_runs_are_stored_with_their_reason():
+    store = RunStore()
+    config = tiny(optimizer="sgd", lr=1e12, decay_mode="none", norm="none")
+    assert store.run(config, quiet=True)["status"] == "failed"
+    cached = store.run(config, quiet=True)
+    assert cached["cached"] and cached["status"] == "failed" and "nan" in cached["failure_reason"]
+    with pytest.raises(ValueError, match="failed"):
+        store.load_model(config.run_id)
+
+
+def _ask_for_run(root, queue):
+    record = RunStore(root).run(tiny(epochs=2), quiet=True)
+    queue.put((record["cached"], record["run_id"], record["metrics"]["test_error"]))
+
+
+def test_two_processes_asking_for_the_same_run_train_it_once(isolated_store):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_ask_for_run, args=(str(isolated_store), queue)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join()
+    assert sorted(cached for cached, _, _ in results) == [False, True]
+    assert len({(run_id, error) for _, run_id, error in results}) == 1
+    assert RunStore(isolated_store).run_ids() == [results[0][1]]
+
+
+def test_load_runs_returns_tidy_tables():
+    store = RunStore()
+    a = store.run(tiny(epochs=2), quiet=True)
+    b = store.run(tiny(epochs=2, decay_mode="decoupled"), quiet=True)
+    tables = load_runs()
+    assert set(tables.runs["run_id"]) == {a["run_id"], b["run_id"]}
+    assert {"optimizer", "decay_mode", "test_error", "dead_by_activation", "duration_s"} <= set(tables.runs.columns)
+    filters_per_run = a["metrics"]["filters"]
+    assert len(tables.layers) == 2 * 7 and len(tables.filters) == 2 * filters_per_run
+    assert len(tables.history) == 2 * 2 and len(tables.history_layers) == 2 * 2 * 7
+    assert set(tables.history_layers.columns) >= {"run_id", "epoch", "layer", "dead", "gamma_median"}
+    only_a = load_runs(run_ids=[a["run_id"]])
+    assert only_a.runs["run_id"].tolist() == [a["run_id"]]

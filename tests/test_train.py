@@ -1,0 +1,70 @@
+"""Short training runs on synthetic data (seconds) and on a real Fashion-MNIST subset."""
+
+import pytest
+
+from sparsitylib.presets import preset_config
+from sparsitylib.train import train
+
+SYNTHETIC = dict(dataset="synthetic", width=0.125, epochs=2, batch_size=50, train_size=500, test_size=200,
+                 snapshot_size=64, device="cpu")
+
+
+def without_timing(record):
+    environment = {k: v for k, v in record["environment"].items() if k != "duration_s"}
+    return {**record, "environment": environment}
+
+
+def test_training_learns_and_records_everything():
+    run = train(preset_config(None, **SYNTHETIC, optimizer="adam", lr=1e-2), quiet=True)
+    record = run.record
+    assert record["status"] == "completed" and record["failure_reason"] is None
+    assert record["metrics"]["test_error"] < 0.5  # ten classes: chance is 0.9
+    assert [row["epoch"] for row in record["history"]] == [1, 2]
+    assert record["history"][1]["train_loss"] < record["history"][0]["train_loss"]
+    assert len(record["history"][0]["dead_per_layer"]) == 7 and len(record["history"][0]["gamma_quantiles"]) == 7
+    assert len(record["filters"]["layer"]) == record["metrics"]["filters"] == sum(record["model_spec"]["widths"])
+    assert record["environment"]["device"] == "cpu" and record["environment"]["torch"]
+
+
+def test_same_config_gives_identical_records():
+    config = preset_config(None, **{**SYNTHETIC, "epochs": 1}, optimizer="sgd", lr=0.05, decay_mode="decoupled")
+    first, second = train(config, quiet=True), train(config, quiet=True)
+    assert without_timing(first.record) == without_timing(second.record)
+
+
+def test_a_diverging_run_is_recorded_as_failed_not_raised():
+    config = preset_config(None, **SYNTHETIC, optimizer="sgd", lr=1e12, decay_mode="none", norm="none")
+    record = train(config, quiet=True).record
+    assert record["status"] == "failed"
+    assert "training loss became" in record["failure_reason"] and "epoch 1" in record["failure_reason"]
+    assert record["metrics"] == {}
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_record(tmp_path):
+    config = preset_config(None, **{**SYNTHETIC, "epochs": 3}, optimizer="adam", lr=1e-2, schedule="cosine")
+    uninterrupted = train(config, quiet=True).record
+
+    def kill_after_first_epoch(row):
+        if row["epoch"] == 1:
+            raise Killed
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(Killed):
+        train(config, checkpoint=checkpoint, quiet=True, on_epoch_end=kill_after_first_epoch)
+    assert checkpoint.exists()
+    seen = []
+    resumed = train(config, checkpoint=checkpoint, quiet=True, on_epoch_end=seen.append).record
+    assert [row["epoch"] for row in seen] == [2, 3]  # epoch 1 was not trained again
+    assert without_timing(resumed) == without_timing(uninterrupted)
+
+
+def test_a_smoke_run_on_real_fashion_mnist_learns_and_measures_every_filter(fashion_mnist_available):
+    """A real-data smoke run: trains, beats chance, and measures every filter."""
+    record = train(preset_config("smoke", optimizer="adam", device="cpu"), quiet=True).record
+    assert record["status"] == "completed"
+    assert record["metrics"]["test_error"] < 0.5
+    assert record["metrics"]["filters"] == sum(record["model_spec"]["widths"]) == 232
