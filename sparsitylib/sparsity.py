@@ -165,9 +165,15 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
     }
 
 
-def dead_per_layer(model, images: torch.Tensor, activation_threshold: float = ACTIVATION_THRESHOLD) -> list[int]:
-    """Cheap snapshot: the number of dead filters per layer on ``images``."""
-    return [int((m.amax(dim=0) < activation_threshold).sum()) for m in per_image_max_activations(model, images)]
+def epoch_snapshot(model, images: torch.Tensor) -> dict:
+    """Cheap per-epoch view on a fixed sample of training images: dead filters per layer, each
+    filter's selectivity (NaN when dead on the sample) and |gamma| quantiles per layer."""
+    maxima = per_image_max_activations(model, images)
+    return {
+        "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) for m in maxima],
+        "gamma_quantiles": gamma_quantiles(model),
+        "filter_selectivity": np.concatenate([selectivity(m) for m in maxima]).round(6).tolist(),
+    }
 
 
 def gamma_quantiles(model, quantiles=(0.0, 0.1, 0.5, 0.9, 1.0)) -> list[list[float]]:

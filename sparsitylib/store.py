@@ -164,16 +164,35 @@ class RunStore:
 class RunTables:
     """Runs as tidy DataFrames: ``runs`` (one row per run: config + metrics), and in long form
     ``layers`` (run x layer), ``filters`` (run x filter), ``history`` (run x epoch) and
-    ``history_layers`` (run x epoch x layer: dead filters and |gamma| quantiles)."""
+    ``history_layers`` (run x epoch x layer: dead filters and |gamma| quantiles).
+    ``history_filters()`` builds the largest table, run x epoch x filter, on request."""
 
     runs: pd.DataFrame
     layers: pd.DataFrame
     filters: pd.DataFrame
     history: pd.DataFrame
     history_layers: pd.DataFrame
+    records: list
+
+    def history_filters(self) -> pd.DataFrame:
+        """Per-epoch selectivity of every filter on the snapshot images (NaN = dead there),
+        with the filter's final status from the full measurement."""
+        frames = []
+        for record in self.records:
+            if not record.get("filters"):
+                continue
+            final = pd.DataFrame(record["filters"])[["layer", "filter", "dead_by_activation"]]
+            for row in record["history"]:
+                frame = final.copy()
+                frame["selectivity"] = row["filter_selectivity"]
+                frame.insert(0, "epoch", row["epoch"])
+                frame.insert(0, "run_id", record["run_id"])
+                frames.append(frame)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 GAMMA_QUANTILE_COLUMNS = ("gamma_min", "gamma_q10", "gamma_median", "gamma_q90", "gamma_max")
+PER_LAYER_HISTORY = ("dead_per_layer", "gamma_quantiles", "filter_selectivity")
 
 
 def load_runs(root: str | Path | None = None, run_ids=None, *, include_failed: bool = True) -> RunTables:
@@ -198,7 +217,7 @@ def tables_from_records(records: list[dict]) -> RunTables:
             frame.insert(0, "run_id", run_id)
             filters.append(frame)
         for row in record.get("history", []):
-            history.append({"run_id": run_id, **{k: v for k, v in row.items() if k not in ("dead_per_layer", "gamma_quantiles")},
+            history.append({"run_id": run_id, **{k: v for k, v in row.items() if k not in PER_LAYER_HISTORY},
                             "dead_total": sum(row["dead_per_layer"])})
             for i, (dead, quantiles) in enumerate(zip(row["dead_per_layer"], row["gamma_quantiles"])):
                 history_layers.append({"run_id": run_id, "epoch": row["epoch"], "layer": f"C{i + 1}", "dead": dead,
@@ -209,4 +228,5 @@ def tables_from_records(records: list[dict]) -> RunTables:
         filters=pd.concat(filters, ignore_index=True) if filters else pd.DataFrame(),
         history=pd.DataFrame(history),
         history_layers=pd.DataFrame(history_layers),
+        records=records,
     )

@@ -32,8 +32,7 @@ from .sparsity import (
     ACTIVATION_THRESHOLD,
     GAMMA_THRESHOLD,
     SELECTIVITY_THRESHOLD,
-    dead_per_layer,
-    gamma_quantiles,
+    epoch_snapshot,
     measure_sparsity,
 )
 
@@ -137,8 +136,7 @@ def train(
                 "train_loss": train_loss,
                 "train_accuracy": train_accuracy,
                 "test_error": evaluate(model, data.test_images, data.test_labels),
-                "dead_per_layer": dead_per_layer(model, snapshot_images),
-                "gamma_quantiles": gamma_quantiles(model),
+                **epoch_snapshot(model, snapshot_images),
             }
             history.append(row)
             progress.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.3f}", test_err=f"{row['test_error']:.3f}",

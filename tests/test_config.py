@@ -73,7 +73,7 @@ def test_presets_fill_learning_rates_per_optimizer():
     assert preset_config("quick", optimizer="adam").lr == 1e-2
     assert preset_config("quick", optimizer="adam", lr=3e-3).lr == 3e-3
     quick = preset_config("quick")
-    assert (quick.width, quick.train_size, quick.epochs, quick.dataset) == (0.25, 20000, 8, "fashion-mnist")
+    assert (quick.width, quick.train_size, quick.epochs, quick.dataset) == (0.25, 10000, 8, "fashion-mnist")
     assert preset_config("paper").dataset == "cifar10"
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         preset_config("huge")

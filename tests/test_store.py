@@ -123,5 +123,8 @@ def test_load_runs_returns_tidy_tables():
     assert len(tables.layers) == 2 * 7 and len(tables.filters) == 2 * filters_per_run
     assert len(tables.history) == 2 * 2 and len(tables.history_layers) == 2 * 2 * 7
     assert set(tables.history_layers.columns) >= {"run_id", "epoch", "layer", "dead", "gamma_median"}
+    per_filter = tables.history_filters()
+    assert len(per_filter) == 2 * 2 * filters_per_run
+    assert set(per_filter.columns) == {"run_id", "epoch", "layer", "filter", "dead_by_activation", "selectivity"}
     only_a = load_runs(run_ids=[a["run_id"]])
     assert only_a.runs["run_id"].tolist() == [a["run_id"]]
