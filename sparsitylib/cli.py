@@ -6,6 +6,8 @@
         The same, printed as a per-layer table of dead filters.
     python -m sparsitylib tables [--preset quick]
         The headline comparison: Adam+L2, Adam without regularization and SGD+L2, one table each.
+    python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...]
+        Execute every hypothesis notebook with papermill; figures and an HTML report in figures/<preset>/.
     python -m sparsitylib data [--download] [dataset]
         Check that a data set can be loaded (exit 1 with the ways to get it if not).
 """
@@ -97,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     tables.add_argument("--quiet", action="store_true", help="no progress bars")
     tables.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    reproduce = commands.add_parser("reproduce", help="run every notebook with papermill; figures and HTML report")
+    reproduce.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    reproduce.add_argument("--only", default=None, help="comma-separated notebook name prefixes, e.g. 01,03")
+    reproduce.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                           help="a notebook parameter (VALUE parsed as JSON when it can be, e.g. -p seeds '[0, 1, 2]')")
+    reproduce.add_argument("--figures", default=None, help="output folder (default figures/<preset>)")
     data = commands.add_parser("data", help="check that a data set is available")
     data.add_argument("dataset", nargs="?", default="fashion-mnist")
     data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
@@ -111,6 +119,29 @@ def _check_data(args) -> int:
         return 1
     print(f"{args.dataset}: available ({data.num_classes} classes, {data.channels}x{data.image_size}x{data.image_size})")
     return 0
+
+
+def _reproduce(args) -> int:
+    from pathlib import Path
+
+    from .reproduce import reproduce
+
+    parameters = {}
+    for name, text in args.parameter:
+        try:
+            parameters[name] = json.loads(text)
+        except json.JSONDecodeError:
+            parameters[name] = text
+    only = [p.strip() for p in args.only.split(",")] if args.only else None
+    try:
+        runs = reproduce(args.preset, only, parameters, Path(args.figures) if args.figures else None)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = [r.name for r in runs if r.status != "ok"]
+    if failed:
+        print(f"failed notebooks: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _headline_tables(args) -> int:
@@ -128,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "data":
         return _check_data(args)
+    if args.command == "reproduce":
+        return _reproduce(args)
     try:
         if args.command == "tables":
             return _headline_tables(args)

@@ -172,8 +172,9 @@ class RunConfig:
         return from_dict({**self.to_dict(), **changes})
 
     @property
-    def augment_enabled(self) -> bool:
-        return DATASETS[self.dataset].augment_by_default if self.augment is None else self.augment
+    def num_classes(self) -> int:
+        """The number of classes this run trains on."""
+        return len(self.classes) if self.classes is not None else DATASETS[self.dataset].num_classes
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}

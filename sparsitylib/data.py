@@ -33,13 +33,14 @@ class DatasetInfo:
     channels: int
     image_size: int
     augment_by_default: bool
+    train_images: int
 
 
 DATASETS = {
-    "fashion-mnist": DatasetInfo(num_classes=10, channels=1, image_size=28, augment_by_default=False),
-    "cifar10": DatasetInfo(num_classes=10, channels=3, image_size=32, augment_by_default=True),
-    "cifar100": DatasetInfo(num_classes=100, channels=3, image_size=32, augment_by_default=True),
-    "synthetic": DatasetInfo(num_classes=10, channels=1, image_size=16, augment_by_default=False),
+    "fashion-mnist": DatasetInfo(num_classes=10, channels=1, image_size=28, augment_by_default=False, train_images=60000),
+    "cifar10": DatasetInfo(num_classes=10, channels=3, image_size=32, augment_by_default=True, train_images=50000),
+    "cifar100": DatasetInfo(num_classes=100, channels=3, image_size=32, augment_by_default=True, train_images=50000),
+    "synthetic": DatasetInfo(num_classes=10, channels=1, image_size=16, augment_by_default=False, train_images=2000),
 }
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -51,7 +52,7 @@ FASHION_MNIST_FILES = {
 }
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 CROP_PADDING = 4  # pixels of zero padding for the random crop, as in the usual CIFAR recipe
-SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2000, 500
+SYNTHETIC_TEST = 500
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -332,7 +333,7 @@ def _synthetic():
         images = (0.6 * templates[labels] + 0.4 * noise) * 255
         return images.round().to(torch.uint8), labels
 
-    train_x, train_y = sample(SYNTHETIC_TRAIN)
+    train_x, train_y = sample(info.train_images)
     test_x, test_y = sample(SYNTHETIC_TEST)
     return train_x, train_y, test_x, test_y
 

@@ -1,0 +1,229 @@
+"""The paper's claims, one function per notebook, each turning the runs' tables into verdicts.
+
+Every function takes the tidy tables of the notebook's runs and returns a list of ``Verdict``;
+what decides each verdict is in ``verdict.py``. Nothing here knows the expected outcome: the same
+code says "does not hold" when the data say so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import DATASETS
+from .optim import OPTIMIZERS
+from .store import RunTables
+from .verdict import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    INCONCLUSIVE,
+    Verdict,
+    combine,
+    count_holding,
+    describe,
+    greater,
+    near_zero,
+    trend,
+)
+
+DEAD = "dead_by_activation"
+
+
+def completed(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] == "completed"] if len(runs) else runs
+
+
+def select(runs: pd.DataFrame, metric: str = DEAD, **where) -> np.ndarray:
+    """Per-seed values of ``metric`` for the completed runs matching every ``column=value``."""
+    runs = completed(runs)
+    mask = pd.Series(True, index=runs.index)
+    for column, value in where.items():
+        mask &= runs[column] == value
+    return runs.loc[mask, metric].to_numpy(dtype=float)
+
+
+# --- 1. optimizer x regularizer -----------------------------------------------------------------
+
+
+def optimizer_regularizer(tables: RunTables) -> list[Verdict]:
+    runs = tables.runs
+    adaptive = [o for o in OPTIMIZERS if o != "sgd" and o in set(runs["optimizer"])]
+    sgd_l2 = select(runs, optimizer="sgd", decay_mode="l2")
+    more_than_sgd = count_holding(
+        "Adaptive optimizers with L2 leave more dead filters than SGD with L2",
+        [greater(f"{o}+l2 > sgd+l2", select(runs, optimizer=o, decay_mode="l2"), sgd_l2, f"{o}+l2", "sgd+l2")
+         for o in adaptive],
+    )
+    adam = greater("With Adam, L2 leaves more dead filters than SGD+L2",
+                   select(runs, optimizer="adam", decay_mode="l2"), sgd_l2, "adam+l2", "sgd+l2")
+    vanish = combine(
+        "Without regularization no filters die, for every optimizer",
+        [near_zero(f"{o}+none", select(runs, optimizer=o, decay_mode="none"), f"{o}+none")
+         for o in sorted(set(runs["optimizer"]))],
+    )
+    l2_vs_wd = greater("With Adam, L2 leaves more dead filters than decoupled weight decay (same lambda)",
+                       select(runs, optimizer="adam", decay_mode="l2"),
+                       select(runs, optimizer="adam", decay_mode="decoupled"), "adam+l2", "adam+decoupled")
+    return [adam, more_than_sgd, vanish, l2_vs_wd]
+
+
+# --- 2. where sparsity lives --------------------------------------------------------------------
+
+
+def mean_live_selectivity(tables: RunTables) -> pd.Series:
+    """Per run: the mean selectivity of its live filters."""
+    live = tables.filters[~tables.filters[DEAD]]
+    return live.groupby("run_id")["selectivity"].mean()
+
+
+def where_sparsity_lives(tables: RunTables) -> list[Verdict]:
+    runs = completed(tables.runs).copy()
+    runs["mean_selectivity"] = runs["run_id"].map(mean_live_selectivity(tables))
+    selective = greater("Adam+L2 learns more selective features than SGD+L2 (mean selectivity of live filters)",
+                        select(runs, "mean_selectivity", optimizer="adam", decay_mode="l2"),
+                        select(runs, "mean_selectivity", optimizer="sgd", decay_mode="l2"),
+                        "adam+l2", "sgd+l2", fmt="{:.3f}")
+    return [selective]
+
+
+def layer_observation(tables: RunTables, optimizer: str = "adam", decay_mode: str = "l2") -> str:
+    """Where the dead filters of a setting are, layer by layer (a measurement, not a verdict)."""
+    runs = completed(tables.runs)
+    ids = runs.loc[(runs["optimizer"] == optimizer) & (runs["decay_mode"] == decay_mode), "run_id"]
+    layers = tables.layers[tables.layers["run_id"].isin(ids)]
+    if layers.empty:
+        return f"No completed {optimizer}+{decay_mode} runs."
+    means = layers.groupby("layer", sort=False)["dead_by_activation_pct"].mean()
+    parts = ", ".join(f"{layer} {value:.0f}%" for layer, value in means.items())
+    return f"{optimizer}+{decay_mode}, % dead by activation per layer (mean over seeds): {parts}; most in {means.idxmax()}."
+
+
+# --- 3. BatchNorm parameters and dynamics -------------------------------------------------------
+
+DEAD_BETA_SHARE = 0.9  # "dead filters sit at beta <= 0" holds when at least this share of them does
+
+
+def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
+    runs = completed(tables.runs)
+    filters = tables.filters.merge(runs[["run_id", "optimizer", "decay_mode"]], on="run_id")
+    dead = filters[filters[DEAD] & filters["gamma"].notna()]
+    claim = "Dead filters sit at beta <= 0, so BN's output never turns the ReLU on"
+    if dead.empty:
+        beta_verdict = Verdict(claim, INCONCLUSIVE, "no dead filters with BatchNorm in these runs")
+    else:
+        share = float((dead["beta"] <= 0).mean())
+        status = HOLDS if share >= DEAD_BETA_SHARE else DOES_NOT_HOLD if share <= 0.5 else INCONCLUSIVE
+        live = filters[~filters[DEAD] & filters["gamma"].notna()]
+        beta_verdict = Verdict(claim, status, (
+            f"{share:.0%} of {len(dead)} dead filters have beta <= 0 (holds at >= {DEAD_BETA_SHARE:.0%}); "
+            f"median |gamma| dead {dead['gamma'].abs().median():.2g} vs alive {live['gamma'].abs().median():.2g}"))
+
+    history = tables.history.merge(runs[["run_id", "optimizer", "decay_mode"]], on="run_id")
+    mean_dead = history.groupby(["run_id", "optimizer", "decay_mode"], as_index=False)["dead_total"].mean()
+
+    def area(optimizer, decay_mode):
+        return select(mean_dead.assign(status="completed"), "dead_total", optimizer=optimizer, decay_mode=decay_mode)
+
+    faster = combine("Filters die sooner with Adam+L2 than with Adam+decoupled decay or SGD+L2 "
+                     "(dead filters averaged over epochs)", [
+                         greater("adam+l2 > adam+decoupled", area("adam", "l2"), area("adam", "decoupled"),
+                                 "adam+l2", "adam+decoupled", fmt="{:.1f}"),
+                         greater("adam+l2 > sgd+l2", area("adam", "l2"), area("sgd", "l2"), "adam+l2", "sgd+l2",
+                                 fmt="{:.1f}"),
+                     ])
+    return [beta_verdict, faster]
+
+
+# --- 4, 5. regularization strength, learning rate, batch size ----------------------------------
+
+
+def increases_with(tables: RunTables, setting: str, claim: str, direction: int = 1) -> Verdict:
+    """A trend verdict on the fraction of dead filters against one setting."""
+    return trend(claim, completed(tables.runs), setting, DEAD, direction)
+
+
+# --- 6. task difficulty -------------------------------------------------------------------------
+
+
+def number_of_classes(runs: pd.DataFrame) -> pd.Series:
+    return runs.apply(lambda r: len(r["classes"]) if isinstance(r["classes"], (list, tuple))
+                      else DATASETS[r["dataset"]].num_classes, axis=1)
+
+
+def task_difficulty(class_tables: RunTables, size_tables: RunTables, dataset_tables: RunTables | None = None) -> list[Verdict]:
+    classes = completed(class_tables.runs).copy()
+    classes["n_classes"] = number_of_classes(classes)
+    verdicts = [trend("Fewer classes (an easier task) leave more dead filters", classes, "n_classes", DEAD, -1),
+                trend("A smaller training set (easier to fit; same number of steps) leaves more dead filters",
+                      completed(size_tables.runs), "train_size", DEAD, -1)]
+    if dataset_tables is not None and len(dataset_tables.runs) and {"cifar10", "cifar100"} <= set(dataset_tables.runs["dataset"]):
+        runs = dataset_tables.runs
+        verdicts.append(greater("CIFAR-10 leaves more dead filters than CIFAR-100",
+                                select(runs, dataset="cifar10"), select(runs, dataset="cifar100"),
+                                "cifar10", "cifar100"))
+    return verdicts
+
+
+# --- 7. capacity and architecture ---------------------------------------------------------------
+
+
+def capacity(width_tables: RunTables, arch_tables: RunTables) -> list[Verdict]:
+    width = trend("A narrower network (less capacity) has a larger fraction of dead filters",
+                  completed(width_tables.runs), "width", DEAD, -1)
+    runs = arch_tables.runs
+    per_model = [greater(f"{m}: adam+l2 > sgd+l2", select(runs, model=m, optimizer="adam", decay_mode="l2"),
+                         select(runs, model=m, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2")
+                 for m in sorted(set(runs["model"]))]
+    return [width, combine("Adam+L2 leaves more dead filters than SGD+L2 in every architecture", per_model)]
+
+
+# --- 8. mechanism -------------------------------------------------------------------------------
+
+BASELINE = "ReLU + BN, all decayed"
+
+
+def mechanism_variant(row) -> str:
+    if row["activation"] == "leaky_relu":
+        return "leaky ReLU"
+    if row["norm"] == "none":
+        return "no BatchNorm"
+    if row["decay_params"] == "weights_only":
+        return "BN params not decayed"
+    return BASELINE
+
+
+def mechanism(tables: RunTables, early_epoch: int = 1) -> list[Verdict]:
+    runs = completed(tables.runs).copy()
+    runs["variant"] = runs.apply(mechanism_variant, axis=1)
+    baseline = select(runs, variant=BASELINE)
+    verdicts = [
+        combine("Leaky ReLU removes the sparsity", [
+            greater("baseline > leaky ReLU", baseline, select(runs, variant="leaky ReLU"), BASELINE, "leaky ReLU"),
+            near_zero("leaky ReLU vanishes", select(runs, variant="leaky ReLU"), "leaky ReLU"),
+        ]),
+        greater("Without BatchNorm fewer filters die", baseline, select(runs, variant="no BatchNorm"),
+                BASELINE, "no BatchNorm"),
+        greater("Decaying BN's gamma and beta is needed for the full effect (more die than when only weights decay)",
+                baseline, select(runs, variant="BN params not decayed"), BASELINE, "BN params not decayed"),
+        selective_filters_die(tables, runs.loc[runs["variant"] == BASELINE, "run_id"], early_epoch),
+    ]
+    return verdicts
+
+
+def selective_filters_die(tables: RunTables, run_ids, early_epoch: int = 1) -> Verdict:
+    """Were the filters that end dead more selective at ``early_epoch`` than those that survive?"""
+    claim = f"Filters that die were the more selective ones earlier (epoch {early_epoch})"
+    per_filter = tables.history_filters()
+    if per_filter.empty:
+        return Verdict(claim, INCONCLUSIVE, "no per-epoch filter history")
+    early = per_filter[(per_filter["epoch"] == early_epoch) & per_filter["run_id"].isin(run_ids)]
+    early = early.dropna(subset=["selectivity"])  # filters already dead at that epoch have no selectivity
+    medians = early.groupby(["run_id", DEAD])["selectivity"].median().unstack()
+    if DEAD not in medians or medians.shape[1] < 2 or medians.isna().any().any():
+        return Verdict(claim, INCONCLUSIVE, f"too few filters that die after epoch {early_epoch} to compare")
+    dies, survives = medians[True].to_numpy(), medians[False].to_numpy()
+    counts = early.groupby(DEAD).size()
+    return Verdict(claim, greater(claim, dies, survives, "will die", "survive").status,
+                   f"median selectivity at epoch {early_epoch}, per run: will die {describe(dies, '{:.3f}')}, "
+                   f"survive {describe(survives, '{:.3f}')} ({int(counts.get(True, 0))} vs "
+                   f"{int(counts.get(False, 0))} filters over all runs)")

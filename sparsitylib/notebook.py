@@ -1,0 +1,163 @@
+"""What every hypothesis notebook does besides its own grid and figure: check the parameters,
+choose the executor, run or load the grid, save figures, publish the verdict.
+
+A notebook starts with ``exp = start("<notebook name>", preset=..., seeds=..., ...)``. Every check
+happens there or in ``exp.grid(...)``, before anything is written to the run store or to
+``figures/``; a bad value raises ``ParameterError`` naming the parameter and what to use instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .config import ConfigError, RunConfig
+from .grid import make_grid, run_grid
+from .presets import PRESETS, preset_config
+from .store import RunTables, default_root
+from .verdict import Verdict
+
+
+class ParameterError(ValueError):
+    """A notebook parameter is invalid; the message says which and how to fix it."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The repository root (the folder holding ``pyproject.toml`` and ``notebooks/``), searched
+    upwards from the working directory, so notebooks work from JupyterLab and from papermill."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return start
+
+
+@dataclass
+class Experiment:
+    """One notebook's run: its name, settings, where results go, and how runs are executed."""
+
+    name: str
+    preset: str
+    seeds: list[int]
+    base: dict
+    runs_dir: Path
+    figures_dir: Path
+    executor: object = None
+    max_workers: int | None = None
+    saved: list[str] = field(default_factory=list)
+
+    def grid(self, seeds=None, **vary) -> list[RunConfig]:
+        """Configs for every combination of ``vary`` (lists), over the notebook's seeds, on top
+        of the notebook's base settings. Invalid values raise ``ParameterError``."""
+        try:
+            return make_grid(self.base, seeds=self.seeds if seeds is None else seeds, preset=self.preset, **vary)
+        except (ConfigError, ValueError) as error:
+            raise ParameterError(f"{self.name}: invalid grid: {error}") from error
+
+    def config(self, **settings) -> RunConfig:
+        """One config on top of the base settings (seed 0 unless given)."""
+        try:
+            return preset_config(self.preset, **{**self.base, **settings})
+        except ConfigError as error:
+            raise ParameterError(f"{self.name}: {error}") from error
+
+    def run(self, configs: list[RunConfig], quiet: bool = False) -> RunTables:
+        """Train what is missing, load the rest, and return the tables of exactly these runs.
+        Runs that raised (not ones that diverged: those are stored as failed) stop the notebook
+        after the others finished."""
+        result = run_grid(configs, self.executor, root=self.runs_dir, max_workers=self.max_workers, quiet=quiet)
+        result.raise_for_errors()
+        return result.tables()
+
+    def save(self, figure, name: str) -> list[Path]:
+        """Save ``figure`` as PNG and PDF under ``figures_dir`` as ``<notebook>_<name>``, each file
+        written under a temporary name and renamed, so a failure never leaves half a figure."""
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for suffix in ("png", "pdf"):
+            path = self.figures_dir / f"{self.name}_{name}.{suffix}"
+            temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            figure.savefig(temporary, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")
+            os.replace(temporary, path)
+            paths.append(path)
+            self.saved.append(path.name)
+        return paths
+
+    def conclude(self, verdicts: list[Verdict]) -> pd.DataFrame:
+        """Write the verdicts next to the figures (``<notebook>.verdict.json``, read by the report)
+        and return them as a table for display."""
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        payload = {"notebook": self.name, "preset": self.preset, "seeds": self.seeds, "base": self.base,
+                   "figures": self.saved, "verdicts": [v.to_dict() for v in verdicts]}
+        path = self.figures_dir / f"{self.name}.verdict.json"
+        temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        temporary.write_text(json.dumps(payload, indent=1))
+        os.replace(temporary, path)
+        return pd.DataFrame([v.to_dict() for v in verdicts])
+
+
+def start(
+    name: str,
+    *,
+    preset: str = "quick",
+    seeds=(0, 1),
+    dataset: str | None = None,
+    model: str | None = None,
+    width: float | None = None,
+    epochs: int | None = None,
+    scheduler_address: str | None = None,
+    max_workers: int | None = None,
+    runs_dir: str | None = None,
+    figures_dir: str | None = None,
+) -> Experiment:
+    """Check a notebook's common parameters and set up its experiment.
+
+    ``None`` means "the preset's value" for dataset, model, width and epochs; runs go to
+    ``runs_dir`` (default ``$SPARSITYLIB_RUNS`` or ``<repo>/runs``) and figures to
+    ``figures_dir`` (default ``<repo>/figures/<preset>``). ``scheduler_address`` names a Dask
+    scheduler (``tcp://host:8786``); ``None`` runs on local processes.
+    """
+    if preset not in PRESETS:
+        raise ParameterError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
+    if (not isinstance(seeds, (list, tuple)) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ParameterError(f"seeds must be a non-empty list of non-negative integers, e.g. [0, 1]; got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ParameterError(f"seeds has duplicates: {list(seeds)}")
+    base = {k: v for k, v in {"dataset": dataset, "model": model, "width": width, "epochs": epochs}.items()
+            if v is not None}
+    try:
+        preset_config(preset, **base)
+    except ConfigError as error:
+        raise ParameterError(f"{name}: {error}") from error
+    if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
+        raise ParameterError(f"max_workers must be a positive integer or None, got {max_workers!r}")
+    root = project_root()
+    runs = Path(runs_dir) if runs_dir else (default_root() if "SPARSITYLIB_RUNS" in os.environ else root / "runs")
+    figures = Path(figures_dir) if figures_dir else root / "figures" / preset
+    return Experiment(name=name, preset=preset, seeds=list(seeds), base=base, runs_dir=runs.resolve(),
+                      figures_dir=figures.resolve(), executor=connect(scheduler_address), max_workers=max_workers)
+
+
+def connect(scheduler_address: str | None, timeout: str = "10s"):
+    """An executor for ``scheduler_address`` (a Dask scheduler), or ``None`` for local processes."""
+    if scheduler_address is None:
+        return None
+    if not isinstance(scheduler_address, str) or not scheduler_address.strip():
+        raise ParameterError(f"scheduler_address must be a Dask scheduler address like 'tcp://host:8786' or None, "
+                             f"got {scheduler_address!r}")
+    from distributed import Client
+
+    try:
+        client = Client(scheduler_address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise ParameterError(
+            f"cannot reach the Dask scheduler at {scheduler_address!r} within {timeout} ({error}). Start one "
+            f"(`dask scheduler` and `dask worker <address>`), check the address, or set scheduler_address=None "
+            f"to run on local processes."
+        ) from error
+    return client.get_executor()

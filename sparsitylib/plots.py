@@ -1,0 +1,155 @@
+"""The figures of the hypothesis notebooks, drawn with seaborn from the store's tidy tables.
+
+Every function takes DataFrames from ``load_runs``/``Experiment.run`` and returns a matplotlib
+figure; means are over seeds and error bars show one standard deviation.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from .optim import OPTIMIZERS
+
+sns.set_theme(style="whitegrid", context="notebook")
+PERCENT_COLUMNS = {"dead_by_activation": "dead by activation (%)", "dead_by_gamma": "dead by gamma (%)",
+                   "test_error": "test error (%)"}
+
+
+def setting_label(row) -> str:
+    """'adam+l2', 'sgd+none', ... for a run row."""
+    return f"{row['optimizer']}+{row['decay_mode']}"
+
+
+def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
+    """Completed runs with a ``setting`` label and the fractions as percentages."""
+    runs = runs[runs["status"] == "completed"].copy()
+    runs["setting"] = runs.apply(setting_label, axis=1)
+    for column, label in PERCENT_COLUMNS.items():
+        runs[label] = 100 * runs[column]
+    return runs
+
+
+def join_runs(table: pd.DataFrame, runs: pd.DataFrame, columns=("setting",)) -> pd.DataFrame:
+    """Attach run columns (default: the setting label) to a long table keyed by run_id."""
+    return table.merge(runs[["run_id", *columns]], on="run_id")
+
+
+def optimizer_heatmaps(runs: pd.DataFrame) -> plt.Figure:
+    """Optimizer x regularizer: mean % dead (both criteria) and test error, annotated."""
+    runs = with_labels(runs)
+    order = [o for o in OPTIMIZERS if o in set(runs["optimizer"])]
+    modes = [m for m in ("none", "l2", "decoupled") if m in set(runs["decay_mode"])]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 0.55 * len(order) + 2))
+    for axis, (label, cmap) in zip(axes, ((PERCENT_COLUMNS["dead_by_activation"], "Reds"),
+                                          (PERCENT_COLUMNS["dead_by_gamma"], "Reds"),
+                                          (PERCENT_COLUMNS["test_error"], "Blues"))):
+        table = runs.pivot_table(index="optimizer", columns="decay_mode", values=label, aggfunc="mean")
+        sns.heatmap(table.reindex(index=order, columns=modes), annot=True, fmt=".1f", cmap=cmap, ax=axis,
+                    cbar=False, linewidths=0.5)
+        axis.set_title(label)
+        axis.set_xlabel("regularizer")
+    figure.suptitle(f"Optimizer x regularizer (mean over {runs['seed'].nunique()} seeds)")
+    figure.tight_layout()
+    return figure
+
+
+def per_layer(layers: pd.DataFrame, filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
+    """Per layer: % dead filters, and the selectivity distribution of the live filters."""
+    runs = with_labels(runs)
+    layers = join_runs(layers, runs)
+    live = join_runs(filters[~filters["dead_by_activation"]], runs)
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+    sns.barplot(layers, x="layer", y="dead_by_activation_pct", hue="setting", errorbar="sd", ax=axes[0])
+    axes[0].set_ylabel("dead by activation (%)")
+    axes[0].set_title("Where filters die")
+    sns.boxplot(live, x="layer", y="selectivity", hue="setting", ax=axes[1], fliersize=1.5)
+    axes[1].set_title("Feature selectivity of live filters (fraction of images it is off for)")
+    figure.tight_layout()
+    return figure
+
+
+def gamma_beta(filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
+    """BN gamma against beta for every filter, one panel per setting, dead filters in red."""
+    runs = with_labels(runs)
+    data = join_runs(filters, runs)
+    data["filter state"] = data["dead_by_activation"].map({True: "dead", False: "alive"})
+    grid = sns.relplot(data, x="gamma", y="beta", hue="filter state", col="setting", s=12, alpha=0.6,
+                       palette={"alive": "tab:blue", "dead": "tab:red"}, height=3.8, facet_kws={"sharex": False})
+    for axis in grid.axes.flat:
+        axis.axhline(0, color="grey", lw=0.6)
+        axis.axvline(0, color="grey", lw=0.6)
+    grid.figure.suptitle("BatchNorm gamma and beta per filter (final)", y=1.03)
+    return grid.figure
+
+
+def over_epochs(history: pd.DataFrame, history_layers: pd.DataFrame, runs: pd.DataFrame, total_filters: int) -> plt.Figure:
+    """Dead filters (% of all, on the snapshot images) and median |gamma| over training."""
+    runs = with_labels(runs)
+    history = join_runs(history, runs)
+    history["dead (%)"] = 100 * history["dead_total"] / total_filters
+    gammas = join_runs(history_layers, runs).groupby(["run_id", "setting", "epoch"], as_index=False)["gamma_median"].mean()
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    sns.lineplot(history, x="epoch", y="dead (%)", hue="setting", marker="o", errorbar="sd", ax=axes[0])
+    axes[0].set_title("Dead filters over training")
+    sns.lineplot(gammas, x="epoch", y="gamma_median", hue="setting", marker="o", errorbar="sd", ax=axes[1])
+    axes[1].set_ylabel("median |gamma| (mean over layers)")
+    axes[1].set_title("BN scale over training")
+    sns.lineplot(history, x="epoch", y="test_error", hue="setting", marker="o", errorbar="sd", ax=axes[2])
+    axes[2].set_title("Test error over training")
+    figure.tight_layout()
+    return figure
+
+
+def sweep(runs: pd.DataFrame, x: str, hue: str | None = None, log_x: bool = False, title: str = "") -> plt.Figure:
+    """% dead (both criteria) and test error against one setting, mean +- sd over seeds."""
+    runs = with_labels(runs)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for axis, label in zip(axes, PERCENT_COLUMNS.values()):
+        sns.lineplot(runs, x=x, y=label, hue=hue, marker="o", errorbar="sd", ax=axis)
+        if log_x:
+            axis.set_xscale("log")
+        axis.set_title(label)
+    figure.suptitle(title or f"Effect of {x}")
+    figure.tight_layout()
+    return figure
+
+
+def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = "", order=None) -> plt.Figure:
+    """Bars of % dead (both criteria) and test error for categorical variants."""
+    runs = with_labels(runs)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for axis, label in zip(axes, PERCENT_COLUMNS.values()):
+        sns.barplot(runs, x=x, y=label, hue=hue, errorbar="sd", ax=axis, order=order)
+        axis.set_title(label)
+        axis.tick_params(axis="x", rotation=20)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def early_selectivity(history_filters: pd.DataFrame, epoch: int) -> plt.Figure:
+    """Selectivity at an early epoch of the filters that end dead versus those that survive."""
+    data = history_filters[(history_filters["epoch"] == epoch)].dropna(subset=["selectivity"]).copy()
+    data["fate"] = data["dead_by_activation"].map({True: "dies by the end", False: "survives"})
+    figure, axis = plt.subplots(figsize=(7, 4))
+    sns.boxplot(data, x="layer", y="selectivity", hue="fate", ax=axis, fliersize=1.5,
+                hue_order=["survives", "dies by the end"])
+    axis.set_title(f"Selectivity at epoch {epoch} of filters still alive then")
+    figure.tight_layout()
+    return figure
+
+
+def summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean +- sd over seeds of % dead (both criteria) and test error, one row per group; failed
+    runs are counted in their own column."""
+    def mean_sd(values):
+        return f"{values.mean():.1f} +- {values.std(ddof=1) if len(values) > 1 else 0.0:.1f}"
+
+    labelled = with_labels(runs)
+    table = labelled.groupby(by)[list(PERCENT_COLUMNS.values())].agg(mean_sd)
+    table["seeds"] = labelled.groupby(by).size()
+    failed = runs[runs["status"] != "completed"]
+    table["failed runs"] = failed.groupby(by).size().reindex(table.index).fillna(0).astype(int) if len(failed) else 0
+    return table

@@ -1,0 +1,52 @@
+"""run_grid on the local process pool and on a real Dask LocalCluster of worker processes."""
+
+import pytest
+from distributed import Client, LocalCluster
+
+from sparsitylib.grid import make_grid, run_grid
+from sparsitylib.store import RunStore
+
+TINY = dict(dataset="synthetic", width=0.125, epochs=1, batch_size=50, train_size=200, test_size=100,
+            snapshot_size=32, device="cpu", lr=1e-2)
+
+
+def test_make_grid_builds_every_combination_for_every_seed():
+    configs = make_grid(TINY, seeds=[0, 1], optimizer=["sgd", "adam"], decay_mode=["l2", "none"])
+    assert len(configs) == 8
+    assert {(c.optimizer, c.decay_mode, c.seed) for c in configs} == {
+        (o, d, s) for o in ("sgd", "adam") for d in ("l2", "none") for s in (0, 1)}
+    with pytest.raises(ValueError, match="grid values for 'optimizer' must be a non-empty list"):
+        make_grid(TINY, optimizer=[])
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+        make_grid(TINY, seeds=[])
+
+
+def test_local_pool_trains_missing_runs_and_reads_stored_ones(isolated_store):
+    configs = make_grid(TINY, seeds=[0], optimizer=["sgd", "adam"])
+    first = run_grid(configs + configs[:1], quiet=True)  # a duplicate is run once
+    assert first.errors == [] and first.trained == 2
+    assert [r["run_id"] for r in first.records] == [c.run_id for c in configs]
+    assert sorted(RunStore().run_ids()) == sorted(c.run_id for c in configs)
+    again = run_grid(configs, quiet=True)
+    assert again.trained == 0 and all(r["cached"] for r in again.records)
+    assert len(again.tables().runs) == 2
+
+
+def test_dask_cluster_runs_land_in_the_same_store_and_failures_do_not_stop_the_others(isolated_store, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setenv("SPARSITYLIB_DATA", str(tmp_path / "no-data"))  # workers inherit it: no CIFAR here
+    good = make_grid(TINY, seeds=[0, 1], optimizer=["adam"])
+    bad = make_grid({**TINY, "dataset": "cifar10"}, seeds=[0])
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        result = run_grid(good + bad, executor=client.get_executor(), quiet=True)
+        workers = len(client.scheduler_info()["workers"])
+    assert workers == 2
+    assert result.trained == 2 and [r["run_id"] for r in result.records] == [c.run_id for c in good]
+    assert len(result.errors) == 1 and result.errors[0].config == bad[0]
+    assert "DatasetNotFoundError" in result.errors[0].error and "cifar-10-batches-py" in result.errors[0].error
+    assert sorted(RunStore().run_ids()) == sorted(c.run_id for c in good)
+    with pytest.raises(RuntimeError, match="1 run\\(s\\) raised"):
+        result.raise_for_errors()
+    # the same configs through the local pool come from the store
+    assert run_grid(good, quiet=True).trained == 0
