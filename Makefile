@@ -6,16 +6,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PRESET ?= quick
 
-.PHONY: test reproduce setup data benchmark clean
+.PHONY: test reproduce tables setup data benchmark lab clean
 
 test: setup data
 	$(PY) -m pytest
 
 reproduce: setup data
+	$(PY) -m sparsitylib reproduce --preset $(PRESET)
+
+tables: setup data
 	$(PY) -m sparsitylib tables --preset $(PRESET)
 
 benchmark: setup data
 	$(PY) benchmarks/training_throughput.py
+	$(PY) benchmarks/notebook_cached.py --preset $(PRESET)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
 
 setup: $(VENV)/.installed
 

@@ -70,7 +70,8 @@ def trend(claim: str, frame: pd.DataFrame, x: str, y: str, direction: int = 1, f
     per_level = "; ".join(f"{x}={level:g}: {describe(frame.loc[frame[x] == level, y], fmt)}" for level in levels)
     if means.nunique() == 1:
         return Verdict(claim, DOES_NOT_HOLD, f"{y} is the same at every level. {per_level}")
-    rho = float(pd.Series(levels).corr(means.reset_index(drop=True), method="spearman")) * direction
+    # Spearman's rho = Pearson correlation of the ranks (no SciPy needed)
+    rho = float(pd.Series(levels, dtype=float).rank().corr(means.reset_index(drop=True).rank())) * direction
     first, last = frame.loc[frame[x] == levels[0], y], frame.loc[frame[x] == levels[-1], y]
     separated = (last.min() > first.max()) if direction > 0 else (last.max() < first.min())
     if rho >= TREND_RHO and separated:

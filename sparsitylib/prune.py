@@ -1,0 +1,214 @@
+"""Turn dead filters into a smaller dense network.
+
+The channel surgery is Torch-Pruning's ``DependencyGraph``: removing a convolution's output
+channels also removes the coupled BatchNorm entries and the next layer's input channels, in any
+architecture the graph can trace (tested on torchvision's ResNet-18 too).
+
+- ``prune_dead``: removes exactly the filters dead by the activation criterion. They output zero
+  on every training image, so in inference mode the pruned network computes the same function on
+  those images (and on any input that does not wake a dead filter up).
+- ``prune_by_gamma``: removes the filters with |gamma| below a threshold. Such a filter outputs the
+  constant act(beta), not zero, so that constant is first folded into what consumes it (the next
+  BatchNorm's running mean or conv bias, or the classifier's bias). The fold is exact except at
+  image borders, where the next convolution's zero padding used to see the constant: report the
+  logit difference (``max_logit_difference``).
+
+A layer is never emptied: if every filter of a layer qualifies, the strongest one (largest
+maximum activation, then largest |gamma|) is kept and the result says so.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from .models import ConvBlock, ConvNet, ModelSpec, build_model
+from .sparsity import ACTIVATION_THRESHOLD, GAMMA_THRESHOLD
+
+
+class PruningError(ValueError):
+    """The model or the request cannot be pruned as asked; the message says why."""
+
+
+@dataclass
+class PruneResult:
+    """The pruned network (a fresh ``ConvNet`` built from ``spec``), what was removed per layer,
+    which layers kept one filter that qualified (so as not to be emptied), and notes."""
+
+    model: ConvNet
+    spec: ModelSpec
+    removed: dict[str, list[int]]
+    kept_to_avoid_empty_layer: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def removed_count(self) -> int:
+        return sum(len(v) for v in self.removed.values())
+
+    def save(self, path) -> None:
+        """Widths + state_dict: loads with ``torch.load(path, weights_only=True)``."""
+        torch.save({"spec": self.spec.to_dict(), "state_dict": self.model.state_dict()}, path)
+
+
+def load_pruned(path) -> ConvNet:
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(ModelSpec.from_dict(saved["spec"]))
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
+
+
+# --- generic surgery ---------------------------------------------------------------------------
+
+
+def prune_channels(model: nn.Module, example_inputs: torch.Tensor, removals: dict[str, list[int]]) -> nn.Module:
+    """A copy of ``model`` without the given output channels of the named convolutions (and
+    everything coupled to them), through Torch-Pruning's dependency graph."""
+    pruned = copy.deepcopy(model).eval()
+    try:
+        graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=example_inputs)
+    except Exception as error:  # tracing failures come in many types
+        raise PruningError(f"Torch-Pruning's dependency graph cannot trace this model: {type(error).__name__}: {error}") from error
+    for name, indices in removals.items():
+        if not indices:
+            continue
+        try:
+            module = pruned.get_submodule(name)
+        except AttributeError as error:
+            raise PruningError(f"the model has no module {name!r}") from error
+        if not isinstance(module, nn.Conv2d):
+            raise PruningError(f"{name} is a {type(module).__name__}, not a Conv2d")
+        if max(indices) >= module.out_channels or min(indices) < 0:
+            raise PruningError(f"{name} has {module.out_channels} output channels; cannot remove {sorted(indices)}")
+        group = graph.get_pruning_group(module, tp.prune_conv_out_channels, idxs=sorted(indices))
+        if not graph.check_pruning_group(group):
+            raise PruningError(f"removing channels {sorted(indices)} of {name} would empty a layer coupled to it")
+        group.prune()
+    return pruned
+
+
+# --- our models ----------------------------------------------------------------------------------
+
+
+def _filters_table(stats) -> pd.DataFrame:
+    """Accept a per-filter DataFrame, a SparsityReport, or a run record."""
+    if isinstance(stats, pd.DataFrame):
+        return stats
+    if hasattr(stats, "filters") and isinstance(stats.filters, pd.DataFrame):
+        return stats.filters
+    if isinstance(stats, dict) and "filters" in stats:
+        return pd.DataFrame(stats["filters"])
+    raise PruningError("stats must be a per-filter DataFrame, a SparsityReport or a run record")
+
+
+def _block_names(model: ConvNet) -> dict[str, str]:
+    """Layer name (C1..) -> the module name of its convolution."""
+    names = {id(m): n for n, m in model.named_modules()}
+    return {layer: names[id(block)] + ".conv" for layer, block in zip(model.layer_names, model.blocks)}
+
+
+def _select(model: ConvNet, filters: pd.DataFrame, mask: pd.Series) -> tuple[dict, dict, list]:
+    """Filters to remove per layer, never all of a layer."""
+    removed, kept, notes = {}, {}, []
+    for layer, block in zip(model.layer_names, model.blocks):
+        rows = filters[filters["layer"] == layer]
+        if len(rows) != block.conv.out_channels:
+            raise PruningError(f"stats describe {len(rows)} filters in {layer} but the model has "
+                               f"{block.conv.out_channels}: were they measured on this model?")
+        chosen = rows.loc[mask.loc[rows.index], "filter"].astype(int).tolist()
+        if chosen and len(chosen) == len(rows):
+            strength = rows.assign(abs_gamma=rows["gamma"].abs().fillna(0)).sort_values(
+                ["max_activation", "abs_gamma"], ascending=False)
+            keep = int(strength["filter"].iloc[0])
+            chosen.remove(keep)
+            kept[layer] = keep
+            notes.append(f"every filter of {layer} qualified; kept filter {keep}, the strongest, so the layer is not emptied")
+        removed[layer] = sorted(chosen)
+    return removed, kept, notes
+
+
+def _rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:
+    """A fresh model of the same kind with the pruned widths, holding the pruned weights."""
+    widths = tuple(block.conv.out_channels for block in pruned.blocks)
+    spec = ModelSpec(**{**model.spec.to_dict(), "widths": widths})
+    rebuilt = build_model(spec)
+    rebuilt.load_state_dict(pruned.state_dict())
+    return rebuilt.eval(), spec
+
+
+def _prune(model: ConvNet, removed: dict[str, list[int]]) -> tuple[ConvNet, ModelSpec]:
+    names = _block_names(model)
+    device = next(model.parameters()).device
+    example = torch.zeros(1, model.spec.in_channels, 32, 32, device=device)  # any size traces the same graph
+    pruned = prune_channels(model, example, {names[layer]: idx for layer, idx in removed.items()})
+    return _rebuild(model, pruned)
+
+
+def prune_dead(model: ConvNet, stats, activation_threshold: float | None = None) -> PruneResult:
+    """Remove the filters dead by the activation criterion.
+
+    ``stats``: the run's per-filter table (``record["filters"]``, a ``SparsityReport`` or its
+    ``filters`` DataFrame). With ``activation_threshold``, deadness is re-decided from the
+    table's ``max_activation`` instead of its ``dead_by_activation`` column.
+    """
+    filters = _filters_table(stats).reset_index(drop=True)
+    if activation_threshold is None:
+        mask = filters["dead_by_activation"].astype(bool)
+    else:
+        if not 0 <= activation_threshold < 1:
+            raise PruningError(f"activation_threshold must be in [0, 1), got {activation_threshold}")
+        mask = filters["max_activation"] < activation_threshold
+    removed, kept, notes = _select(model, filters, mask)
+    if not any(removed.values()):
+        unchanged = build_model(model.spec)
+        unchanged.load_state_dict(model.state_dict())
+        return PruneResult(unchanged.eval(), model.spec, removed, kept,
+                           notes + ["no filter is dead by the activation criterion: the model is unchanged"])
+    pruned, spec = _prune(model, removed)
+    return PruneResult(pruned, spec, removed, kept, notes)
+
+
+def prune_by_gamma(model: ConvNet, stats, gamma_threshold: float = GAMMA_THRESHOLD) -> PruneResult:
+    """Remove the filters with |gamma| < ``gamma_threshold``, folding their constant output
+    act(beta) into the layer that consumes it first."""
+    if not 0 < gamma_threshold < 1:
+        raise PruningError(f"gamma_threshold must be in (0, 1), got {gamma_threshold}")
+    if model.spec.norm != "batchnorm":
+        raise PruningError("the model has no BatchNorm, so the gamma criterion does not apply; use prune_dead")
+    filters = _filters_table(stats).reset_index(drop=True)
+    gammas = torch.cat([block.bn.weight.detach().abs().cpu() for block in model.blocks]).numpy()
+    mask = pd.Series(gammas < gamma_threshold, index=filters.index)
+    removed, kept, notes = _select(model, filters, mask)
+    if not any(removed.values()):
+        unchanged = build_model(model.spec)
+        unchanged.load_state_dict(model.state_dict())
+        return PruneResult(unchanged.eval(), model.spec, removed, kept,
+                           notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
+    folded = copy.deepcopy(model).eval()
+    _fold_constants(folded, removed)
+    pruned, spec = _prune(folded, removed)
+    notes.append("constant outputs act(beta) folded into the next layer; inexact at image borders (zero padding)")
+    return PruneResult(pruned, spec, removed, kept, notes)
+
+
+@torch.no_grad()
+def _fold_constants(model: ConvNet, removed: dict[str, list[int]]) -> None:
+    blocks = model.blocks
+    for index, (layer, block) in enumerate(zip(model.layer_names, blocks)):
+        channels = removed.get(layer, [])
+        if not channels:
+            continue
+        constant = block.act(block.bn.bias[channels].clone())  # act(beta): the filter's output when gamma ~ 0
+        if index + 1 < len(blocks):
+            consumer: ConvBlock = blocks[index + 1]
+            delta = (consumer.conv.weight[:, channels].sum(dim=(2, 3)) * constant).sum(dim=1)
+            if isinstance(consumer.bn, nn.BatchNorm2d):
+                consumer.bn.running_mean -= delta  # BN(x; mean - delta) == BN(x + delta; mean)
+            else:
+                consumer.conv.bias += delta
+        else:  # max-pool and global average pooling keep a constant constant
+            model.classifier.bias += model.classifier.weight[:, channels] @ constant

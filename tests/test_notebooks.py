@@ -1,0 +1,88 @@
+"""Every notebook runs at the smoke preset (papermill, in its own kernel) and produces its figures
+and a verdict; bad parameters fail in the first cells and write nothing."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from sparsitylib.reproduce import notebooks, reproduce
+from sparsitylib.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SMOKE = {"seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
+         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2]}
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory, fashion_mnist_available):
+    folder = tmp_path_factory.mktemp("smoke")
+    import os
+
+    previous = os.environ.get("SPARSITYLIB_RUNS")
+    os.environ["SPARSITYLIB_RUNS"] = str(folder / "runs")
+    try:
+        runs = reproduce("smoke", parameters=SMOKE, figures_dir=folder / "figures")
+    finally:
+        if previous is None:
+            del os.environ["SPARSITYLIB_RUNS"]
+        else:
+            os.environ["SPARSITYLIB_RUNS"] = previous
+    return folder, runs
+
+
+def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
+    folder, runs = smoke_report
+    figures = folder / "figures"
+    assert [r.name for r in runs] == [p.stem for p in notebooks(NOTEBOOKS)]
+    for run in runs:
+        assert run.status == "ok", f"{run.name}: {run.error}"
+        verdict = json.loads((figures / f"{run.name}.verdict.json").read_text())
+        assert verdict["verdicts"] and all(v["status"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE) for v in verdict["verdicts"])
+        assert verdict["figures"], run.name
+        for name in verdict["figures"]:
+            assert (figures / name).stat().st_size > 1000
+        assert (figures / "report" / f"{run.name}.html").is_file()
+        assert run.verdicts == verdict["verdicts"]
+    index = (figures / "report" / "index.html").read_text()
+    assert all(f"{run.name}.html" in index for run in runs)
+    manifest = json.loads((figures / "MANIFEST.json").read_text())
+    assert manifest["preset"] == "smoke" and manifest["parameters"]["seeds"] == [0]
+
+
+def test_source_notebooks_have_no_outputs_and_one_parameters_cell():
+    for path in notebooks(NOTEBOOKS):
+        cells = json.loads(path.read_text())["cells"]
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c["cell_type"] == "code"), path
+        assert sum("parameters" in c["metadata"].get("tags", []) for c in cells) == 1, path
+
+
+def test_help_notebook_documents_the_parameters():
+    result = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook",
+                             str(NOTEBOOKS / "01_optimizer_regularizer.ipynb")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for name in ("preset", "seeds", "optimizers", "decay_modes", "scheduler_address"):
+        assert name in result.stdout
+    assert "smoke | quick | paper" in result.stdout
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"preset": "huge"}, "unknown preset 'huge'"),
+    ({"optimizers": ["adamw"]}, "unknown optimizer 'adamw'"),
+    ({"seeds": []}, "seeds must be a non-empty list"),
+    ({"decay_modes": []}, "grid values for 'decay_mode' must be a non-empty list"),
+    ({"scheduler_address": "tcp://127.0.0.1:9"}, "cannot reach the Dask scheduler"),
+])
+def test_bad_parameters_fail_early_and_write_nothing(tmp_path, parameters, message):
+    runs, figures = tmp_path / "runs", tmp_path / "figures"
+    with pytest.raises(PapermillExecutionError) as error:
+        papermill.execute_notebook(str(NOTEBOOKS / "01_optimizer_regularizer.ipynb"), str(tmp_path / "out.ipynb"),
+                                   parameters={"preset": "smoke", "runs_dir": str(runs), "figures_dir": str(figures),
+                                               **parameters}, progress_bar=False, cwd=str(NOTEBOOKS))
+    assert message in str(error.value.evalue)
+    assert error.value.exec_count <= 3  # the parameters cell, the injected cell, the set-up cell
+    assert not runs.exists() and not figures.exists()
