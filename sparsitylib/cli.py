@@ -8,6 +8,8 @@
         The headline comparison: Adam+L2, Adam without regularization and SGD+L2, one table each.
     python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...]
         Execute every hypothesis notebook with papermill; figures and an HTML report in figures/<preset>/.
+    python -m sparsitylib prune <run-id> [--criterion activation|gamma] [--save pruned.pt]
+        Remove a stored run's dead filters; print what it bought as JSON.
     python -m sparsitylib data [--download] [dataset]
         Check that a data set can be loaded (exit 1 with the ways to get it if not).
 """
@@ -105,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                            help="a notebook parameter (VALUE parsed as JSON when it can be, e.g. -p seeds '[0, 1, 2]')")
     reproduce.add_argument("--figures", default=None, help="output folder (default figures/<preset>)")
+    prune = commands.add_parser("prune", help="remove a stored run's dead filters; report params, MACs, latency")
+    prune.add_argument("run_id")
+    prune.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
+                       help="activation: remove filters that never fire (exact); gamma: |gamma| below threshold, "
+                            "constant folded into the next layer")
+    prune.add_argument("--gamma-threshold", type=float, default=1e-3)
+    prune.add_argument("--repeats", type=int, default=20, help="timed repetitions per latency measurement")
+    prune.add_argument("--save", default=None, help="write the pruned model (widths + state_dict) here")
+    prune.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
     data = commands.add_parser("data", help="check that a data set is available")
     data.add_argument("dataset", nargs="?", default="fashion-mnist")
     data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
@@ -118,6 +129,18 @@ def _check_data(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"{args.dataset}: available ({data.num_classes} classes, {data.channels}x{data.image_size}x{data.image_size})")
+    return 0
+
+
+def _prune(args) -> int:
+    from .prune import PruningError, prune_run
+
+    try:
+        report = prune_run(RunStore(args.runs), args.run_id, args.criterion, args.gamma_threshold, args.repeats, args.save)
+    except (PruningError, DatasetNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -161,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_data(args)
     if args.command == "reproduce":
         return _reproduce(args)
+    if args.command == "prune":
+        return _prune(args)
     try:
         if args.command == "tables":
             return _headline_tables(args)

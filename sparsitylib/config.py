@@ -20,6 +20,7 @@ from .models import ACTIVATIONS, NORMS, PLANS, scaled_widths
 from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ADDED_LATER = ("gamma_l1",)  # left out of the run id at their default, so older run ids stay valid
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,9 @@ class RunConfig:
         decay_params: ``all`` (BN gamma/beta too, as in the paper) | ``weights_only``.
         schedule: ``constant`` | ``step`` (times ``step_gamma`` at each of ``step_milestones``,
             fractions of training) | ``cosine``.
+        gamma_l1: an L1 penalty on BN's gamma (the sparsity training of Network Slimming, Liu et
+            al. 2017; 0 = off). Its subgradient ``gamma_l1 * sign(gamma)`` is added to gamma's
+            gradient before the optimizer step, as Torch-Pruning's ``BNScalePruner.regularize`` does.
     Training
         epochs, batch_size, seed.
         device: ``auto`` (CUDA, then MPS, then CPU) | ``cpu`` | ``cuda`` | ``mps``. Not part of the
@@ -79,6 +83,7 @@ class RunConfig:
     schedule: str = "constant"
     step_milestones: tuple[float, ...] = (0.5, 0.75)
     step_gamma: float = 0.1
+    gamma_l1: float = 0.0
     epochs: int = 8
     batch_size: int = 128
     seed: int = 0
@@ -112,6 +117,9 @@ class RunConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         _non_negative("decay", self.decay)
+        _non_negative("gamma_l1", self.gamma_l1)
+        if self.gamma_l1 and self.norm != "batchnorm":
+            raise ConfigError("gamma_l1 > 0 needs norm=batchnorm: it penalizes BatchNorm's gamma")
         _non_negative("negative_slope", self.negative_slope)
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
@@ -161,6 +169,9 @@ class RunConfig:
             default = defaults[name].default
             values[name] = list(default) if isinstance(default, tuple) else default
         del values["device"]
+        for name in ADDED_LATER:  # settings added after runs were stored: absent while at default
+            if values[name] == defaults[name].default:
+                del values[name]
         return values
 
     @property

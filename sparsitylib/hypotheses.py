@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .compare import IMPLICIT
 from .data import DATASETS
 from .optim import OPTIMIZERS
 from .store import RunTables
@@ -227,3 +228,35 @@ def selective_filters_die(tables: RunTables, run_ids, early_epoch: int = 1) -> V
                    f"median selectivity at epoch {early_epoch}, per run: will die {describe(dies, '{:.3f}')}, "
                    f"survive {describe(survives, '{:.3f}')} ({int(counts.get(True, 0))} vs "
                    f"{int(counts.get(False, 0))} filters over all runs)")
+
+
+# --- 9. pruning ---------------------------------------------------------------------------------
+
+PAR_TOLERANCE = 0.01  # "at par": within one percentage point of test error
+EXPLICIT = ("L1-norm filters (Li et al.)", "Network Slimming (Liu et al.)")
+
+
+def pruning(comparison: pd.DataFrame) -> list[Verdict]:
+    """``comparison``: the rows of ``compare.compare_runs``."""
+    exact_claim = "Removing the dead filters changes no output (largest logit difference on the test set < 1e-5)"
+    differences = comparison.loc[comparison["method"] == IMPLICIT, "max_logit_difference"] if len(comparison) else []
+    if len(differences):
+        worst = float(max(differences))
+        exact = Verdict(exact_claim, HOLDS if worst < 1e-5 else DOES_NOT_HOLD,
+                        f"largest difference over {len(differences)} pruned runs: {worst:.2g}")
+    else:
+        exact = Verdict(exact_claim, INCONCLUSIVE, "no pruned runs")
+    parts = []
+    for (model, seed), group in comparison.groupby(["model", "seed"]):
+        errors = group.set_index("method")["test_error_finetuned"]
+        macs = group.set_index("method")["macs"]
+        best_explicit = min(errors[m] for m in EXPLICIT)
+        gap = errors[IMPLICIT] - best_explicit
+        status = HOLDS if gap <= PAR_TOLERANCE else DOES_NOT_HOLD
+        parts.append(Verdict(f"{model} seed {seed}", status,
+                             f"implicit {errors[IMPLICIT]:.1%} at {macs[IMPLICIT] / 1e6:.2f}M MACs vs best explicit "
+                             f"{best_explicit:.1%} at <= the same MACs (gap {gap:+.1%}, par = within {PAR_TOLERANCE:.0%})"))
+    par = combine("Implicit pruning is at par with or better than explicit pruning at matched MACs "
+                  "(test error after the same fine-tuning)", parts) if parts else Verdict(
+        "Implicit pruning is at par with or better than explicit pruning", INCONCLUSIVE, "no complete comparison")
+    return [exact, par]

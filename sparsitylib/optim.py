@@ -88,6 +88,15 @@ def apply_decoupled_decay(optimizer: torch.optim.Optimizer) -> None:
             torch._foreach_mul_(group["params"], 1.0 - group["lr"] * decay)
 
 
+@torch.no_grad()
+def add_gamma_l1(model: nn.Module, strength: float) -> None:
+    """Network Slimming's sparsity training: add ``strength * sign(gamma)`` (the L1 subgradient)
+    to every BatchNorm gamma's gradient."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None and module.weight.grad is not None:
+            module.weight.grad.add_(torch.sign(module.weight), alpha=strength)
+
+
 def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
     """One update: the optimizer's step (with L2 inside it), then decoupled decay."""
     optimizer.step()

@@ -212,3 +212,59 @@ def _fold_constants(model: ConvNet, removed: dict[str, list[int]]) -> None:
                 consumer.conv.bias += delta
         else:  # max-pool and global average pooling keep a constant constant
             model.classifier.bias += model.classifier.weight[:, channels] @ constant
+
+
+# --- a stored run, end to end ------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def _logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold: float = GAMMA_THRESHOLD,
+              latency_repeats: int = 20, save_to=None) -> dict:
+    """Prune a stored run and report what it bought: filters removed per layer, params, MACs and
+    latency (batch 1 and 128) before and after, test error before and after, and the largest
+    logit difference over the test set."""
+    from .config import from_dict
+    from .cost import cost
+    from .train import evaluate, load_config_data
+
+    if criterion not in ("activation", "gamma"):
+        raise PruningError(f"criterion must be 'activation' or 'gamma', got {criterion!r}")
+    record = store.get(run_id)
+    if record is None:
+        known = store.run_ids()
+        raise PruningError(f"no stored run {run_id!r} in {store.root} ({len(known)} runs there"
+                           + (f", e.g. {known[0]}" if known else "") + ")")
+    model = store.load_model(run_id)
+    config = from_dict(record["config"])
+    data = load_config_data(config)
+    model = model.to(memory_format=torch.channels_last)
+    result = prune_dead(model, record) if criterion == "activation" else prune_by_gamma(model, record, gamma_threshold)
+    result.model.to(memory_format=torch.channels_last)
+    shape = tuple(data.test_images.shape[1:])
+    before, after = cost(model, shape, repeats=latency_repeats), cost(result.model, shape, repeats=latency_repeats)
+    difference = float((_logits(model, data.test_images) - _logits(result.model, data.test_images)).abs().max())
+    if save_to is not None:
+        result.save(save_to)
+    return {
+        "run_id": run_id,
+        "criterion": criterion,
+        "filters_removed": {layer: len(indices) for layer, indices in result.removed.items()},
+        "filters_removed_total": result.removed_count,
+        "widths_before": list(model.spec.widths),
+        "widths_after": list(result.spec.widths),
+        "kept_to_avoid_empty_layer": result.kept_to_avoid_empty_layer,
+        "params": {"before": before["params"], "after": after["params"]},
+        "macs": {"before": before["macs"], "after": after["macs"], "reduction": before["macs"] / after["macs"],
+                 "note": "multiply-accumulates per image; FLOPs = 2 x MACs"},
+        "latency_ms": {f"batch_{b}": {"before": 1000 * before[f"latency_b{b}_s"], "after": 1000 * after[f"latency_b{b}_s"],
+                                      "speedup": before[f"latency_b{b}_s"] / after[f"latency_b{b}_s"]} for b in (1, 128)},
+        "test_error": {"before": evaluate(model, data.test_images, data.test_labels),
+                       "after": evaluate(result.model, data.test_images, data.test_labels)},
+        "max_logit_difference_on_test_set": difference,
+        "notes": result.notes,
+    }

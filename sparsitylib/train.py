@@ -27,7 +27,7 @@ from .config import RunConfig
 from .data import TensorData, load_data
 from .environment import environment_info, pick_device
 from .models import ConvNet, ModelSpec, build_model, scaled_widths
-from .optim import build_optimizer, build_scheduler, optimizer_step
+from .optim import add_gamma_l1, build_optimizer, build_scheduler, optimizer_step
 from .sparsity import (
     ACTIVATION_THRESHOLD,
     GAMMA_THRESHOLD,
@@ -182,6 +182,8 @@ def train_epoch(model, optimizer, scheduler, data: TensorData, config: RunConfig
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.gamma_l1:
+            add_gamma_l1(model, config.gamma_l1)
         optimizer_step(optimizer)
         scheduler.step()
         loss_sum += loss.detach() * len(labels)

@@ -77,3 +77,11 @@ def test_presets_fill_learning_rates_per_optimizer():
     assert preset_config("paper").dataset == "cifar10"
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         preset_config("huge")
+
+
+def test_settings_added_later_leave_older_run_ids_unchanged():
+    config = RunConfig(optimizer="sgd")
+    assert "gamma_l1" not in config.identity()
+    assert config.replace(gamma_l1=1e-4).run_id != config.run_id
+    with pytest.raises(ConfigError, match="gamma_l1 > 0 needs norm=batchnorm"):
+        RunConfig(gamma_l1=1e-4, norm="none")

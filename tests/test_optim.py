@@ -112,3 +112,16 @@ def test_schedules():
     assert lr_factor("cosine", 1.0) == pytest.approx(0.0)
     with pytest.raises(ValueError, match="unknown schedule"):
         lr_factor("linear", 0.5)
+
+
+def test_gamma_l1_adds_the_l1_subgradient_to_batchnorm_gamma_only():
+    from sparsitylib.optim import add_gamma_l1
+
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, bias=False), nn.BatchNorm2d(3))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.5, -0.2, 0.0]))
+    model(torch.randn(2, 1, 5, 5)).sum().backward()
+    conv_grad, gamma_grad, beta_grad = (p.grad.clone() for p in (model[0].weight, model[1].weight, model[1].bias))
+    add_gamma_l1(model, 1e-2)
+    assert torch.equal(model[1].weight.grad, gamma_grad + torch.tensor([1e-2, -1e-2, 0.0]))
+    assert torch.equal(model[0].weight.grad, conv_grad) and torch.equal(model[1].bias.grad, beta_grad)
