@@ -20,6 +20,7 @@ tables: setup data
 benchmark: setup data
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/notebook_cached.py --preset $(PRESET)
+	$(PY) benchmarks/prune_speedup.py --preset $(PRESET)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -8,8 +8,8 @@
   then remove the filters with the smallest |gamma| under one global threshold (Torch-Pruning's
   ``BNScaleImportance`` with global pruning), never more than ``MAX_LAYER_PRUNING`` of a layer.
 
-The explicit methods are tuned (by bisection on their pruning ratio) to remove as many MACs as the
-implicit method did, never fewer. Every pruned network then gets the same fine-tuning budget:
+The explicit methods are tuned (a scan, then a bisection on their pruning ratio) to remove at least
+as many MACs as the implicit method did; the table shows the MACs each one reached. Every pruned network then gets the same fine-tuning budget:
 ``finetune_epochs`` of its own training recipe at a tenth of its learning rate.
 """
 
@@ -31,7 +31,8 @@ from .train import evaluate, train_epoch
 
 IMPLICIT = "implicit: dead filters removed"
 MAX_LAYER_PRUNING = 0.95  # explicit pruners may remove at most this share of a layer (never all of it)
-BISECTION_STEPS = 14
+MAX_PRUNING_RATIO = 0.9  # the largest overall ratio tried; beyond it Torch-Pruning starts skipping layers
+SCAN_STEPS, BISECTION_STEPS = 18, 8
 
 
 def _example(model: ConvNet) -> torch.Tensor:
@@ -51,15 +52,34 @@ def _prune_with(model: ConvNet, importance, ratio: float, global_pruning: bool) 
 
 
 def match_macs(model: ConvNet, importance, target_macs: int, image_shape, global_pruning: bool) -> ConvNet:
-    """The smallest pruning ratio whose network has at most ``target_macs`` MACs (bisection)."""
-    low, high = 0.0, MAX_LAYER_PRUNING
-    best = _prune_with(model, importance, high, global_pruning)
-    if count_macs(best, (1, *image_shape)) > target_macs:
-        return best  # cannot reach the target: the most it may prune
+    """The network at the smallest pruning ratio that brings MACs down to ``target_macs`` or below.
+
+    Torch-Pruning's MACs are not monotonic in the ratio near its limits (a group that would be
+    over-pruned is skipped whole), so a coarse scan finds the first ratio that meets the target and
+    a bisection refines it between that ratio and the one before. If no ratio up to
+    ``MAX_PRUNING_RATIO`` meets the target, the smallest network found is returned."""
+    def macs(candidate):
+        return count_macs(candidate, (1, *image_shape))
+
+    previous, best = 0.0, _prune_with(model, importance, 0.0, global_pruning)
+    if macs(best) <= target_macs:
+        return best
+    smallest = best
+    for step in range(1, SCAN_STEPS + 1):
+        ratio = MAX_PRUNING_RATIO * step / SCAN_STEPS
+        candidate = _prune_with(model, importance, ratio, global_pruning)
+        if macs(candidate) < macs(smallest):
+            smallest = candidate
+        if macs(candidate) <= target_macs:
+            low, high, best = previous, ratio, candidate
+            break
+        previous = ratio
+    else:
+        return smallest
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2
         candidate = _prune_with(model, importance, middle, global_pruning)
-        if count_macs(candidate, (1, *image_shape)) <= target_macs:
+        if macs(candidate) <= target_macs:
             high, best = middle, candidate
         else:
             low = middle

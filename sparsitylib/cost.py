@@ -36,11 +36,13 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 @torch.inference_mode()
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 20, warmup: int = 3,
                     channels_last: bool = True) -> float:
-    """Median seconds of one forward pass on a batch of ``input_shape``, in eval mode."""
+    """Median seconds of one forward pass on a batch of ``input_shape``, in eval mode. The model
+    is moved (in place) to the memory format of the inputs, as training does."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     inputs = torch.randn(input_shape, device=device).contiguous(memory_format=memory_format)
     times = []
     for i in range(warmup + repeats):

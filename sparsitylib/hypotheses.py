@@ -250,6 +250,9 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
     for (model, seed), group in comparison.groupby(["model", "seed"]):
         errors = group.set_index("method")["test_error_finetuned"]
         macs = group.set_index("method")["macs"]
+        if group.set_index("method").loc[IMPLICIT, "mac_reduction"] <= 1.0:
+            parts.append(Verdict(f"{model} seed {seed}", INCONCLUSIVE, "no filter died, so there is nothing to compare"))
+            continue
         best_explicit = min(errors[m] for m in EXPLICIT)
         gap = errors[IMPLICIT] - best_explicit
         status = HOLDS if gap <= PAR_TOLERANCE else DOES_NOT_HOLD

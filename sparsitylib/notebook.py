@@ -26,6 +26,13 @@ class ParameterError(ValueError):
     """A notebook parameter is invalid; the message says which and how to fix it."""
 
 
+def write_atomically(path: Path, write) -> None:
+    """Call ``write(temporary_path)``, then rename the result to ``path``: readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(temporary)
+    os.replace(temporary, path)
+
+
 def project_root(start: Path | None = None) -> Path:
     """The repository root (the folder holding ``pyproject.toml`` and ``notebooks/``), searched
     upwards from the working directory, so notebooks work from JupyterLab and from papermill."""
@@ -80,9 +87,8 @@ class Experiment:
         paths = []
         for suffix in ("png", "pdf"):
             path = self.figures_dir / f"{self.name}_{name}.{suffix}"
-            temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            figure.savefig(temporary, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight")
-            os.replace(temporary, path)
+            write_atomically(path, lambda temporary: figure.savefig(
+                temporary, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight"))
             paths.append(path)
             self.saved.append(path.name)
         return paths
@@ -93,10 +99,8 @@ class Experiment:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         payload = {"notebook": self.name, "preset": self.preset, "seeds": self.seeds, "base": self.base,
                    "figures": self.saved, "verdicts": [v.to_dict() for v in verdicts]}
-        path = self.figures_dir / f"{self.name}.verdict.json"
-        temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        temporary.write_text(json.dumps(payload, indent=1))
-        os.replace(temporary, path)
+        write_atomically(self.figures_dir / f"{self.name}.verdict.json",
+                         lambda temporary: temporary.write_text(json.dumps(payload, indent=1)))
         return pd.DataFrame([v.to_dict() for v in verdicts])
 
 

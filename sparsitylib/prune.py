@@ -148,6 +148,12 @@ def _prune(model: ConvNet, removed: dict[str, list[int]]) -> tuple[ConvNet, Mode
     return _rebuild(model, pruned)
 
 
+def _unchanged(model: ConvNet, removed, kept, notes) -> PruneResult:
+    copy_ = build_model(model.spec)
+    copy_.load_state_dict(model.state_dict())
+    return PruneResult(copy_.eval(), model.spec, removed, kept, notes)
+
+
 def prune_dead(model: ConvNet, stats, activation_threshold: float | None = None) -> PruneResult:
     """Remove the filters dead by the activation criterion.
 
@@ -164,10 +170,7 @@ def prune_dead(model: ConvNet, stats, activation_threshold: float | None = None)
         mask = filters["max_activation"] < activation_threshold
     removed, kept, notes = _select(model, filters, mask)
     if not any(removed.values()):
-        unchanged = build_model(model.spec)
-        unchanged.load_state_dict(model.state_dict())
-        return PruneResult(unchanged.eval(), model.spec, removed, kept,
-                           notes + ["no filter is dead by the activation criterion: the model is unchanged"])
+        return _unchanged(model, removed, kept, notes + ["no filter is dead by the activation criterion: the model is unchanged"])
     pruned, spec = _prune(model, removed)
     return PruneResult(pruned, spec, removed, kept, notes)
 
@@ -184,10 +187,7 @@ def prune_by_gamma(model: ConvNet, stats, gamma_threshold: float = GAMMA_THRESHO
     mask = pd.Series(gammas < gamma_threshold, index=filters.index)
     removed, kept, notes = _select(model, filters, mask)
     if not any(removed.values()):
-        unchanged = build_model(model.spec)
-        unchanged.load_state_dict(model.state_dict())
-        return PruneResult(unchanged.eval(), model.spec, removed, kept,
-                           notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
+        return _unchanged(model, removed, kept, notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
     folded = copy.deepcopy(model).eval()
     _fold_constants(folded, removed)
     pruned, spec = _prune(folded, removed)

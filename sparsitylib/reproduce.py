@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .environment import git_commit
-from .notebook import project_root
+from .notebook import project_root, write_atomically
 from .presets import PRESETS
 
 
@@ -58,9 +57,7 @@ def to_html(notebook: Path) -> Path:
 
     body, _ = HTMLExporter().from_filename(str(notebook))
     target = notebook.with_suffix(".html")
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(body)
-    os.replace(temporary, target)
+    write_atomically(target, lambda temporary: temporary.write_text(body))
     return target
 
 
