@@ -173,19 +173,20 @@ def _find(records: list[dict], **where) -> dict | None:
 
 def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_repeats: int = 20,
                  slimming_gamma_l1: float = 1e-4) -> "pd.DataFrame":
-    """For every (model, seed) among ``records`` that has an Adam+L2 run, an SGD+L2 run and an
-    SGD+L2 run with ``gamma_l1``: the comparison table rows, with ``model`` and ``seed`` columns."""
+    """For every (model, data set, seed) among ``records`` that has an Adam+L2 run, an SGD+L2 run
+    and an SGD+L2 run with ``gamma_l1``: the comparison table rows, with those three columns."""
     import pandas as pd
 
     from .config import from_dict
     from .train import load_config_data
 
     rows = []
-    pairs = sorted({(r["config"]["model"], r["config"]["seed"]) for r in records})
-    for model_name, seed in pairs:
-        implicit = _find(records, model=model_name, seed=seed, optimizer="adam", decay_mode="l2", gamma_l1=0.0)
-        dense = _find(records, model=model_name, seed=seed, optimizer="sgd", decay_mode="l2", gamma_l1=0.0)
-        slim = _find(records, model=model_name, seed=seed, optimizer="sgd", decay_mode="l2", gamma_l1=slimming_gamma_l1)
+    cases = sorted({(r["config"]["model"], r["config"]["dataset"], r["config"]["seed"]) for r in records})
+    for model_name, dataset, seed in cases:
+        same = dict(model=model_name, dataset=dataset, seed=seed, decay_mode="l2")
+        implicit = _find(records, **same, optimizer="adam", gamma_l1=0.0)
+        dense = _find(records, **same, optimizer="sgd", gamma_l1=0.0)
+        slim = _find(records, **same, optimizer="sgd", gamma_l1=slimming_gamma_l1)
         if not (implicit and dense and slim):
             continue
         configs = [from_dict(r["config"]) for r in (implicit, dense, slim)]
@@ -197,5 +198,5 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
             difference = float((models[0].eval()(data.test_images) - pruned.model.eval()(data.test_images)).abs().max())
         for row in table:
             row["max_logit_difference"] = difference if row["method"] == IMPLICIT else float("nan")
-        rows.extend({"model": model_name, "seed": seed, **row} for row in table)
+        rows.extend({"model": model_name, "dataset": dataset, "seed": seed, **row} for row in table)
     return pd.DataFrame(rows)

@@ -247,16 +247,17 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
     else:
         exact = Verdict(exact_claim, INCONCLUSIVE, "no pruned runs")
     parts = []
-    for (model, seed), group in comparison.groupby(["model", "seed"]):
+    for (model, dataset, seed), group in comparison.groupby(["model", "dataset", "seed"]):
         errors = group.set_index("method")["test_error_finetuned"]
         macs = group.set_index("method")["macs"]
         if group.set_index("method").loc[IMPLICIT, "mac_reduction"] <= 1.0:
-            parts.append(Verdict(f"{model} seed {seed}", INCONCLUSIVE, "no filter died, so there is nothing to compare"))
+            parts.append(Verdict(f"{model} on {dataset}, seed {seed}", INCONCLUSIVE,
+                                 "no filter died, so there is nothing to compare"))
             continue
         best_explicit = min(errors[m] for m in EXPLICIT)
         gap = errors[IMPLICIT] - best_explicit
         status = HOLDS if gap <= PAR_TOLERANCE else DOES_NOT_HOLD
-        parts.append(Verdict(f"{model} seed {seed}", status,
+        parts.append(Verdict(f"{model} on {dataset}, seed {seed}", status,
                              f"implicit {errors[IMPLICIT]:.1%} at {macs[IMPLICIT] / 1e6:.2f}M MACs vs best explicit "
                              f"{best_explicit:.1%} at <= the same MACs (gap {gap:+.1%}, par = within {PAR_TOLERANCE:.0%})"))
     par = combine("Implicit pruning is at par with or better than explicit pruning at matched MACs "

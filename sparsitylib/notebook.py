@@ -60,6 +60,10 @@ class Experiment:
     def grid(self, seeds=None, **vary) -> list[RunConfig]:
         """Configs for every combination of ``vary`` (lists), over the notebook's seeds, on top
         of the notebook's base settings. Invalid values raise ``ParameterError``."""
+        for name, values in vary.items():
+            if isinstance(values, str):
+                raise ParameterError(f"{self.name}: the grid values for {name} are the string {values!r}, not a list: "
+                                     f"papermill's -p passes text, use -y '{name}: [...]'")
         try:
             return make_grid(self.base, seeds=self.seeds if seeds is None else seeds, preset=self.preset, **vary)
         except (ConfigError, ValueError) as error:
@@ -127,6 +131,9 @@ def start(
     """
     if preset not in PRESETS:
         raise ParameterError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
+    if isinstance(seeds, str):
+        raise ParameterError(f"seeds must be a list, got the string {seeds!r}: papermill's -p passes text, "
+                             f"use -y 'seeds: [0, 1]' (or -p with a number per run)")
     if (not isinstance(seeds, (list, tuple)) or not seeds
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise ParameterError(f"seeds must be a non-empty list of non-negative integers, e.g. [0, 1]; got {seeds!r}")

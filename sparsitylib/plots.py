@@ -157,16 +157,16 @@ def summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
     """Test error against MACs for every method, before (hollow) and after fine-tuning."""
-    models = list(dict.fromkeys(comparison["model"]))
-    figure, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 4.5), squeeze=False)
-    for axis, model in zip(axes[0], models):
-        data = comparison[comparison["model"] == model].copy()
+    cases = list(dict.fromkeys(zip(comparison["model"], comparison["dataset"])))
+    figure, axes = plt.subplots(1, len(cases), figsize=(7 * len(cases), 4.5), squeeze=False)
+    for axis, (model, dataset) in zip(axes[0], cases):
+        data = comparison[(comparison["model"] == model) & (comparison["dataset"] == dataset)].copy()
         data["MACs (millions)"] = data["macs"] / 1e6
         data["test error (%)"] = 100 * data["test_error_finetuned"]
         data["before fine-tuning (%)"] = 100 * data["test_error_pruned"]
         sns.scatterplot(data, x="MACs (millions)", y="test error (%)", hue="method", s=90, ax=axis)
         sns.scatterplot(data, x="MACs (millions)", y="before fine-tuning (%)", hue="method", s=90, ax=axis,
                         marker="o", facecolor="none", legend=False)
-        axis.set_title(f"{model}: filled = after fine-tuning, hollow = right after pruning")
+        axis.set_title(f"{model} on {dataset}: filled = fine-tuned, hollow = right after pruning")
     figure.tight_layout()
     return figure

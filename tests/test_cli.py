@@ -34,3 +34,26 @@ def test_table_prints_per_layer_counts(isolated_store):
     result = cli("table", "--preset", "smoke", "--quiet", *SMALL, env_root=isolated_store)
     assert result.returncode == 0, result.stderr
     assert "C7" in result.stdout and "test error" in result.stdout
+
+
+def test_prune_prints_what_pruning_bought(isolated_store):
+    settings = ["dataset=synthetic", "width=0.125", "epochs=2", "batch_size=32", "optimizer=adam", "lr=2e-2",
+                "decay=1e-2", "snapshot_size=64"]
+    trained = json.loads(cli("run", "--quiet", *settings, env_root=isolated_store).stdout)
+    assert trained["status"] == "completed"
+    result = cli("prune", trained["run_id"], "--repeats", "2", "--save", str(isolated_store / "pruned.pt"),
+                 env_root=isolated_store)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    dead = sum(layer["dead_by_activation"] for layer in trained["layers"].values())
+    assert report["filters_removed_total"] == dead > 0
+    assert report["macs"]["after"] < report["macs"]["before"] and report["params"]["after"] < report["params"]["before"]
+    assert set(report["latency_ms"]) == {"batch_1", "batch_128"}
+    assert report["max_logit_difference_on_test_set"] < 1e-5
+    assert report["test_error"]["before"] == report["test_error"]["after"]
+    assert (isolated_store / "pruned.pt").is_file()
+
+
+def test_prune_rejects_an_unknown_run(isolated_store):
+    result = cli("prune", "0123456789abcdef", env_root=isolated_store)
+    assert result.returncode == 2 and "no stored run '0123456789abcdef'" in result.stderr

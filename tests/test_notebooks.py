@@ -15,7 +15,7 @@ from sparsitylib.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMOKE = {"seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
-         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2]}
+         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2], "latency_repeats": 3}
 
 
 @pytest.fixture(scope="module")
