@@ -35,7 +35,7 @@ class RunConfig:
         dataset: ``fashion-mnist`` | ``cifar10`` | ``cifar100`` | ``synthetic``.
         classes: keep only these class indices (task difficulty); ``None`` = all.
         train_size: seeded random subset of the training set; ``None`` = all.
-        test_size: seeded random subset of the test set; ``None`` = all.
+        test_size: at most this many test images (seeded subset); ``None`` = all.
         augment: random crop + flip; ``None`` = the data set's default (CIFAR on, Fashion-MNIST off).
         normalize: standardize with the training set's per-channel mean and std.
     Model
@@ -143,6 +143,10 @@ class RunConfig:
                 raise ConfigError(f"classes must be integers in 0..{n - 1} for {self.dataset}, got {list(self.classes)}")
             if len(set(self.classes)) != len(self.classes):
                 raise ConfigError(f"classes has duplicates: {list(self.classes)}")
+        available = DATASETS[self.dataset].train_images * self.num_classes // DATASETS[self.dataset].num_classes
+        if self.train_size is not None and self.train_size > available:
+            raise ConfigError(f"train_size={self.train_size} is more than the {available} training images of "
+                              f"{self.dataset}" + (f" in classes {list(self.classes)}" if self.classes else ""))
 
     # --- identity -------------------------------------------------------------------------------
 

@@ -148,7 +148,8 @@ def load_data(
         classes: keep only these class indices (relabelled 0..k-1 in the given order), to vary
             task difficulty. ``None`` keeps all.
         train_size: a seeded random subset of this many training images (after class selection).
-        test_size: a seeded random subset of the test set (``None``: all of it).
+        test_size: at most this many test images, a seeded random subset (``None``: all of them;
+            fewer when a class selection leaves fewer).
         augment: random crop + flip during training; ``None`` uses the data set's default
             (on for CIFAR, off for Fashion-MNIST).
         normalize: subtract the training set's per-channel mean and divide by its std.
@@ -175,7 +176,7 @@ def load_data(
     if train_size is not None:
         train_x, train_y = _subset(train_x, train_y, train_size, generator, "train_size")
     if test_size is not None:
-        test_x, test_y = _subset(test_x, test_y, test_size, generator, "test_size")
+        test_x, test_y = _subset(test_x, test_y, min(test_size, len(test_y)), generator, "test_size")
 
     train_x = train_x.float().div_(255.0)
     test_x = test_x.float().div_(255.0)

@@ -163,7 +163,8 @@ def train(
         report = measure_sparsity(model, data.train_images)
         last = history[-1]
         record["metrics"] = {"test_error": last["test_error"], "train_loss": last["train_loss"],
-                             "train_accuracy": last["train_accuracy"], **report.totals}
+                             "train_accuracy": last["train_accuracy"], "train_images": len(data.train_labels),
+                             "test_images": len(data.test_labels), **report.totals}
         record["layers"] = report.layers.to_dict(orient="records")
         record["filters"] = report.filters.to_dict(orient="list")
     else:

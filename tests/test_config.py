@@ -85,3 +85,9 @@ def test_settings_added_later_leave_older_run_ids_unchanged():
     assert config.replace(gamma_l1=1e-4).run_id != config.run_id
     with pytest.raises(ConfigError, match="gamma_l1 > 0 needs norm=batchnorm"):
         RunConfig(gamma_l1=1e-4, norm="none")
+
+
+def test_train_size_is_checked_against_the_selected_classes():
+    assert RunConfig(classes=(0, 1), train_size=12000).train_size == 12000
+    with pytest.raises(ConfigError, match=r"train_size=20000 is more than the 12000 training images of fashion-mnist in classes \[0, 1\]"):
+        RunConfig(classes=(0, 1), train_size=20000)

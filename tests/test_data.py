@@ -87,3 +87,8 @@ def test_fashion_mnist_subset(fashion_mnist_available):
     data = load_data("fashion-mnist", train_size=500, test_size=200, classes=(0, 1, 2))
     assert data.train_images.shape == (500, 1, 28, 28) and data.test_images.shape == (200, 1, 28, 28)
     assert set(data.train_labels.tolist()) == {0, 1, 2}
+
+
+def test_test_size_is_an_upper_bound():
+    data = load_data("synthetic", classes=(0, 1), test_size=400)
+    assert len(data.test_labels) == 100  # two of ten classes in the 500 test images
