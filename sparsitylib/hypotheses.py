@@ -220,7 +220,7 @@ def selective_filters_die(tables: RunTables, run_ids, early_epoch: int = 1) -> V
     early = per_filter[(per_filter["epoch"] == early_epoch) & per_filter["run_id"].isin(run_ids)]
     early = early.dropna(subset=["selectivity"])  # filters already dead at that epoch have no selectivity
     medians = early.groupby(["run_id", DEAD])["selectivity"].median().unstack()
-    if DEAD not in medians or medians.shape[1] < 2 or medians.isna().any().any():
+    if True not in medians.columns or False not in medians.columns or medians.isna().any().any():
         return Verdict(claim, INCONCLUSIVE, f"too few filters that die after epoch {early_epoch} to compare")
     dies, survives = medians[True].to_numpy(), medians[False].to_numpy()
     counts = early.groupby(DEAD).size()

@@ -161,6 +161,9 @@ def prune_dead(model: ConvNet, stats, activation_threshold: float | None = None)
     ``filters`` DataFrame). With ``activation_threshold``, deadness is re-decided from the
     table's ``max_activation`` instead of its ``dead_by_activation`` column.
     """
+    if model.spec.activation != "relu":
+        raise PruningError(f"removing filters that never fire is exact only with ReLU; this model uses "
+                           f"{model.spec.activation}, whose 'dead' filters still pass a scaled negative signal")
     filters = _filters_table(stats).reset_index(drop=True)
     if activation_threshold is None:
         mask = filters["dead_by_activation"].astype(bool)

@@ -65,3 +65,19 @@ def test_mechanism_variant_labels():
     assert hypotheses.mechanism_variant({**base, "activation": "leaky_relu"}) == "leaky ReLU"
     assert hypotheses.mechanism_variant({**base, "norm": "none"}) == "no BatchNorm"
     assert hypotheses.mechanism_variant({**base, "decay_params": "weights_only"}) == "BN params not decayed"
+
+
+def test_selective_filters_die_compares_filters_that_die_with_survivors():
+    from sparsitylib.store import tables_from_records
+
+    def record(run_id, early, dead):
+        return {"run_id": run_id, "status": "completed", "config": {}, "metrics": {}, "layers": [],
+                "filters": {"layer": ["C1"] * 4, "filter": [0, 1, 2, 3], "dead_by_activation": dead},
+                "history": [{"epoch": 1, "dead_per_layer": [0], "gamma_quantiles": [[1, 1, 1, 1, 1]],
+                             "filter_selectivity": early}]}
+
+    dies_selective = tables_from_records([record("a", [0.9, 0.8, 0.1, 0.2], [True, True, False, False]),
+                                          record("b", [0.7, 0.9, 0.0, 0.3], [True, True, False, False])])
+    assert hypotheses.selective_filters_die(dies_selective, ["a", "b"]).status == HOLDS
+    dies_universal = tables_from_records([record("a", [0.1, 0.0, 0.9, 0.8], [True, True, False, False])])
+    assert hypotheses.selective_filters_die(dies_universal, ["a"]).status == DOES_NOT_HOLD

@@ -136,3 +136,9 @@ def test_bad_requests_give_clear_errors():
         prune_channels(model, torch.zeros(1, 1, 16, 16), {"features.0.bn": [0]})
     with pytest.raises(PruningError, match="cannot trace"):
         prune_channels(model, torch.zeros(1, 3, 16, 16), {"features.0.conv": [0]})  # wrong input channels
+
+
+def test_leaky_relu_filters_are_not_removable():
+    model = build_model(ModelSpec("basicnet", WIDTHS, 1, 3, activation="leaky_relu"))
+    with pytest.raises(PruningError, match="exact only with ReLU"):
+        prune_dead(model, measure_sparsity(model, torch.randn(8, 1, 16, 16)))
