@@ -26,7 +26,7 @@ from .cost import count_macs, count_parameters, measure_latency
 from .data import TensorData
 from .models import ConvNet
 from .optim import build_optimizer, build_scheduler
-from .prune import PruneResult, _rebuild, prune_dead
+from .prune import PruneResult, _rebuild, max_logit_difference, prune_dead
 from .train import evaluate, train_epoch
 
 IMPLICIT = "implicit: dead filters removed"
@@ -129,8 +129,10 @@ def describe(candidate: Candidate, data: TensorData, finetune_epochs: int, laten
         "widths": list(model.spec.widths),
         "params": count_parameters(model),
         "macs": count_macs(model, (1, *shape)),
-        "latency_b1_ms": 1000 * measure_latency(model, (1, *shape), repeats=latency_repeats),
-        "latency_b128_ms": 1000 * measure_latency(model, (128, *shape), repeats=max(5, latency_repeats // 4)),
+        # deployment form: BN folded into the convolutions (see cost.py for why it matters)
+        "latency_b1_ms": 1000 * measure_latency(model, (1, *shape), repeats=latency_repeats, fold_batchnorm=True),
+        "latency_b128_ms": 1000 * measure_latency(model, (128, *shape), repeats=max(5, latency_repeats // 4),
+                                                  fold_batchnorm=True),
         "test_error_pruned": error_before,
         "test_error_finetuned": evaluate(tuned, data.test_images, data.test_labels),
         "finetune_epochs": finetune_epochs,
@@ -194,8 +196,7 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
         models = [store.load_model(r["run_id"]).to(memory_format=torch.channels_last) for r in (implicit, dense, slim)]
         table, pruned = compare_methods(models[0], implicit, configs[0], models[1], configs[1], models[2], configs[2],
                                         data, finetune_epochs, latency_repeats)
-        with torch.inference_mode():
-            difference = float((models[0].eval()(data.test_images) - pruned.model.eval()(data.test_images)).abs().max())
+        difference = max_logit_difference(models[0], pruned.model, data.test_images)
         for row in table:
             row["max_logit_difference"] = difference if row["method"] == IMPLICIT else float("nan")
         rows.extend({"model": model_name, "dataset": dataset, "seed": seed, **row} for row in table)

@@ -3,7 +3,10 @@
 MACs come from ``torch.utils.flop_counter.FlopCounterMode``, which counts FLOPs with a
 multiply-add as two FLOPs; we report MACs = FLOPs / 2 (fvcore, thop and ptflops count MACs, which
 is why FLOP numbers in papers disagree by 2x). Latency is the median of repeated timed forward
-passes in inference mode after warm-up: wall-clock on the CPU, CUDA events on a GPU.
+passes in inference mode after warm-up: wall-clock on the CPU, CUDA events on a GPU. With
+``fold_batchnorm`` the network is timed in deployment form, each BatchNorm folded into its
+convolution: on the CPU, BatchNorm over channel counts that are not a multiple of 8 is slow
+enough in channels_last to hide a pruned network's speed-up.
 """
 
 from __future__ import annotations
@@ -35,9 +38,14 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 @torch.inference_mode()
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 20, warmup: int = 3,
-                    channels_last: bool = True) -> float:
+                    channels_last: bool = True, fold_batchnorm: bool = False) -> float:
     """Median seconds of one forward pass on a batch of ``input_shape``, in eval mode. The model
-    is moved (in place) to the memory format of the inputs, as training does."""
+    is moved (in place) to the memory format of the inputs, as training does; ``fold_batchnorm``
+    times a copy with BN folded into the convolutions (our ConvNets only)."""
+    if fold_batchnorm:
+        from .sparsity import inference_copy
+
+        model = inference_copy(model)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -63,10 +71,12 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], repeats: int
     return statistics.median(times)
 
 
-def cost(model: nn.Module, image_shape: tuple[int, int, int], batch_sizes=(1, 128), repeats: int = 20) -> dict:
+def cost(model: nn.Module, image_shape: tuple[int, int, int], batch_sizes=(1, 128), repeats: int = 20,
+         fold_batchnorm: bool = False) -> dict:
     """Parameters, MACs per image, and median latency (seconds) at each batch size."""
     return {
         "params": count_parameters(model),
         "macs": count_macs(model, (1, *image_shape)),
-        **{f"latency_b{b}_s": measure_latency(model, (b, *image_shape), repeats=repeats) for b in batch_sizes},
+        **{f"latency_b{b}_s": measure_latency(model, (b, *image_shape), repeats=repeats, fold_batchnorm=fold_batchnorm)
+           for b in batch_sizes},
     }

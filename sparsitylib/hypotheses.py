@@ -219,13 +219,14 @@ def selective_filters_die(tables: RunTables, run_ids, early_epoch: int = 1) -> V
         return Verdict(claim, INCONCLUSIVE, "no per-epoch filter history")
     early = per_filter[(per_filter["epoch"] == early_epoch) & per_filter["run_id"].isin(run_ids)]
     early = early.dropna(subset=["selectivity"])  # filters already dead at that epoch have no selectivity
-    medians = early.groupby(["run_id", DEAD])["selectivity"].median().unstack()
-    if True not in medians.columns or False not in medians.columns or medians.isna().any().any():
+    # the mean, not the median: early on most filters respond to every image (selectivity 0)
+    means = early.groupby(["run_id", DEAD])["selectivity"].mean().unstack()
+    if True not in means.columns or False not in means.columns or means.isna().any().any():
         return Verdict(claim, INCONCLUSIVE, f"too few filters that die after epoch {early_epoch} to compare")
-    dies, survives = medians[True].to_numpy(), medians[False].to_numpy()
+    dies, survives = means[True].to_numpy(), means[False].to_numpy()
     counts = early.groupby(DEAD).size()
     return Verdict(claim, greater(claim, dies, survives, "will die", "survive").status,
-                   f"median selectivity at epoch {early_epoch}, per run: will die {describe(dies, '{:.3f}')}, "
+                   f"mean selectivity at epoch {early_epoch}, per run: will die {describe(dies, '{:.3f}')}, "
                    f"survive {describe(survives, '{:.3f}')} ({int(counts.get(True, 0))} vs "
                    f"{int(counts.get(False, 0))} filters over all runs)")
 

@@ -129,14 +129,17 @@ def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = 
     return figure
 
 
-def early_selectivity(history_filters: pd.DataFrame, epoch: int) -> plt.Figure:
-    """Selectivity at an early epoch of the filters that end dead versus those that survive."""
-    data = history_filters[(history_filters["epoch"] == epoch)].dropna(subset=["selectivity"]).copy()
+def selectivity_by_fate(history_filters: pd.DataFrame) -> plt.Figure:
+    """Mean selectivity over training of the filters that end dead versus those that survive
+    (a filter already dead at an epoch has no selectivity there and is left out)."""
+    data = history_filters.dropna(subset=["selectivity"]).copy()
     data["fate"] = data["dead_by_activation"].map({True: "dies by the end", False: "survives"})
+    per_run = data.groupby(["run_id", "epoch", "fate"], as_index=False)["selectivity"].mean()
     figure, axis = plt.subplots(figsize=(7, 4))
-    sns.boxplot(data, x="layer", y="selectivity", hue="fate", ax=axis, fliersize=1.5,
-                hue_order=["survives", "dies by the end"])
-    axis.set_title(f"Selectivity at epoch {epoch} of filters still alive then")
+    sns.lineplot(per_run, x="epoch", y="selectivity", hue="fate", marker="o", errorbar="sd", ax=axis,
+                 hue_order=["survives", "dies by the end"])
+    axis.set_ylabel("mean selectivity of live filters")
+    axis.set_title("Were the filters that die selective before they died?")
     figure.tight_layout()
     return figure
 

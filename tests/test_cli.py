@@ -48,7 +48,8 @@ def test_prune_prints_what_pruning_bought(isolated_store):
     dead = sum(layer["dead_by_activation"] for layer in trained["layers"].values())
     assert report["filters_removed_total"] == dead > 0
     assert report["macs"]["after"] < report["macs"]["before"] and report["params"]["after"] < report["params"]["before"]
-    assert set(report["latency_ms"]) == {"batch_1", "batch_128"}
+    assert set(report["latency_ms"]) == {"as_trained", "bn_folded"}
+    assert set(report["latency_ms"]["bn_folded"]) == {"batch_1", "batch_128"}
     assert report["max_logit_difference_on_test_set"] < 1e-5
     assert report["test_error"]["before"] == report["test_error"]["after"]
     assert (isolated_store / "pruned.pt").is_file()
