@@ -81,3 +81,20 @@ def test_selective_filters_die_compares_filters_that_die_with_survivors():
     assert hypotheses.selective_filters_die(dies_selective, ["a", "b"]).status == HOLDS
     dies_universal = tables_from_records([record("a", [0.1, 0.0, 0.9, 0.8], [True, True, False, False])])
     assert hypotheses.selective_filters_die(dies_universal, ["a"]).status == DOES_NOT_HOLD
+
+
+def pruning_table(implicit_error, difference):
+    rows = [("unpruned (adaptive + L2)", 100, 0.20, 0.20, 1.0, float("nan")),
+            ("implicit: dead filters removed", 50, 0.20, implicit_error, 2.0, difference),
+            ("L1-norm filters (Li et al.)", 49, 0.60, 0.10, 2.04, float("nan")),
+            ("Network Slimming (Liu et al.)", 50, 0.50, 0.12, 2.0, float("nan"))]
+    return pd.DataFrame([{"model": "basicnet", "dataset": "fashion-mnist", "seed": 0, "method": m, "macs": macs,
+                          "test_error_pruned": before, "test_error_finetuned": after, "mac_reduction": reduction,
+                          "max_logit_difference": diff} for m, macs, before, after, reduction, diff in rows])
+
+
+def test_pruning_verdicts():
+    exact, par = hypotheses.pruning(pruning_table(implicit_error=0.105, difference=1e-14))
+    assert exact.status == HOLDS and par.status == HOLDS
+    exact, par = hypotheses.pruning(pruning_table(implicit_error=0.13, difference=2e-4))
+    assert exact.status == DOES_NOT_HOLD and par.status == DOES_NOT_HOLD
