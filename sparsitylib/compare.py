@@ -16,14 +16,18 @@ as many MACs as the implicit method did; the table shows the MACs each one reach
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass
 
 import torch
 import torch_pruning as tp
 
+from . import __version__
 from .config import RunConfig
 from .cost import count_macs, count_parameters, measure_latency
 from .data import TensorData
+from .files import write_atomically
 from .models import ConvNet
 from .optim import build_optimizer, build_scheduler
 from .prune import PruneResult, _rebuild, max_logit_difference, prune_dead
@@ -176,7 +180,11 @@ def _find(records: list[dict], **where) -> dict | None:
 def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_repeats: int = 20,
                  slimming_gamma_l1: float = 1e-4) -> "pd.DataFrame":
     """For every (model, data set, seed) among ``records`` that has an Adam+L2 run, an SGD+L2 run
-    and an SGD+L2 run with ``gamma_l1``: the comparison table rows, with those three columns."""
+    and an SGD+L2 run with ``gamma_l1``: the comparison table rows, with those three columns.
+
+    Each case's rows are kept in the store (``.comparisons/``, keyed by the three run ids and the
+    budgets), so re-running the notebook does not fine-tune and time everything again; the
+    latencies are then those measured when the case was first computed, on that machine."""
     import pandas as pd
 
     from .config import from_dict
@@ -191,6 +199,12 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
         slim = _find(records, **same, optimizer="sgd", gamma_l1=slimming_gamma_l1)
         if not (implicit and dense and slim):
             continue
+        key = hashlib.sha256(json.dumps([[r["run_id"] for r in (implicit, dense, slim)], finetune_epochs,
+                                         latency_repeats, __version__]).encode()).hexdigest()[:16]
+        cached = store.root / ".comparisons" / f"{key}.json"
+        if cached.is_file():
+            rows.extend(json.loads(cached.read_text()))
+            continue
         configs = [from_dict(r["config"]) for r in (implicit, dense, slim)]
         data = load_config_data(configs[0])
         models = [store.load_model(r["run_id"]).to(memory_format=torch.channels_last) for r in (implicit, dense, slim)]
@@ -199,5 +213,8 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
         difference = max_logit_difference(models[0], pruned.model, data.test_images)
         for row in table:
             row["max_logit_difference"] = difference if row["method"] == IMPLICIT else float("nan")
-        rows.extend({"model": model_name, "dataset": dataset, "seed": seed, **row} for row in table)
+        case_rows = [{"model": model_name, "dataset": dataset, "seed": seed, **row} for row in table]
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(cached, lambda temporary: temporary.write_text(json.dumps(case_rows)))
+        rows.extend(case_rows)
     return pd.DataFrame(rows)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import ConfigError, RunConfig
+from .files import write_atomically
 from .grid import make_grid, run_grid
 from .presets import PRESETS, preset_config
 from .store import RunTables, default_root
@@ -24,13 +25,6 @@ from .verdict import Verdict
 
 class ParameterError(ValueError):
     """A notebook parameter is invalid; the message says which and how to fix it."""
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(temporary_path)``, then rename the result to ``path``: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 def project_root(start: Path | None = None) -> Path:

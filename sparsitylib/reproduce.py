@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .environment import git_commit
-from .notebook import project_root, write_atomically
+from .files import write_atomically
+from .notebook import project_root
 from .presets import PRESETS
 
 
@@ -96,10 +97,14 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
         for verdict in verdicts:
             print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
     total = time.time() - started
+    entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": params} for r in runs}
+    previous = figures / "MANIFEST.json"
+    if only and previous.is_file():  # a partial run keeps the other notebooks' latest results
+        entries = {**{e["name"]: e for e in json.loads(previous.read_text())["notebooks"]}, **entries}
     manifest = {"preset": preset, "parameters": params, "commit": git_commit(),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
-                "notebooks": [asdict(r) for r in runs]}
-    (figures / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+                "notebooks": [entries[name] for name in sorted(entries)]}
+    write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
     print(f"report: {report / 'index.html'}; total {total / 60:.1f} min", flush=True)
     return runs
