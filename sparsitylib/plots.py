@@ -159,7 +159,7 @@ def summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
-    """Test error against MACs for every method, before (hollow) and after fine-tuning."""
+    """Test error against MACs for every method, right after pruning (crosses) and fine-tuned (dots)."""
     cases = list(dict.fromkeys(zip(comparison["model"], comparison["dataset"])))
     figure, axes = plt.subplots(1, len(cases), figsize=(7 * len(cases), 4.5), squeeze=False)
     for axis, (model, dataset) in zip(axes[0], cases):
@@ -168,8 +168,8 @@ def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
         data["test error (%)"] = 100 * data["test_error_finetuned"]
         data["before fine-tuning (%)"] = 100 * data["test_error_pruned"]
         sns.scatterplot(data, x="MACs (millions)", y="test error (%)", hue="method", s=90, ax=axis)
-        sns.scatterplot(data, x="MACs (millions)", y="before fine-tuning (%)", hue="method", s=90, ax=axis,
-                        marker="o", facecolor="none", legend=False)
-        axis.set_title(f"{model} on {dataset}: filled = fine-tuned, hollow = right after pruning")
+        sns.scatterplot(data, x="MACs (millions)", y="before fine-tuning (%)", hue="method", s=70, ax=axis,
+                        marker="X", legend=False, alpha=0.7)
+        axis.set_title(f"{model} on {dataset}: dots = fine-tuned, crosses = right after pruning")
     figure.tight_layout()
     return figure
