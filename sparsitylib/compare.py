@@ -20,6 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 import torch_pruning as tp
 
@@ -178,15 +179,13 @@ def _find(records: list[dict], **where) -> dict | None:
 
 
 def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_repeats: int = 20,
-                 slimming_gamma_l1: float = 1e-4) -> "pd.DataFrame":
+                 slimming_gamma_l1: float = 1e-4) -> pd.DataFrame:
     """For every (model, data set, seed) among ``records`` that has an Adam+L2 run, an SGD+L2 run
     and an SGD+L2 run with ``gamma_l1``: the comparison table rows, with those three columns.
 
     Each case's rows are kept in the store (``.comparisons/``, keyed by the three run ids and the
     budgets), so re-running the notebook does not fine-tune and time everything again; the
     latencies are then those measured when the case was first computed, on that machine."""
-    import pandas as pd
-
     from .config import from_dict
     from .train import load_config_data
 

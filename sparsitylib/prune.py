@@ -28,7 +28,7 @@ import torch_pruning as tp
 from torch import nn
 
 from .models import ConvBlock, ConvNet, ModelSpec, build_model
-from .sparsity import ACTIVATION_THRESHOLD, GAMMA_THRESHOLD
+from .sparsity import GAMMA_THRESHOLD
 
 
 class PruningError(ValueError):

@@ -1,4 +1,3 @@
-import torch
 from torch import nn
 
 from sparsitylib.cost import cost, count_macs, count_parameters, measure_latency

@@ -2,7 +2,6 @@ import json
 import multiprocessing
 
 import pytest
-import torch
 
 import sparsitylib.train
 from sparsitylib.presets import preset_config
