@@ -20,6 +20,7 @@ import time
 import torch
 
 from sparsitylib.cost import count_macs
+from sparsitylib.data import DATASETS
 from sparsitylib.presets import preset_config
 from sparsitylib.prune import prune_dead
 from sparsitylib.sparsity import inference_copy
@@ -57,7 +58,8 @@ def main() -> None:
         record = store.run(config)
         model = store.load_model(record["run_id"])
         pruned = prune_dead(model, record).model
-        shape = (1, model.spec.in_channels, 28 if config.dataset == "fashion-mnist" else 32, 28 if config.dataset == "fashion-mnist" else 32)
+        size = DATASETS[config.dataset].image_size
+        shape = (1, model.spec.in_channels, size, size)
         reduction = count_macs(model, shape) / count_macs(pruned, shape)
         medians = alternate_latency({"before": model, "after": pruned, "before_folded": inference_copy(model),
                                      "after_folded": inference_copy(pruned)}, (args.batch, *shape[1:]), args.rounds)

@@ -31,28 +31,27 @@ from .data import TensorData
 from .files import write_atomically
 from .models import ConvNet
 from .optim import build_optimizer, build_scheduler
-from .prune import PruneResult, _rebuild, max_logit_difference, prune_dead
+from .prune import PruneResult, example_input, max_logit_difference, prune_dead, rebuild
 from .train import evaluate, train_epoch
 
 IMPLICIT = "implicit: dead filters removed"
+UNPRUNED_ADAPTIVE = "unpruned (adaptive + L2)"
+L1_NORM = "L1-norm filters (Li et al.)"
+SLIMMING = "Network Slimming (Liu et al.)"
 MAX_LAYER_PRUNING = 0.95  # explicit pruners may remove at most this share of a layer (never all of it)
 MAX_PRUNING_RATIO = 0.9  # the largest overall ratio tried; beyond it Torch-Pruning starts skipping layers
 SCAN_STEPS, BISECTION_STEPS = 18, 8
-
-
-def _example(model: ConvNet) -> torch.Tensor:
-    return torch.zeros(1, model.spec.in_channels, 32, 32, device=next(model.parameters()).device)
 
 
 def _prune_with(model: ConvNet, importance, ratio: float, global_pruning: bool) -> ConvNet:
     """Prune a copy with a Torch-Pruning importance at ``ratio`` and rebuild it as a ConvNet."""
     pruned = copy.deepcopy(model).eval()
     if ratio > 0:
-        pruner = tp.pruner.BasePruner(pruned, _example(pruned), importance=importance, pruning_ratio=ratio,
+        pruner = tp.pruner.BasePruner(pruned, example_input(pruned), importance=importance, pruning_ratio=ratio,
                                       global_pruning=global_pruning, max_pruning_ratio=MAX_LAYER_PRUNING,
                                       ignored_layers=[pruned.classifier])
         pruner.step()
-    rebuilt, _ = _rebuild(model, pruned)
+    rebuilt, _ = rebuild(model, pruned)
     return rebuilt
 
 
@@ -153,12 +152,12 @@ def compare_methods(implicit_model: ConvNet, implicit_record: dict, implicit_con
     implicit = prune_dead(implicit_model, implicit_record)
     target = count_macs(implicit.model, (1, *shape))
     candidates = [
-        Candidate("unpruned (adaptive + L2)", implicit_model, implicit_config),
+        Candidate(UNPRUNED_ADAPTIVE, implicit_model, implicit_config),
         Candidate("implicit: dead filters removed", implicit.model, implicit_config),
         Candidate("unpruned (SGD + L2)", dense_model, dense_config),
-        Candidate("L1-norm filters (Li et al.)", l1_norm_prune(dense_model, target, shape), dense_config),
+        Candidate(L1_NORM, l1_norm_prune(dense_model, target, shape), dense_config),
         Candidate("unpruned (SGD + L2 + gamma L1)", slim_model, slim_config),
-        Candidate("Network Slimming (Liu et al.)", slimming_prune(slim_model, target, shape), slim_config),
+        Candidate(SLIMMING, slimming_prune(slim_model, target, shape), slim_config),
     ]
     rows = [describe(c, data, 0 if c.method.startswith("unpruned") else finetune_epochs, latency_repeats)
             for c in candidates]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .compare import IMPLICIT
+from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .data import DATASETS
 from .optim import OPTIMIZERS
 from .store import RunTables
@@ -234,7 +234,7 @@ def selective_filters_die(tables: RunTables, run_ids, early_epoch: int = 1) -> V
 # --- 9. pruning ---------------------------------------------------------------------------------
 
 PAR_TOLERANCE = 0.01  # "at par": within one percentage point of test error
-EXPLICIT = ("L1-norm filters (Li et al.)", "Network Slimming (Liu et al.)")
+EXPLICIT = (L1_NORM, SLIMMING)
 
 
 def pruning(comparison: pd.DataFrame) -> list[Verdict]:
@@ -243,7 +243,7 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
                    "(largest logit difference < 1e-5, in float64)")
     implicit = comparison[comparison["method"] == IMPLICIT] if len(comparison) else comparison
     if len(implicit):
-        unpruned = comparison[comparison["method"] == "unpruned (adaptive + L2)"].set_index(["model", "dataset", "seed"])
+        unpruned = comparison[comparison["method"] == UNPRUNED_ADAPTIVE].set_index(["model", "dataset", "seed"])
         cases = [f"{r.model}/{r.dataset}/seed {r.seed}: {r.max_logit_difference:.2g}"
                  + ("" if r.test_error_pruned == unpruned.loc[(r.model, r.dataset, r.seed), "test_error_pruned"]
                     else " (test error changed)") for r in implicit.itertuples()]

@@ -131,8 +131,13 @@ def _select(model: ConvNet, filters: pd.DataFrame, mask: pd.Series) -> tuple[dic
     return removed, kept, notes
 
 
-def _rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:
-    """A fresh model of the same kind with the pruned widths, holding the pruned weights."""
+def example_input(model: ConvNet) -> torch.Tensor:
+    """A dummy batch for tracing the dependency graph; any image size traces the same graph."""
+    return torch.zeros(1, model.spec.in_channels, 32, 32, device=next(model.parameters()).device)
+
+
+def rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:
+    """A fresh model of ``model``'s kind with ``pruned``'s widths, holding ``pruned``'s weights."""
     widths = tuple(block.conv.out_channels for block in pruned.blocks)
     spec = ModelSpec(**{**model.spec.to_dict(), "widths": widths})
     rebuilt = build_model(spec)
@@ -142,16 +147,13 @@ def _rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:
 
 def _prune(model: ConvNet, removed: dict[str, list[int]]) -> tuple[ConvNet, ModelSpec]:
     names = _block_names(model)
-    device = next(model.parameters()).device
-    example = torch.zeros(1, model.spec.in_channels, 32, 32, device=device)  # any size traces the same graph
-    pruned = prune_channels(model, example, {names[layer]: idx for layer, idx in removed.items()})
-    return _rebuild(model, pruned)
+    pruned = prune_channels(model, example_input(model), {names[layer]: idx for layer, idx in removed.items()})
+    return rebuild(model, pruned)
 
 
 def _unchanged(model: ConvNet, removed, kept, notes) -> PruneResult:
-    copy_ = build_model(model.spec)
-    copy_.load_state_dict(model.state_dict())
-    return PruneResult(copy_.eval(), model.spec, removed, kept, notes)
+    copy_, spec = rebuild(model, model)
+    return PruneResult(copy_, spec, removed, kept, notes)
 
 
 def prune_dead(model: ConvNet, stats, activation_threshold: float | None = None) -> PruneResult:
