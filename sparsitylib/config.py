@@ -47,7 +47,9 @@ class RunConfig:
         optimizer: ``sgd`` | ``adam`` | ``amsgrad`` | ``adamax`` | ``adagrad`` | ``adadelta`` | ``rmsprop``.
         lr: peak learning rate.
         momentum, nesterov: SGD only.
-        decay_mode: ``none`` | ``l2`` (added to the gradient) | ``decoupled`` (shrink after the step).
+        decay_mode: ``none`` | ``l2`` (lambda * theta added to the gradient) | ``wd`` (the paper's
+            weight decay: theta shrunk by (1 - lambda * s_t) after the step, s_t the schedule's
+            multiplier) | ``decoupled`` (torch's AdamW convention: shrunk by (1 - lr_t * lambda)).
         decay: lambda, the regularization strength.
         decay_params: ``all`` (BN gamma/beta too, as in the paper) | ``weights_only``.
         schedule: ``constant`` | ``step`` (times ``step_gamma`` at each of ``step_milestones``,

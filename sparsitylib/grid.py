@@ -10,6 +10,7 @@ raises (a missing data set, a worker that died) is reported with its config; the
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -67,11 +68,18 @@ def make_grid(base: dict | None = None, seeds=(0,), preset: str | None = None, *
             for combo in itertools.product(*(vary[n] for n in names)) for seed in seeds]
 
 
-def equal_step_epochs(reference: RunConfig, train_size: int) -> int:
-    """Epochs that give a run on ``train_size`` images as many update steps as ``reference``
-    (rounded, at least one)."""
+def equal_step_epochs(reference: RunConfig, train_size: int | None = None, batch_size: int | None = None) -> int:
+    """Epochs that give a run on ``train_size`` images at ``batch_size`` (each ``None``: the
+    reference's) about as many update steps as ``reference`` (rounded, at least one).
+
+    >>> from sparsitylib.presets import preset_config
+    >>> equal_step_epochs(preset_config("quick"), batch_size=256)  # quick: batch 64, 8 epochs
+    32
+    """
     reference_size = reference.train_size or DATASETS[reference.dataset].train_images
-    return max(1, round(reference.epochs * reference_size / train_size))
+    reference_steps = reference.epochs * math.ceil(reference_size / reference.batch_size)
+    steps_per_epoch = math.ceil((train_size or reference_size) / (batch_size or reference.batch_size))
+    return max(1, round(reference_steps / steps_per_epoch))
 
 
 def _train_one(config_values: dict, root: str, download: bool) -> dict:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .data import DATASETS
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, cumulative_lr
 from .store import RunTables
 from .verdict import (
+    ALPHA,
     DOES_NOT_HOLD,
     HOLDS,
     INCONCLUSIVE,
@@ -62,10 +64,12 @@ def optimizer_regularizer(tables: RunTables) -> list[Verdict]:
         [near_zero(f"{o}+none", select(runs, optimizer=o, decay_mode="none"), f"{o}+none")
          for o in sorted(set(runs["optimizer"]))],
     )
-    l2_vs_wd = greater("With Adam, L2 leaves more dead filters than decoupled weight decay (same lambda)",
-                       select(runs, optimizer="adam", decay_mode="l2"),
-                       select(runs, optimizer="adam", decay_mode="decoupled"), "adam+l2", "adam+decoupled")
-    return [adam, more_than_sgd, vanish, l2_vs_wd]
+    verdicts = [adam, more_than_sgd, vanish]
+    if "wd" in set(runs["decay_mode"]):
+        verdicts.append(greater("With Adam, weight decay (the paper's, same lambda) leaves more dead filters than SGD "
+                                "with weight decay", select(runs, optimizer="adam", decay_mode="wd"),
+                                select(runs, optimizer="sgd", decay_mode="wd"), "adam+wd", "sgd+wd"))
+    return verdicts
 
 
 # --- 2. where sparsity lives --------------------------------------------------------------------
@@ -109,15 +113,22 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
     filters = tables.filters.merge(runs[["run_id", "optimizer", "decay_mode"]], on="run_id")
     dead = filters[filters[DEAD] & filters["gamma"].notna()]
     claim = "Dead filters sit at beta <= 0, so BN's output never turns the ReLU on"
+    test = f"binomial: share of dead filters with beta <= 0 against 1/2; holds at >= {DEAD_BETA_SHARE:.0%}"
     if dead.empty:
-        beta_verdict = Verdict(claim, INCONCLUSIVE, "no dead filters with BatchNorm in these runs")
+        beta_verdict = Verdict(claim, INCONCLUSIVE, "no dead filters with BatchNorm in these runs", test)
     else:
-        share = float((dead["beta"] <= 0).mean())
-        status = HOLDS if share >= DEAD_BETA_SHARE else DOES_NOT_HOLD if share <= 0.5 else INCONCLUSIVE
+        at_or_below = int((dead["beta"] <= 0).sum())
+        share = at_or_below / len(dead)
+        p_above = float(stats.binomtest(at_or_below, len(dead), 0.5, alternative="greater").pvalue)
+        p_below = float(stats.binomtest(at_or_below, len(dead), 0.5, alternative="less").pvalue)
+        status = (HOLDS if share >= DEAD_BETA_SHARE and p_above <= ALPHA
+                  else DOES_NOT_HOLD if share < 0.5 and p_below <= ALPHA else INCONCLUSIVE)
         live = filters[~filters[DEAD] & filters["gamma"].notna()]
         beta_verdict = Verdict(claim, status, (
-            f"{share:.0%} of {len(dead)} dead filters have beta <= 0 (holds at >= {DEAD_BETA_SHARE:.0%}); "
-            f"median |gamma| dead {dead['gamma'].abs().median():.2g} vs alive {live['gamma'].abs().median():.2g}"))
+            f"{share:.0%} of {len(dead)} dead filters (pooled over {dead['run_id'].nunique()} runs) have beta <= 0 "
+            f"(holds at >= {DEAD_BETA_SHARE:.0%}; binomial p={p_above if share >= 0.5 else p_below:.3g}); "
+            f"median |gamma| dead {dead['gamma'].abs().median():.2g} vs alive {live['gamma'].abs().median():.2g}"),
+            test, p_above if share >= 0.5 else p_below, share, {"dead filters": len(dead)})
 
     history = tables.history.merge(runs[["run_id", "optimizer", "decay_mode"]], on="run_id")
     mean_dead = history.groupby(["run_id", "optimizer", "decay_mode"], as_index=False)["dead_total"].mean()
@@ -125,10 +136,10 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
     def area(optimizer, decay_mode):
         return select(mean_dead.assign(status="completed"), "dead_total", optimizer=optimizer, decay_mode=decay_mode)
 
-    faster = combine("Filters die sooner with Adam+L2 than with Adam+decoupled decay or SGD+L2 "
+    faster = combine("Filters die sooner with Adam+L2 than with Adam+WD or SGD+L2 "
                      "(dead filters averaged over epochs)", [
-                         greater("adam+l2 > adam+decoupled", area("adam", "l2"), area("adam", "decoupled"),
-                                 "adam+l2", "adam+decoupled", fmt="{:.1f}"),
+                         greater("adam+l2 > adam+wd", area("adam", "l2"), area("adam", "wd"),
+                                 "adam+l2", "adam+wd", fmt="{:.1f}"),
                          greater("adam+l2 > sgd+l2", area("adam", "l2"), area("sgd", "l2"), "adam+l2", "sgd+l2",
                                  fmt="{:.1f}"),
                      ])
@@ -138,9 +149,73 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
 # --- 4, 5. regularization strength, learning rate, batch size ----------------------------------
 
 
-def increases_with(tables: RunTables, setting: str, claim: str, direction: int = 1) -> Verdict:
-    """A trend verdict on the fraction of dead filters against one setting."""
-    return trend(claim, completed(tables.runs), setting, DEAD, direction)
+def increases_with(tables: RunTables, setting: str, claim: str, direction: int = 1, **where) -> Verdict:
+    """A trend verdict on the fraction of dead filters against one setting (runs matching ``where``)."""
+    runs = completed(tables.runs)
+    for column, value in where.items():
+        runs = runs[runs[column] == value]
+    return trend(claim, runs, setting, DEAD, direction)
+
+
+NEAR_BEST_ERROR = 0.02  # "whose test error is within 2 points of the best"
+
+
+def error_by_decay(runs: pd.DataFrame, optimizer: str, decay_mode: str) -> pd.Series:
+    """Mean test error over seeds at each lambda of one optimizer x regularizer."""
+    runs = completed(runs)
+    runs = runs[(runs["optimizer"] == optimizer) & (runs["decay_mode"] == decay_mode)]
+    return runs.groupby("decay")["test_error"].mean().sort_index()
+
+
+def best_decay(runs: pd.DataFrame, optimizer: str, decay_mode: str) -> float | None:
+    """The lambda with the lowest mean test error (the smaller lambda on a tie)."""
+    errors = error_by_decay(runs, optimizer, decay_mode)
+    return float(errors.idxmin()) if len(errors) else None
+
+
+def regularization_strength(decay_tables: RunTables, optimizer: str = "adam") -> list[Verdict]:
+    """Notebook 4's lambda sweeps: trends, L2 against WD at each one's best lambda, and whether WD
+    leaves dead filters at a lambda that costs at most ``NEAR_BEST_ERROR`` of test error."""
+    runs = completed(decay_tables.runs)
+    verdicts = [increases_with(decay_tables, "decay", f"{o}+{m}: stronger regularization leaves more dead filters",
+                               optimizer=o, decay_mode=m)
+                for o, m in [(optimizer, "l2"), (optimizer, "wd")] if len(select(runs, optimizer=o, decay_mode=m))]
+    l2_best, wd_best = best_decay(runs, optimizer, "l2"), best_decay(runs, optimizer, "wd")
+    claim = (f"With {optimizer}, L2 leaves more dead filters than WD, each at its lowest-test-error lambda "
+             f"(the paper's table)")
+    if l2_best is None or wd_best is None:
+        verdicts.append(Verdict(claim, INCONCLUSIVE, "needs both an L2 and a WD sweep"))
+    else:
+        verdicts.append(greater(claim, select(runs, optimizer=optimizer, decay_mode="l2", decay=l2_best),
+                                select(runs, optimizer=optimizer, decay_mode="wd", decay=wd_best),
+                                f"{optimizer}+l2 at {l2_best:g}", f"{optimizer}+wd at {wd_best:g}"))
+    verdicts.append(wd_leaves_dead_filters(runs, optimizer))
+    return verdicts
+
+
+def wd_leaves_dead_filters(runs: pd.DataFrame, optimizer: str = "adam") -> Verdict:
+    """Claim: with WD, some lambda whose mean test error is within 2 points of the sweep's best
+    leaves more dead filters than no regularization. The lambda with the most dead filters among
+    the k eligible ones is tested, and its p-value multiplied by k (Bonferroni), since it was picked
+    after looking."""
+    claim = (f"With {optimizer}, weight decay also leaves dead filters at some lambda whose test error is within "
+             f"{NEAR_BEST_ERROR:.0%} of the best (against {optimizer} without regularization)")
+    errors = error_by_decay(runs, optimizer, "wd")
+    baseline = select(runs, optimizer=optimizer, decay_mode="none")
+    if errors.empty or len(baseline) == 0:
+        return Verdict(claim, INCONCLUSIVE, f"needs a WD sweep and {optimizer} runs without regularization")
+    eligible = [float(d) for d, e in errors.items() if e <= errors.min() + NEAR_BEST_ERROR]
+    dead = {d: select(runs, optimizer=optimizer, decay_mode="wd", decay=d) for d in eligible}
+    chosen = max(eligible, key=lambda d: (dead[d].mean(), -d))
+    tested = greater(claim, dead[chosen], baseline, f"{optimizer}+wd at {chosen:g}", f"{optimizer}+none")
+    if tested.p_value is None:
+        return tested
+    p_value = min(1.0, tested.p_value * len(eligible))
+    effect = tested.effect or 0.0
+    status = HOLDS if effect > 0 and p_value <= ALPHA else DOES_NOT_HOLD if tested.status == DOES_NOT_HOLD else INCONCLUSIVE
+    return Verdict(claim, status, f"{tested.evidence}; eligible lambdas {eligible} (mean test error within "
+                   f"{NEAR_BEST_ERROR:.0%} of {errors.min():.1%}); Bonferroni p={p_value:.3g}",
+                   f"{tested.test}, Bonferroni over {len(eligible)} lambdas", p_value, effect, tested.n, tested.values)
 
 
 # --- 6. task difficulty -------------------------------------------------------------------------
@@ -269,3 +344,68 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
                   "(test error after the same fine-tuning)", parts) if parts else Verdict(
         "Implicit pruning is at par with or better than explicit pruning", INCONCLUSIVE, "no complete comparison")
     return [exact, par]
+
+
+# --- 10. training length and learning rate ------------------------------------------------------
+
+
+def training_progress(tables: RunTables) -> pd.DataFrame:
+    """Per run and epoch: update steps so far, cumulative learning rate (the sum of lr over those
+    steps; lr x steps at a constant rate), and the fraction of filters dead on the snapshot images."""
+    runs = completed(tables.runs).set_index("run_id")
+    history = tables.history[tables.history["run_id"].isin(runs.index)].copy()
+    if history.empty:
+        return history
+    run = runs.loc[history["run_id"]]
+    steps_per_epoch = (run["steps"] / run["epochs"]).to_numpy()
+    history["steps"] = (history["epoch"].to_numpy() * steps_per_epoch).astype(int)
+    history["lr_x_steps"] = [
+        cumulative_lr(r.lr, r.schedule, int(r.steps), int(steps), r.step_milestones, r.step_gamma)
+        for r, steps in zip(run.itertuples(), history["steps"])]
+    history["dead_fraction"] = history["dead_total"].to_numpy() / run["filters"].to_numpy()
+    for column in ("optimizer", "decay_mode", "lr", "seed"):
+        history[column] = run[column].to_numpy()
+    return history
+
+
+def training_length(tables: RunTables, usual_lr: float = 1e-3) -> list[Verdict]:
+    """Notebook 10: the long runs at the optimizers' usual learning rates."""
+    runs = completed(tables.runs)
+    adam_l2 = select(runs, optimizer="adam", decay_mode="l2", lr=usual_lr)
+    verdicts = [
+        greater(f"At the usual Adam learning rate ({usual_lr:g}), Adam+L2 also leaves dead filters given enough "
+                f"steps (more than Adam without regularization)", adam_l2,
+                select(runs, optimizer="adam", decay_mode="none", lr=usual_lr), "adam+l2", "adam+none"),
+        greater(f"At lr {usual_lr:g}, Adam+L2 leaves more dead filters than SGD+L2 after the longest training",
+                adam_l2, select(runs, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2"),
+    ]
+    progress = training_progress(tables)
+    if progress.empty:
+        return verdicts + [Verdict("SGD+L2 leaves no dead filters at any length", INCONCLUSIVE, "no history")]
+    sgd = progress[(progress["optimizer"] == "sgd") & (progress["decay_mode"] == "l2")]
+    verdicts.append(near_zero("SGD+L2 leaves no dead filters at any length (most dead on the snapshot images "
+                              "at any epoch)", sgd.groupby("run_id")["dead_fraction"].max().to_numpy(), "sgd+l2"))
+    verdicts.append(governed_by_lr_x_steps(progress))
+    return verdicts
+
+
+def governed_by_lr_x_steps(progress: pd.DataFrame) -> Verdict:
+    """Claim: across Adam+L2's learning rates, the dead fraction follows lr x steps (the curves
+    collapse). Holds when, pooled over the learning rates' epochs, the dead fraction rises with
+    cumulative lr x steps (Spearman permutation test) and follows it more closely than it follows
+    the number of steps (rho against lr x steps > rho against steps). Epochs of one run are not
+    independent, so the p-value is optimistic."""
+    claim = "With Adam+L2 the dead fraction is governed by lr x steps (learning rates collapse onto one curve)"
+    adam = progress[(progress["optimizer"] == "adam") & (progress["decay_mode"] == "l2")]
+    if adam["lr"].nunique() < 2:
+        return Verdict(claim, INCONCLUSIVE, "needs Adam+L2 runs at two or more learning rates")
+    by_lr_steps = trend(claim, adam, "lr_x_steps", "dead_fraction")
+    by_steps = trend(claim, adam, "steps", "dead_fraction")
+    if by_lr_steps.effect is None or by_steps.effect is None:
+        return by_lr_steps
+    closer = by_lr_steps.effect > by_steps.effect
+    status = by_lr_steps.status if by_lr_steps.status != HOLDS or closer else INCONCLUSIVE
+    evidence = (f"over {len(adam)} epochs of {adam['lr'].nunique()} learning rates: Spearman rho with lr x steps "
+                f"{by_lr_steps.effect:+.2f} (p={by_lr_steps.p_value:.3g}), with steps alone {by_steps.effect:+.2f}")
+    return Verdict(claim, status, evidence, "permutation: Spearman rho (pooled epochs)", by_lr_steps.p_value,
+                   by_lr_steps.effect, {"epochs": len(adam)})

@@ -13,14 +13,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 
 from .config import ConfigError, RunConfig
 from .files import write_atomically
 from .grid import make_grid, run_grid
 from .presets import PRESETS, preset_config
 from .store import RunTables, default_root
-from .verdict import Verdict
+from .verdict import Verdict, Verdicts
 
 
 class ParameterError(ValueError):
@@ -91,22 +90,22 @@ class Experiment:
             self.saved.append(path.name)
         return paths
 
-    def conclude(self, verdicts: list[Verdict]) -> pd.DataFrame:
+    def conclude(self, verdicts: list[Verdict]) -> Verdicts:
         """Write the verdicts next to the figures (``<notebook>.verdict.json``, read by the report)
-        and return them as a table for display."""
+        and return them for display (status, n and p-value, claim, evidence)."""
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         payload = {"notebook": self.name, "preset": self.preset, "seeds": self.seeds, "base": self.base,
                    "figures": self.saved, "verdicts": [v.to_dict() for v in verdicts]}
         write_atomically(self.figures_dir / f"{self.name}.verdict.json",
                          lambda temporary: temporary.write_text(json.dumps(payload, indent=1)))
-        return pd.DataFrame([v.to_dict() for v in verdicts])
+        return Verdicts(verdicts)
 
 
 def start(
     name: str,
     *,
     preset: str = "quick",
-    seeds=(0, 1),
+    seeds=(0, 1, 2),
     dataset: str | None = None,
     model: str | None = None,
     width: float | None = None,

@@ -6,9 +6,14 @@ The regularizers (``decay_mode``):
   Adam and its relatives it passes through the per-parameter normalization. This is what
   ``torch.optim.Adam(weight_decay=...)`` does, and what every torch optimizer's ``weight_decay``
   argument means; we use that argument.
-- ``"decoupled"``: the optimizer steps on the loss gradient alone, then theta is shrunk,
-  ``theta <- theta * (1 - lr_t * lambda)`` with ``lr_t`` the scheduled learning rate at that step
-  (AdamW-style, but applied after the step and available for every optimizer).
+- ``"wd"``: the paper's weight decay. The optimizer steps on the loss gradient alone, then
+  ``theta <- theta * (1 - lambda * s_t)``, with ``s_t = lr_t / lr`` the schedule's multiplier at
+  that step (1 at a constant rate). Not scaled by the learning rate itself: "multiplies theta by
+  (1 - lambda) after the update step based on the gradient from the main objective".
+- ``"decoupled"``: torch's AdamW convention, scaled by the learning rate: the optimizer steps on
+  the loss gradient alone, then ``theta <- theta * (1 - lr_t * lambda)`` with ``lr_t`` the
+  scheduled learning rate (applied after the step, for every optimizer). At Adam's lr 1e-2 this is
+  100 times weaker than ``"wd"`` at the same lambda.
 - ``"none"``.
 
 ``decay_params`` chooses what is regularized: ``"all"`` parameters (the paper's setting: BN gamma
@@ -23,7 +28,7 @@ import torch
 from torch import nn
 
 OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamax", "adagrad", "adadelta", "rmsprop")
-DECAY_MODES = ("none", "l2", "decoupled")
+DECAY_MODES = ("none", "l2", "wd", "decoupled")
 DECAY_PARAMS = ("all", "weights_only")
 SCHEDULES = ("constant", "step", "cosine")
 
@@ -51,17 +56,19 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """A torch optimizer whose parameter groups carry the regularizer.
 
-    Call ``optimizer_step(optimizer)`` instead of ``optimizer.step()`` so decoupled decay is
-    applied.
+    Call ``optimizer_step(optimizer)`` instead of ``optimizer.step()`` so weight decay (``wd``)
+    and decoupled decay are applied.
     """
     if decay_mode not in DECAY_MODES:
         raise ValueError(f"unknown decay_mode {decay_mode!r}; choose one of {DECAY_MODES}")
     decayed, kept = parameter_groups(model, decay_params)
     l2 = decay if decay_mode == "l2" else 0.0
     decoupled = decay if decay_mode == "decoupled" else 0.0
+    paper_wd = decay if decay_mode == "wd" else 0.0
     groups = [
-        {"params": decayed, "weight_decay": l2, "decoupled_decay": decoupled},
-        {"params": kept, "weight_decay": 0.0, "decoupled_decay": 0.0},
+        # base_lr: the unscheduled rate, so that wd can follow the schedule's multiplier lr_t / lr
+        {"params": decayed, "weight_decay": l2, "decoupled_decay": decoupled, "paper_wd": paper_wd, "base_lr": lr},
+        {"params": kept, "weight_decay": 0.0, "decoupled_decay": 0.0, "paper_wd": 0.0, "base_lr": lr},
     ]
     groups = [g for g in groups if g["params"]]
     if optimizer == "sgd":
@@ -80,12 +87,17 @@ def build_optimizer(
 
 
 @torch.no_grad()
-def apply_decoupled_decay(optimizer: torch.optim.Optimizer) -> None:
-    """Shrink every decoupled-decay parameter by (1 - lr * lambda), lr as currently scheduled."""
+def apply_decay_after_step(optimizer: torch.optim.Optimizer) -> None:
+    """Shrink the parameters of ``wd`` groups by (1 - lambda * lr_t / lr) and those of
+    ``decoupled`` groups by (1 - lr_t * lambda), lr_t the rate as currently scheduled."""
     for group in optimizer.param_groups:
-        decay = group.get("decoupled_decay", 0.0)
-        if decay:
-            torch._foreach_mul_(group["params"], 1.0 - group["lr"] * decay)
+        factor = 1.0
+        if group.get("paper_wd", 0.0):
+            factor *= 1.0 - group["paper_wd"] * group["lr"] / group["base_lr"]
+        if group.get("decoupled_decay", 0.0):
+            factor *= 1.0 - group["lr"] * group["decoupled_decay"]
+        if factor != 1.0:
+            torch._foreach_mul_(group["params"], factor)
 
 
 @torch.no_grad()
@@ -98,9 +110,9 @@ def add_gamma_l1(model: nn.Module, strength: float) -> None:
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """One update: the optimizer's step (with L2 inside it), then decoupled decay."""
+    """One update: the optimizer's step (with L2 inside it), then weight decay or decoupled decay."""
     optimizer.step()
-    apply_decoupled_decay(optimizer)
+    apply_decay_after_step(optimizer)
 
 
 def lr_factor(schedule: str, progress: float, milestones=(0.5, 0.75), gamma: float = 0.1) -> float:
@@ -123,3 +135,10 @@ def build_scheduler(optimizer, schedule: str, total_steps: int, milestones=(0.5,
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(schedule, step / max(total_steps, 1), milestones, gamma)
     )
+
+
+def cumulative_lr(lr: float, schedule: str, total_steps: int, steps: int, milestones=(0.5, 0.75),
+                  gamma: float = 0.1) -> float:
+    """The sum of the scheduled learning rate over the first ``steps`` update steps (lr x steps at
+    a constant rate): how far, in learning-rate units, a run has travelled."""
+    return lr * sum(lr_factor(schedule, step / max(total_steps, 1), milestones, gamma) for step in range(steps))

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .optim import OPTIMIZERS
+from .optim import DECAY_MODES, OPTIMIZERS
 
 sns.set_theme(style="whitegrid", context="notebook")
 PERCENT_COLUMNS = {"dead_by_activation": "dead by activation (%)", "dead_by_gamma": "dead by gamma (%)",
@@ -40,7 +40,7 @@ def optimizer_heatmaps(runs: pd.DataFrame) -> plt.Figure:
     """Optimizer x regularizer: mean % dead (both criteria) and test error, annotated."""
     runs = with_labels(runs)
     order = [o for o in OPTIMIZERS if o in set(runs["optimizer"])]
-    modes = [m for m in ("none", "l2", "decoupled") if m in set(runs["decay_mode"])]
+    modes = [m for m in DECAY_MODES if m in set(runs["decay_mode"])]
     figure, axes = plt.subplots(1, 3, figsize=(15, 0.55 * len(order) + 2))
     for axis, (label, cmap) in zip(axes, ((PERCENT_COLUMNS["dead_by_activation"], "Reds"),
                                           (PERCENT_COLUMNS["dead_by_gamma"], "Reds"),
@@ -112,6 +112,45 @@ def sweep(runs: pd.DataFrame, x: str, hue: str | None = None, log_x: bool = Fals
             axis.set_xscale("log")
         axis.set_title(label)
     figure.suptitle(title or f"Effect of {x}")
+    figure.tight_layout()
+    return figure
+
+
+def regularizer_sweep(runs: pd.DataFrame, title: str = "") -> plt.Figure:
+    """% dead (activation) and test error against lambda, one line per optimizer x regularizer;
+    the lowest-test-error lambda of each line is ringed."""
+    runs = with_labels(runs)
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    for axis, label in zip(axes, (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])):
+        sns.lineplot(runs, x="decay", y=label, hue="setting", style="setting", marker="o", errorbar="sd", ax=axis)
+        axis.set_xscale("log")
+        axis.set_xlabel("lambda (L2: added to the gradient; WD: shrink factor 1 - lambda per step)")
+        axis.set_title(label)
+    means = runs.groupby(["setting", "decay"], as_index=False)[[PERCENT_COLUMNS["dead_by_activation"],
+                                                                 PERCENT_COLUMNS["test_error"]]].mean()
+    best = means.loc[means.groupby("setting")[PERCENT_COLUMNS["test_error"]].idxmin()]
+    for axis, label in zip(axes, (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])):
+        axis.scatter(best["decay"], best[label], s=180, facecolors="none", edgecolors="black", zorder=5,
+                     label="lowest test error")
+    figure.suptitle(title or "Regularization strength")
+    figure.tight_layout()
+    return figure
+
+
+def dead_over_training(progress: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Dead filters (% on the snapshot images) against update steps and against cumulative
+    lr x steps, one line per optimizer x regularizer x learning rate (mean +- sd over seeds)."""
+    data = progress.copy()
+    data["run"] = data.apply(lambda r: f"{r['optimizer']}+{r['decay_mode']} lr={r['lr']:g}", axis=1)
+    data["dead (%)"] = 100 * data["dead_fraction"]
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+    sns.lineplot(data, x="steps", y="dead (%)", hue="run", marker=".", errorbar="sd", ax=axes[0])
+    axes[0].set_title("Dead filters against update steps")
+    sns.lineplot(data, x="lr_x_steps", y="dead (%)", hue="run", marker=".", errorbar="sd", ax=axes[1], legend=False)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("cumulative learning rate (sum of lr over steps)")
+    axes[1].set_title("Dead filters against lr x steps")
+    figure.suptitle(title or "Training length and learning rate")
     figure.tight_layout()
     return figure
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -36,6 +37,15 @@ RECORD, WEIGHTS = "record.json", "weights.pt"
 
 class CorruptRunWarning(UserWarning):
     """A stored run could not be read; it is moved aside and recomputed."""
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, recorded with a run so a damaged weights file is caught."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def default_root() -> Path:
@@ -77,6 +87,9 @@ class RunStore:
                 record[key]  # noqa: B018 - raises KeyError when missing
             if not (folder / WEIGHTS).is_file():
                 raise ValueError(f"{WEIGHTS} is missing")
+            expected = record.get("weights_sha256")
+            if expected is not None and file_sha256(folder / WEIGHTS) != expected:
+                raise ValueError(f"{WEIGHTS} does not match the checksum in {RECORD} (damaged or replaced)")
         return record
 
     def run_ids(self) -> list[str]:
@@ -124,21 +137,25 @@ class RunStore:
             work = self.root / ".work" / run_id
             work.mkdir(parents=True, exist_ok=True)
             trained = train(config, checkpoint=work / "checkpoint.pt", quiet=quiet, download=download)
-            self._publish(run_id, trained.record, trained.model if trained.record["status"] == "completed" else None)
+            record = self._publish(run_id, trained.record,
+                                   trained.model if trained.record["status"] == "completed" else None)
             shutil.rmtree(work, ignore_errors=True)
-        return {**trained.record, "cached": False}
+        return {**record, "cached": False}
 
-    def _publish(self, run_id: str, record: dict, model) -> None:
+    def _publish(self, run_id: str, record: dict, model) -> dict:
+        """Write the run under its id in one rename; return the record as stored."""
         staging = self.root / ".work" / f"{run_id}.staging{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         if model is not None:
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging / WEIGHTS)
+            record = {**record, "weights_sha256": file_sha256(staging / WEIGHTS)}
         (staging / RECORD).write_text(json.dumps(record, indent=1))
         final = self.path(run_id)
         if final.exists():
             self._move_aside(final)
         os.rename(staging, final)
+        return record
 
     def _move_aside(self, folder: Path) -> None:
         trash = self.root / ".trash"

@@ -100,7 +100,7 @@ def test_weights_only_leaves_batchnorm_and_biases_unregularized():
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "amsgrad", "adamax", "adagrad", "adadelta", "rmsprop"])
 def test_every_optimizer_takes_both_regularizers(name):
-    for mode in ("none", "l2", "decoupled"):
+    for mode in ("none", "l2", "wd", "decoupled"):
         values = step_toy(name, mode, steps=1)
         assert math.isfinite(values[0]) and values[0] != 2.0
 
@@ -125,3 +125,55 @@ def test_gamma_l1_adds_the_l1_subgradient_to_batchnorm_gamma_only():
     add_gamma_l1(model, 1e-2)
     assert torch.equal(model[1].weight.grad, gamma_grad + torch.tensor([1e-2, -1e-2, 0.0]))
     assert torch.equal(model[0].weight.grad, conv_grad) and torch.equal(model[1].bias.grad, beta_grad)
+
+
+# --- the paper's weight decay (wd): theta <- theta * (1 - lambda * s_t) after the step --------------
+
+
+def test_wd_with_zero_gradient_shrinks_by_exactly_one_minus_lambda_per_step():
+    for name in ("adam", "sgd"):
+        model = Toy(2.0)
+        optimizer = build_optimizer(model, name, LR, "wd", DECAY)
+        values = []
+        for _ in range(3):
+            model.weight.grad = torch.zeros_like(model.weight)
+            optimizer_step(optimizer)
+            values.append(model.weight.item())
+        assert values == [2.0 * (1 - DECAY), 2.0 * (1 - DECAY) ** 2, 2.0 * (1 - DECAY) ** 3], name
+
+
+def test_wd_follows_the_schedules_multiplier_not_the_learning_rate():
+    model = Toy(2.0)
+    optimizer = build_optimizer(model, "adam", LR, "wd", DECAY)
+    scheduler = build_scheduler(optimizer, "step", total_steps=2, milestones=(0.5,), gamma=0.1)
+    values = []
+    for _ in range(2):
+        model.weight.grad = torch.zeros_like(model.weight)
+        optimizer_step(optimizer)
+        scheduler.step()
+        values.append(model.weight.item())
+    assert values == [2.0 * (1 - DECAY), 2.0 * (1 - DECAY) * (1 - DECAY * 0.1)]
+
+
+def test_adam_wd_steps_on_the_loss_gradient_alone_then_shrinks_by_one_minus_lambda():
+    theta0 = 2.0
+    # constant gradient: Adam's bias-corrected step is lr * g / (|g| + eps) at every step
+    adam_step = LR * GRAD / (GRAD + EPS)
+    theta1 = (theta0 - adam_step) * (1 - DECAY)
+    theta2 = (theta1 - adam_step) * (1 - DECAY)
+    theta3 = (theta2 - adam_step) * (1 - DECAY)
+    assert step_toy("adam", "wd", steps=3) == pytest.approx([theta1, theta2, theta3], rel=1e-12, abs=0)
+
+
+def test_sgd_wd_keeps_decay_out_of_the_momentum_buffer_and_ignores_the_learning_rate():
+    theta0 = 2.0
+    theta1 = (theta0 - LR * GRAD) * (1 - DECAY)
+    theta2 = (theta1 - LR * (0.9 * GRAD + GRAD)) * (1 - DECAY)
+    assert step_toy("sgd", "wd") == pytest.approx([theta1, theta2], rel=1e-12, abs=0)
+
+
+def test_wd_is_lr_times_stronger_than_decoupled_at_the_same_lambda():
+    wd, decoupled = step_toy("sgd", "wd", steps=1, momentum=0.0), step_toy("sgd", "decoupled", steps=1, momentum=0.0)
+    before_decay = 2.0 - LR * GRAD
+    assert 1 - wd[0] / before_decay == pytest.approx(DECAY, rel=1e-12)
+    assert 1 - decoupled[0] / before_decay == pytest.approx(LR * DECAY, rel=1e-12)
