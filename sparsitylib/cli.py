@@ -11,7 +11,16 @@
     python -m sparsitylib prune <run-id> [--criterion activation|gamma] [--save pruned.pt]
         Remove a stored run's dead filters; print what it bought as JSON.
     python -m sparsitylib data [--download] [dataset]
-        Check that a data set can be loaded (exit 1 with the ways to get it if not).
+        Check that a data set can be loaded (exit 4 with the ways to get it if not).
+
+Exit codes:
+    0  success
+    1  an unexpected error (a bug: the traceback says where)
+    2  invalid arguments, settings or notebook parameters (nothing was run or written)
+    3  a run failed: its training loss diverged (the failed run is stored as such)
+    4  the data set is missing, damaged, or smaller than the settings ask for
+    5  the run store cannot be written (not a folder, read-only, disk full)
+    6  reproduce: one or more notebooks failed (the others ran; see the report)
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ import json
 import sys
 
 from .config import ConfigError, RunConfig, parse_value
-from .data import DatasetNotFoundError, load_data
+from .data import DatasetError, DatasetNotFoundError, load_data
 from .presets import PRESETS, preset_config
-from .store import RunStore
+from .store import RunStore, RunStoreError
+
+EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_DATA, EXIT_STORE, EXIT_NOTEBOOK_FAILED = 0, 2, 3, 4, 5, 6
 
 
 def parse_settings(pairs: list[str]) -> dict:
@@ -125,9 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_data(args) -> int:
     try:
         data = load_data(args.dataset, train_size=1, test_size=1, download=args.download)
-    except (DatasetNotFoundError, ValueError) as error:
+    except ValueError as error:  # an unknown data set name
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     print(f"{args.dataset}: available ({data.num_classes} classes, {data.channels}x{data.image_size}x{data.image_size})")
     return 0
 
@@ -137,11 +148,11 @@ def _prune(args) -> int:
 
     try:
         report = prune_run(RunStore(args.runs), args.run_id, args.criterion, args.gamma_threshold, args.repeats, args.save)
-    except (PruningError, DatasetNotFoundError) as error:
+    except PruningError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(json.dumps(report, indent=2))
-    return 0
+    return EXIT_OK
 
 
 def _reproduce(args) -> int:
@@ -160,11 +171,11 @@ def _reproduce(args) -> int:
         runs = reproduce(args.preset, only, parameters, Path(args.figures) if args.figures else None)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     failed = [r.name for r in runs if r.status != "ok"]
     if failed:
         print(f"failed notebooks: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    return EXIT_NOTEBOOK_FAILED if failed else EXIT_OK
 
 
 def _headline_tables(args) -> int:
@@ -175,24 +186,27 @@ def _headline_tables(args) -> int:
         record = store.run(config, quiet=args.quiet)
         print(layer_table(record), end="\n\n", flush=True)
         failed |= record["status"] != "completed"
-    return 1 if failed else 0
+    return EXIT_RUN_FAILED if failed else EXIT_OK
+
+
+def _run(args) -> int:
+    config = preset_config(args.preset, **parse_settings(args.settings))
+    record = RunStore(args.runs).run(config, force=args.force, quiet=args.quiet, download=args.download)
+    print(json.dumps(run_summary(record), indent=2) if args.command == "run" else layer_table(record))
+    return EXIT_OK if record["status"] == "completed" else EXIT_RUN_FAILED
+
+
+COMMANDS = {"run": _run, "table": _run, "tables": _headline_tables, "reproduce": _reproduce, "prune": _prune,
+            "data": _check_data}
+# Environment faults, each one message and its own exit code (most specific class first)
+FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
+          (ConfigError, EXIT_USAGE))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "data":
-        return _check_data(args)
-    if args.command == "reproduce":
-        return _reproduce(args)
-    if args.command == "prune":
-        return _prune(args)
     try:
-        if args.command == "tables":
-            return _headline_tables(args)
-        config = preset_config(args.preset, **parse_settings(args.settings))
-        record = RunStore(args.runs).run(config, force=args.force, quiet=args.quiet, download=args.download)
-    except (ConfigError, DatasetNotFoundError) as error:
+        return COMMANDS[args.command](args)
+    except tuple(fault for fault, _ in FAULTS) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(run_summary(record), indent=2) if args.command == "run" else layer_table(record))
-    return 0 if record["status"] == "completed" else 1
+        return next(code for fault, code in FAULTS if isinstance(error, fault))

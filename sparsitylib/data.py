@@ -59,6 +59,11 @@ class DatasetNotFoundError(FileNotFoundError):
     """The data set is not on disk and could not be downloaded."""
 
 
+class DatasetError(ValueError):
+    """The data set is on disk but cannot be used (a damaged file, fewer images than asked for);
+    the message names the file or setting and what to do."""
+
+
 def data_root() -> Path:
     """The data root: ``$SPARSITYLIB_DATA`` if set, else ``./data``."""
     return Path(os.environ.get("SPARSITYLIB_DATA", "data"))
@@ -174,6 +179,11 @@ def load_data(
         test_x, test_y = _select_classes(test_x, test_y, classes)
     generator = torch.Generator().manual_seed(seed)
     if train_size is not None:
+        if train_size > len(train_y):
+            raise DatasetError(f"train_size={train_size} is larger than the {len(train_y)} training images of {name}"
+                               + (f" in classes {list(classes)}" if classes is not None else "")
+                               + ("" if name == "synthetic" else f" found under {root}")
+                               + f"; lower train_size to at most {len(train_y)}, or use a complete copy of {name}")
         train_x, train_y = _subset(train_x, train_y, train_size, generator, "train_size")
     if test_size is not None:
         test_x, test_y = _subset(test_x, test_y, min(test_size, len(test_y)), generator, "test_size")
@@ -217,13 +227,23 @@ def _subset(images, labels, size, generator, what):
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (plain or gzipped), the format of MNIST and Fashion-MNIST."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+        if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+            raise ValueError("not an unsigned-byte IDX file")
+        ndim = raw[3]
+        shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    except (OSError, EOFError, ValueError) as error:
+        raise DatasetError(_damaged_message(path, error)) from error
+
+
+def _damaged_message(path: Path, error: Exception) -> str:
+    return (f"the data file {path} is damaged ({type(error).__name__}: {error}). Replace it with a good copy: "
+            f"delete it and copy it again from its source (for Fashion-MNIST: sudo apt-get install --reinstall "
+            f"dataset-fashion-mnist; for CIFAR: torchvision's extracted folder, or run with --download where there "
+            f"is internet access)")
 
 
 def fashion_mnist_candidates(root: Path) -> list[Path]:
@@ -295,10 +315,13 @@ def _cifar_layout(name: str):
 def _read_cifar_batches(folder: Path, files: list[str], label_key: str):
     images, labels = [], []
     for file in files:
-        with open(folder / file, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
-        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(batch[label_key])
+        try:
+            with open(folder / file, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch[label_key])
+        except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as error:
+            raise DatasetError(_damaged_message(folder / file, error)) from error
     return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.long)
 
 

@@ -149,6 +149,7 @@ def run_grid(
             records[config.run_id] = {**record, "cached": True}
     errors = []
     if missing:
+        store.check_writable()  # one clear error before any work, not one per run
         own_executor = executor is None
         executor = executor or local_executor(len(missing), max_workers)
         try:

@@ -39,6 +39,18 @@ class CorruptRunWarning(UserWarning):
     """A stored run could not be read; it is moved aside and recomputed."""
 
 
+class RunStoreError(OSError):
+    """The run store cannot be written (not a folder, read-only, disk full); the message names the
+    path and what to do."""
+
+
+def _is_write_failure(error: BaseException) -> bool:
+    """torch.save reports a failed write (a full disk) as a RuntimeError from its zip writer."""
+    text = str(error)
+    return isinstance(error, OSError) or (isinstance(error, RuntimeError) and (
+        "inline_container" in text or "file write failed" in text or "PytorchStreamWriter" in text))
+
+
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes, recorded with a run so a damaged weights file is caught."""
     digest = hashlib.sha256()
@@ -70,13 +82,26 @@ class RunStore:
             return None
         try:
             return self._read_valid(folder, run_id)
-        except (OSError, ValueError, KeyError) as error:
-            warnings.warn(f"stored run {run_id} in {folder} is corrupt ({error}); it will be recomputed",
-                          CorruptRunWarning, stacklevel=2)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            self._set_aside_corrupt(folder, run_id, error)
             return None
+
+    def _set_aside_corrupt(self, folder: Path, run_id: str, error: Exception) -> None:
+        """Warn once about a corrupt run and move it to ``.trash``, so the next reader finds no run
+        (rather than the same damage) and it is recomputed."""
+        try:
+            self._move_aside(folder)
+            fate = f"moved to {self.root / '.trash'}; it will be recomputed"
+        except FileNotFoundError:
+            return  # another process moved it aside first and warned
+        except OSError as move_error:
+            fate = f"it could not be moved aside ({move_error}); it will be recomputed"
+        warnings.warn(f"stored run {run_id} in {folder} is corrupt ({error}); {fate}", CorruptRunWarning, stacklevel=3)
 
     def _read_valid(self, folder: Path, run_id: str) -> dict:
         record = json.loads((folder / RECORD).read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"{RECORD} holds {json.dumps(record)[:40]}, not a run record")
         if record.get("run_id") != run_id:
             raise ValueError(f"record names run {record.get('run_id')!r}")
         if record.get("status") not in ("completed", "failed"):
@@ -122,35 +147,73 @@ class RunStore:
         ``force=True`` retrains and replaces a stored run. The returned record carries
         ``"cached": True`` when it came from the store.
         """
-        from .train import train  # train imports the data and model stacks; keep reading cheap
+        from .train import load_config_data, train  # the data and model stacks; keep reading cheap
 
         run_id = config.run_id
         if not force:
             record = self.get(run_id)
             if record is not None:
                 return {**record, "cached": True}
-        with self._lock(run_id):
+        self.check_writable()
+        # loaded before anything is written: a missing or damaged data set leaves no trace in the store
+        data = load_config_data(config, "cpu", download)
+        with self._writing("train and save a run"), self._lock(run_id):
             if not force:  # another process may have finished it while we waited
                 record = self.get(run_id)
                 if record is not None:
                     return {**record, "cached": True}
             work = self.root / ".work" / run_id
+            for stale in work.parent.glob(f"{run_id}.staging*"):  # left by a process that died publishing
+                shutil.rmtree(stale, ignore_errors=True)
             work.mkdir(parents=True, exist_ok=True)
-            trained = train(config, checkpoint=work / "checkpoint.pt", quiet=quiet, download=download)
+            try:
+                trained = train(config, checkpoint=work / "checkpoint.pt", quiet=quiet, data=data)
+            finally:
+                if work.is_dir() and not any(work.iterdir()):  # nothing to resume from
+                    work.rmdir()
             record = self._publish(run_id, trained.record,
                                    trained.model if trained.record["status"] == "completed" else None)
             shutil.rmtree(work, ignore_errors=True)
         return {**record, "cached": False}
 
+    def check_writable(self) -> None:
+        """Raise ``RunStoreError`` unless runs can be saved under the root (created if missing)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunStoreError(f"the run store {self.root} is a file, not a folder: point SPARSITYLIB_RUNS "
+                                f"(or --runs) at a folder")
+        with self._writing("create the run store"):
+            self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise RunStoreError(f"the run store {self.root.resolve()} is not writable: make it writable, or point "
+                                f"SPARSITYLIB_RUNS (or --runs) at a folder that is")
+
+    @contextlib.contextmanager
+    def _writing(self, action: str):
+        """Turn a failed write (read-only file system, full disk) into one ``RunStoreError``."""
+        try:
+            yield
+        except RunStoreError:
+            raise
+        except (OSError, RuntimeError) as error:
+            if not _is_write_failure(error):
+                raise
+            raise RunStoreError(f"could not {action} in the run store {self.root.resolve()} ({error}). Free space "
+                                f"or make it writable, or point SPARSITYLIB_RUNS (or --runs) at another folder; "
+                                f"nothing of this run was kept") from error
+
     def _publish(self, run_id: str, record: dict, model) -> dict:
         """Write the run under its id in one rename; return the record as stored."""
         staging = self.root / ".work" / f"{run_id}.staging{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        if model is not None:
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging / WEIGHTS)
-            record = {**record, "weights_sha256": file_sha256(staging / WEIGHTS)}
-        (staging / RECORD).write_text(json.dumps(record, indent=1))
+        try:
+            staging.mkdir(parents=True)
+            if model is not None:
+                torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, staging / WEIGHTS)
+                record = {**record, "weights_sha256": file_sha256(staging / WEIGHTS)}
+            (staging / RECORD).write_text(json.dumps(record, indent=1))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves nothing for the next run to trip on
+            raise
         final = self.path(run_id)
         if final.exists():
             self._move_aside(final)

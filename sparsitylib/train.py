@@ -224,8 +224,12 @@ def _save_checkpoint(path: Path, epoch, history, model, optimizer, scheduler):
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     temporary = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(state, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a half-written checkpoint must not be mistaken for one
+        raise
 
 
 def _load_checkpoint(path: Path, model, optimizer, scheduler):

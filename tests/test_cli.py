@@ -5,9 +5,9 @@ import sys
 SMALL = ["dataset=synthetic", "train_size=200", "test_size=100", "epochs=1", "width=0.125"]
 
 
-def cli(*args, env_root):
+def cli(*args, env_root, env=None):
     return subprocess.run([sys.executable, "-m", "sparsitylib", *args], capture_output=True, text=True,
-                          env={**__import__("os").environ, "SPARSITYLIB_RUNS": str(env_root)}, timeout=300)
+                          env={**__import__("os").environ, "SPARSITYLIB_RUNS": str(env_root), **(env or {})}, timeout=300)
 
 
 def test_run_prints_a_json_summary_and_the_second_call_comes_from_the_store(isolated_store):
@@ -58,3 +58,26 @@ def test_prune_prints_what_pruning_bought(isolated_store):
 def test_prune_rejects_an_unknown_run(isolated_store):
     result = cli("prune", "0123456789abcdef", env_root=isolated_store)
     assert result.returncode == 2 and "no stored run '0123456789abcdef'" in result.stderr
+
+
+def test_exit_codes_tell_a_diverged_run_a_missing_or_damaged_data_set_and_an_unusable_store(isolated_store, tmp_path):
+    from sparsitylib.data import write_fake_cifar
+
+    diverged = cli("run", "--quiet", *SMALL, "optimizer=sgd", "lr=1e12", "decay_mode=none", "norm=none",
+                   env_root=isolated_store)
+    assert diverged.returncode == 3 and json.loads(diverged.stdout)["status"] == "failed"
+
+    before = sorted(p.relative_to(isolated_store) for p in isolated_store.rglob("*"))
+    folder = write_fake_cifar(tmp_path / "data", "cifar10", per_file=8)
+    env = {"SPARSITYLIB_DATA": str(tmp_path / "data")}
+    too_few = cli("run", "--quiet", "dataset=cifar10", "train_size=100", "width=0.125", env_root=isolated_store, env=env)
+    assert too_few.returncode == 4 and "train_size=100 is larger than the 40" in too_few.stderr, too_few.stderr
+    (folder / "test_batch").write_bytes(b"\x80\x04")
+    damaged = cli("run", "--quiet", "dataset=cifar10", "width=0.125", env_root=isolated_store, env=env)
+    assert damaged.returncode == 4 and "test_batch is damaged" in damaged.stderr and "Traceback" not in damaged.stderr
+    assert sorted(p.relative_to(isolated_store) for p in isolated_store.rglob("*")) == before  # no work folder, no lock
+
+    a_file = tmp_path / "runs-file"
+    a_file.write_text("")
+    unusable = cli("run", "--quiet", *SMALL, env_root=a_file)
+    assert unusable.returncode == 5 and "is a file, not a folder" in unusable.stderr and "Traceback" not in unusable.stderr

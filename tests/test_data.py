@@ -92,3 +92,22 @@ def test_fashion_mnist_subset(fashion_mnist_available):
 def test_test_size_is_an_upper_bound():
     data = load_data("synthetic", classes=(0, 1), test_size=400)
     assert len(data.test_labels) == 100  # two of ten classes in the 500 test images
+
+
+def test_a_truncated_cifar_batch_names_the_file_and_how_to_replace_it(tmp_path):
+    from sparsitylib.data import DatasetError
+
+    folder = write_fake_cifar(tmp_path, "cifar10", per_file=8)
+    damaged = folder / "data_batch_3"
+    damaged.write_bytes(damaged.read_bytes()[:500])
+    with pytest.raises(DatasetError, match="data_batch_3 is damaged") as error:
+        load_data("cifar10", root=tmp_path)
+    assert "good copy" in str(error.value)
+
+
+def test_a_cifar_folder_with_fewer_images_than_train_size_is_reported_before_training(tmp_path):
+    from sparsitylib.data import DatasetError
+
+    write_fake_cifar(tmp_path, "cifar10", per_file=8)  # 40 training images
+    with pytest.raises(DatasetError, match=r"train_size=100 is larger than the 40 training images of cifar10"):
+        load_data("cifar10", root=tmp_path, train_size=100)

@@ -1,11 +1,13 @@
 import json
 import multiprocessing
+import os
+import warnings
 
 import pytest
 
 import sparsitylib.train
 from sparsitylib.presets import preset_config
-from sparsitylib.store import CorruptRunWarning, RunStore, load_runs
+from sparsitylib.store import CorruptRunWarning, RunStore, RunStoreError, load_runs
 
 TINY = dict(dataset="synthetic", width=0.125, epochs=1, batch_size=50, train_size=200, test_size=100,
             snapshot_size=32, device="cpu", optimizer="adam", lr=1e-2)
@@ -62,8 +64,8 @@ def test_a_crash_while_saving_leaves_nothing_that_looks_complete(isolated_store,
     assert store.run(config, quiet=True)["cached"] is False
 
 
-@pytest.mark.parametrize("damage", ["truncate", "wrong_id", "no_weights"])
-def test_a_corrupt_record_is_reported_and_recomputed(isolated_store, damage):
+@pytest.mark.parametrize("damage", ["truncate", "wrong_id", "no_weights", "null_record", "truncated_weights"])
+def test_a_corrupt_run_is_warned_about_once_moved_aside_and_recomputed(isolated_store, damage):
     store = RunStore()
     config = tiny()
     store.run(config, quiet=True)
@@ -73,13 +75,78 @@ def test_a_corrupt_record_is_reported_and_recomputed(isolated_store, damage):
     elif damage == "wrong_id":
         record = json.loads((folder / "record.json").read_text())
         (folder / "record.json").write_text(json.dumps({**record, "run_id": "0" * 16}))
-    else:
+    elif damage == "no_weights":
         (folder / "weights.pt").unlink()
-    with pytest.warns(CorruptRunWarning, match=config.run_id):
-        assert store.get(config.run_id) is None
-    with pytest.warns(CorruptRunWarning):
+    elif damage == "null_record":
+        (folder / "record.json").write_text("null")
+    else:
+        weights = (folder / "weights.pt").read_bytes()
+        (folder / "weights.pt").write_bytes(weights[: len(weights) // 2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         rerun = store.run(config, quiet=True)
-    assert rerun["cached"] is False and store.get(config.run_id) is not None
+        assert store.get(config.run_id) is not None
+    corrupt = [w for w in caught if issubclass(w.category, CorruptRunWarning)]
+    assert len(corrupt) == 1 and config.run_id in str(corrupt[0].message) and ".trash" in str(corrupt[0].message)
+    assert rerun["cached"] is False and len(list((isolated_store / ".trash").iterdir())) == 1
+    assert store.load_model(config.run_id) is not None
+
+
+def test_the_weights_checksum_is_recorded_and_checked(isolated_store):
+    from sparsitylib.store import file_sha256
+
+    store = RunStore()
+    record = store.run(tiny(), quiet=True)
+    assert record["weights_sha256"] == file_sha256(isolated_store / record["run_id"] / "weights.pt")
+    assert store.get(record["run_id"])["weights_sha256"] == record["weights_sha256"]
+
+
+def test_a_store_that_is_a_file_or_read_only_fails_with_one_clear_error(isolated_store, monkeypatch):
+    isolated_store.parent.mkdir(parents=True, exist_ok=True)
+    isolated_store.write_text("not a folder")
+    with pytest.raises(RunStoreError, match="is a file, not a folder"):
+        RunStore().run(tiny(), quiet=True)
+    isolated_store.unlink()
+    isolated_store.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(RunStoreError, match="not writable"):
+        RunStore().run(tiny(), quiet=True)
+    assert list(isolated_store.iterdir()) == []
+
+
+def test_a_full_disk_while_saving_leaves_no_staging_folder_and_no_run(isolated_store, monkeypatch):
+    import sparsitylib.store
+
+    def disk_full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(sparsitylib.store.torch, "save", disk_full)
+    store = RunStore()
+    with pytest.raises(RunStoreError, match="could not train and save a run"):
+        store.run(tiny(), quiet=True)
+    assert store.run_ids() == [] and list((isolated_store / ".work").iterdir()) == []
+    monkeypatch.undo()
+    assert store.run(tiny(), quiet=True)["cached"] is False
+
+
+def test_a_stale_staging_folder_of_a_dead_process_is_removed(isolated_store):
+    config = tiny()
+    stale = isolated_store / ".work" / f"{config.run_id}.staging99999"
+    stale.mkdir(parents=True)
+    (stale / "record.json").write_text("{}")
+    RunStore().run(config, quiet=True)
+    assert not stale.exists()
+
+
+def test_a_missing_data_set_leaves_nothing_in_the_store(isolated_store, monkeypatch, tmp_path):
+    from sparsitylib.data import DatasetNotFoundError
+
+    monkeypatch.setenv("SPARSITYLIB_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setattr("sparsitylib.data.DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    with pytest.raises(DatasetNotFoundError):
+        RunStore().run(tiny(dataset="fashion-mnist"), quiet=True)
+    assert not (isolated_store / ".work").exists() and not (isolated_store / ".locks").exists()
+    assert RunStore().run_ids() == []
 
 
 def test_failed_runs_are_stored_with_their_reason():
