@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from .environment import git_commit
 from .files import write_atomically
 from .notebook import project_root
 from .presets import PRESETS
+from .verdict import Verdict
 
 
 @dataclass
@@ -82,7 +84,10 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     figures = (figures_dir or root / "figures" / preset).resolve()
     report = figures / "report"
     report.mkdir(parents=True, exist_ok=True)
-    params = {"preset": preset, "figures_dir": str(figures), **(parameters or {})}
+    # relative paths, so the executed notebooks and the manifest name no folder of this machine:
+    # notebooks run with notebooks/ as their working folder, the manifest is read from the repository
+    params = {"preset": preset, "figures_dir": os.path.relpath(figures, source), **(parameters or {})}
+    recorded = {**params, "figures_dir": os.path.relpath(figures, root)}
     started = time.time()
     runs = []
     for notebook in selected:
@@ -97,24 +102,30 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
         for verdict in verdicts:
             print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
     total = time.time() - started
-    entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": params} for r in runs}
+    entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": recorded} for r in runs}
     previous = figures / "MANIFEST.json"
     if only and previous.is_file():  # a partial run keeps the other notebooks' latest results
         entries = {**{e["name"]: e for e in json.loads(previous.read_text())["notebooks"]}, **entries}
-    manifest = {"preset": preset, "parameters": params, "commit": git_commit(),
+    manifest = {"preset": preset, "parameters": recorded, "commit": git_commit(),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
                 "notebooks": [entries[name] for name in sorted(entries)]}
     write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
-    print(f"report: {report / 'index.html'}; total {total / 60:.1f} min", flush=True)
+    print(f"report: {os.path.relpath(report / 'index.html')}; total {total / 60:.1f} min", flush=True)
     return runs
+
+
+def significance(verdict: dict) -> str:
+    """'n=3 vs 3, p=0.05' for a verdict's JSON (older verdict files without n or p give the rule)."""
+    return Verdict(**{k: v for k, v in verdict.items() if k in Verdict.__dataclass_fields__}).significance
 
 
 def write_index(path: Path, manifest: dict, figures: Path) -> None:
     rows = []
     for run in manifest["notebooks"]:
-        verdicts = "".join(f"<li><b>{html.escape(v['status'])}</b>: {html.escape(v['claim'])}"
-                           f"<br><small>{html.escape(v['evidence'])}</small></li>" for v in run["verdicts"])
+        verdicts = "".join(f"<li><b>{html.escape(v['status'])}</b> ({html.escape(significance(v))}): "
+                           f"{html.escape(v['claim'])}<br><small>{html.escape(v['evidence'])}</small></li>"
+                           for v in run["verdicts"])
         status = run["status"] if not run["error"] else f"{run['status']}: {html.escape(run['error'])}"
         rows.append(f"<tr><td><a href='{run['name']}.html'>{run['name']}</a></td><td>{status}</td>"
                     f"<td>{run['seconds']:.0f} s</td><td><ul>{verdicts or '<li>no verdict</li>'}</ul></td></tr>")

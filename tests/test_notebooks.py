@@ -52,6 +52,9 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
     assert all(f"{run.name}.html" in index for run in runs)
     manifest = json.loads((figures / "MANIFEST.json").read_text())
     assert manifest["preset"] == "smoke" and manifest["parameters"]["seeds"] == [0]
+    assert not Path(manifest["parameters"]["figures_dir"]).is_absolute()
+    assert str(folder) not in json.dumps(manifest) and str(folder) not in index
+    assert "p=" in index and "n=" in index  # every tested verdict shows its n and p-value
 
 
 def test_source_notebooks_have_no_outputs_and_one_parameters_cell():
