@@ -124,7 +124,7 @@ def regularizer_sweep(runs: pd.DataFrame, title: str = "") -> plt.Figure:
     for axis, label in zip(axes, (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])):
         sns.lineplot(runs, x="decay", y=label, hue="setting", style="setting", marker="o", errorbar="sd", ax=axis)
         axis.set_xscale("log")
-        axis.set_xlabel("lambda (L2: added to the gradient; WD: shrink factor 1 - lambda per step)")
+        axis.set_xlabel("lambda")
         axis.set_title(label)
     means = runs.groupby(["setting", "decay"], as_index=False)[[PERCENT_COLUMNS["dead_by_activation"],
                                                                  PERCENT_COLUMNS["test_error"]]].mean()
@@ -132,7 +132,8 @@ def regularizer_sweep(runs: pd.DataFrame, title: str = "") -> plt.Figure:
     for axis, label in zip(axes, (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])):
         axis.scatter(best["decay"], best[label], s=180, facecolors="none", edgecolors="black", zorder=5,
                      label="lowest test error")
-    figure.suptitle(title or "Regularization strength")
+    figure.suptitle((title or "Regularization strength")
+                    + "\nL2: lambda x theta added to the gradient; WD: theta x (1 - lambda) after each step")
     figure.tight_layout()
     return figure
 
