@@ -91,3 +91,20 @@ def test_train_size_is_checked_against_the_selected_classes():
     assert RunConfig(classes=(0, 1), train_size=12000).train_size == 12000
     with pytest.raises(ConfigError, match=r"train_size=20000 is more than the 12000 training images of fashion-mnist in classes \[0, 1\]"):
         RunConfig(classes=(0, 1), train_size=20000)
+
+
+def test_the_long_preset_trains_longer_at_the_usual_learning_rates_with_a_step_schedule():
+    from sparsitylib.presets import LONG_VERSION, preset_config
+
+    quick, long = preset_config("quick", optimizer="adam"), preset_config(LONG_VERSION["quick"], optimizer="adam")
+    assert long.lr == 1e-3 and quick.lr == 1e-2 and preset_config("long", optimizer="sgd").lr == 0.1
+    assert long.schedule == "step" and long.epochs > quick.epochs
+    assert (long.train_size, long.batch_size, long.width) == (quick.train_size, quick.batch_size, quick.width)
+    assert LONG_VERSION["smoke"] == "smoke"
+
+
+def test_wd_is_a_decay_mode_with_its_own_run_id():
+    from sparsitylib.presets import preset_config
+
+    ids = {mode: preset_config("quick", decay_mode=mode).run_id for mode in ("l2", "wd", "decoupled")}
+    assert len(set(ids.values())) == 3

@@ -50,3 +50,13 @@ def test_dask_cluster_runs_land_in_the_same_store_and_failures_do_not_stop_the_o
         result.raise_for_errors()
     # the same configs through the local pool come from the store
     assert run_grid(good, quiet=True).trained == 0
+
+
+def test_equal_step_epochs_match_the_reference_number_of_update_steps():
+    from sparsitylib.grid import equal_step_epochs
+    from sparsitylib.presets import preset_config
+
+    quick = preset_config("quick")  # 10,000 images, batch 64: 157 steps an epoch, 1,256 in 8 epochs
+    assert [equal_step_epochs(quick, batch_size=b) for b in (32, 64, 128, 256)] == [4, 8, 16, 31]
+    assert [equal_step_epochs(quick, train_size=n) for n in (2500, 5000, 10000)] == [31, 16, 8]
+    assert equal_step_epochs(quick, train_size=1_000_000) == 1  # at least one epoch

@@ -177,3 +177,11 @@ def test_wd_is_lr_times_stronger_than_decoupled_at_the_same_lambda():
     before_decay = 2.0 - LR * GRAD
     assert 1 - wd[0] / before_decay == pytest.approx(DECAY, rel=1e-12)
     assert 1 - decoupled[0] / before_decay == pytest.approx(LR * DECAY, rel=1e-12)
+
+
+def test_cumulative_lr_is_lr_times_steps_at_a_constant_rate_and_follows_a_step_schedule():
+    from sparsitylib.optim import cumulative_lr
+
+    assert cumulative_lr(1e-3, "constant", 100, 40) == pytest.approx(1e-3 * 40)
+    # step at 50% and 75% of 100 steps: 50 steps at lr, 25 at lr/10, 25 at lr/100
+    assert cumulative_lr(1e-3, "step", 100, 100) == pytest.approx(1e-3 * (50 + 2.5 + 0.25))
