@@ -24,6 +24,28 @@ def test_training_learns_and_records_everything():
     assert len(record["history"][0]["dead_per_layer"]) == 7 and len(record["history"][0]["gamma_quantiles"]) == 7
     assert len(record["filters"]["layer"]) == record["metrics"]["filters"] == sum(record["model_spec"]["widths"])
     assert record["environment"]["device"] == "cpu" and record["environment"]["torch"]
+    assert record["metrics"]["steps"] == 2 * 10 and record["metrics"]["test_images"] == 200
+
+
+def test_per_epoch_test_error_uses_the_first_test_images_and_the_final_one_all(monkeypatch):
+    import sparsitylib.train
+
+    monkeypatch.setattr(sparsitylib.train, "HISTORY_TEST_IMAGES", 50)
+    run = train(preset_config(None, **{**SYNTHETIC, "epochs": 1}, optimizer="adam", lr=1e-2), quiet=True)
+    data = sparsitylib.train.load_config_data(preset_config(None, **{**SYNTHETIC, "epochs": 1}))
+    model = run.model.eval()
+    assert run.record["history"][0]["test_error"] == sparsitylib.train.evaluate(model, data.test_images[:50],
+                                                                                 data.test_labels[:50])
+    assert run.record["metrics"]["test_error"] == sparsitylib.train.evaluate(model, data.test_images, data.test_labels)
+    assert run.record["metrics"]["history_test_images"] == 50
+
+
+def test_divergence_is_caught_in_the_first_steps_not_at_the_next_progress_check():
+    # 10 steps an epoch; the loss is NaN from the first steps on: caught by step 5, not at step 10 or 20
+    config = preset_config(None, **SYNTHETIC, optimizer="sgd", lr=1e12, decay_mode="none", norm="none")
+    record = train(config, quiet=True).record
+    assert record["status"] == "failed" and "epoch 1, step" in record["failure_reason"]
+    assert int(record["failure_reason"].rsplit("step ", 1)[1]) <= 5
 
 
 def test_same_config_gives_identical_records():
