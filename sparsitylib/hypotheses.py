@@ -300,10 +300,13 @@ def selective_filters_die(tables: RunTables, run_ids, early_epoch: int = 1) -> V
         return Verdict(claim, INCONCLUSIVE, f"too few filters that die after epoch {early_epoch} to compare")
     dies, survives = means[True].to_numpy(), means[False].to_numpy()
     counts = early.groupby(DEAD).size()
-    return Verdict(claim, greater(claim, dies, survives, "will die", "survive").status,
+    tested = greater(claim, dies, survives, "will die", "survive")
+    return Verdict(claim, tested.status,
                    f"mean selectivity at epoch {early_epoch}, per run: will die {describe(dies, '{:.3f}')}, "
                    f"survive {describe(survives, '{:.3f}')} ({int(counts.get(True, 0))} vs "
-                   f"{int(counts.get(False, 0))} filters over all runs)")
+                   f"{int(counts.get(False, 0))} filters over all runs)"
+                   + (f"; one-sided p={tested.p_value:.3g}" if tested.p_value is not None else ""),
+                   tested.test, tested.p_value, tested.effect, tested.n, tested.values)
 
 
 # --- 9. pruning ---------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_train_size_is_a_seeded_subset():
     b = load_data("synthetic", train_size=50, seed=1)
     c = load_data("synthetic", train_size=50, seed=2)
     assert torch.equal(a.train_images, b.train_images) and not torch.equal(a.train_images, c.train_images)
-    with pytest.raises(ValueError, match="train_size=5000 is larger than the 2000 images"):
+    with pytest.raises(ValueError, match="train_size=5000 is larger than the 2000 training images of synthetic"):
         load_data("synthetic", train_size=5000)
 
 

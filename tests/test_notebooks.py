@@ -2,6 +2,7 @@
 and a verdict; bad parameters fail in the first cells and write nothing."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,8 +53,9 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
     assert all(f"{run.name}.html" in index for run in runs)
     manifest = json.loads((figures / "MANIFEST.json").read_text())
     assert manifest["preset"] == "smoke" and manifest["parameters"]["seeds"] == [0]
-    assert not Path(manifest["parameters"]["figures_dir"]).is_absolute()
-    assert str(folder) not in json.dumps(manifest) and str(folder) not in index
+    recorded = manifest["parameters"]["figures_dir"]  # relative to the repository, as the index shows it
+    assert recorded == os.path.relpath(figures, NOTEBOOKS.parent) and not Path(recorded).is_absolute()
+    assert recorded in index and f"'{figures}" not in index and f'"{figures}' not in json.dumps(manifest)
     assert "p=" in index and "n=" in index  # every tested verdict shows its n and p-value
 
 
