@@ -56,7 +56,9 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
     recorded = manifest["parameters"]["figures_dir"]  # relative to the repository, as the index shows it
     assert recorded == os.path.relpath(figures, NOTEBOOKS.parent) and not Path(recorded).is_absolute()
     assert recorded in index and f"'{figures}" not in index and f'"{figures}' not in json.dumps(manifest)
-    assert "p=" in index and "n=" in index  # every tested verdict shows its n and p-value
+    assert "n=" in index  # every verdict shows its n, and its p-value where it has one
+    for verdict in (v for run in runs for v in run.verdicts if v["p_value"] is not None):
+        assert f"p={verdict['p_value']:.3g}" in index
 
 
 def test_source_notebooks_have_no_outputs_and_one_parameters_cell():
