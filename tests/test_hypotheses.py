@@ -1,5 +1,7 @@
 """The notebooks' verdict functions decide from the data: the same code holds or fails."""
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -193,3 +195,16 @@ def test_training_length_verdicts_read_the_histories():
     # SGD+L2 with dead filters: the "none at any length" claim fails
     _, _, sgd_none, _ = hypotheses.training_length(tables_from_records(long_records(collapse, sgd_dead=3)))
     assert sgd_none.status == DOES_NOT_HOLD
+
+
+def test_onset_finds_the_first_dead_epoch_in_lr_x_steps():
+    from sparsitylib.store import tables_from_records
+
+    dead = {1e-3: [0, 0, 0, 0], 4e-3: [0, 0, 3, 5]}
+    onset = hypotheses.onset(hypotheses.training_progress(tables_from_records(long_records(dead)))).set_index(
+        ["optimizer", "decay_mode", "lr"])
+    late = onset.loc[("adam", "l2", 4e-3)]
+    assert late["onset_step"] == 30 and late["onset_lr_x_steps"] == pytest.approx(4e-3 * 30)
+    assert late["final_lr_x_steps"] == pytest.approx(4e-3 * 40) and late["final_dead_pct"] == pytest.approx(50)
+    never = onset.loc[("adam", "l2", 1e-3)]
+    assert math.isnan(never["onset_step"]) and never["final_lr_x_steps"] == pytest.approx(1e-3 * 40)
