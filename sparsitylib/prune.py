@@ -27,8 +27,9 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from .filters import FilterLayer, find_filter_layers
 from .models import ConvBlock, ConvNet, ModelSpec, build_model
-from .sparsity import GAMMA_THRESHOLD
+from .sparsity import ACTIVATION_THRESHOLD, GAMMA_THRESHOLD
 
 
 class PruningError(ValueError):
@@ -40,11 +41,12 @@ class PruneResult:
     """The pruned network (a fresh ``ConvNet`` built from ``spec``), what was removed per layer,
     which layers kept one filter that qualified (so as not to be emptied), and notes."""
 
-    model: ConvNet
-    spec: ModelSpec
+    model: nn.Module
+    spec: ModelSpec | None
     removed: dict[str, list[int]]
     kept_to_avoid_empty_layer: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    not_exact: dict[str, dict[int, str]] = field(default_factory=dict)
 
     @property
     def removed_count(self) -> int:
@@ -65,33 +67,79 @@ def load_pruned(path) -> ConvNet:
 # --- generic surgery ---------------------------------------------------------------------------
 
 
-def prune_channels(model: nn.Module, example_inputs: torch.Tensor, removals: dict[str, list[int]]) -> nn.Module:
-    """A copy of ``model`` without the given output channels of the named convolutions (and
-    everything coupled to them), through Torch-Pruning's dependency graph."""
-    pruned = copy.deepcopy(model).eval()
+def _dependency_graph(model: nn.Module, example_inputs: torch.Tensor) -> tp.DependencyGraph:
     try:
-        graph = tp.DependencyGraph().build_dependency(pruned, example_inputs=example_inputs)
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs)
     except Exception as error:  # tracing failures come in many types
         raise PruningError(f"Torch-Pruning's dependency graph cannot trace this model: {type(error).__name__}: {error}") from error
-    for name, indices in removals.items():
-        if not indices:
-            continue
-        try:
-            module = pruned.get_submodule(name)
-        except AttributeError as error:
-            raise PruningError(f"the model has no module {name!r}") from error
-        if not isinstance(module, nn.Conv2d):
-            raise PruningError(f"{name} is a {type(module).__name__}, not a Conv2d")
-        if max(indices) >= module.out_channels or min(indices) < 0:
-            raise PruningError(f"{name} has {module.out_channels} output channels; cannot remove {sorted(indices)}")
-        group = graph.get_pruning_group(module, tp.prune_conv_out_channels, idxs=sorted(indices))
+
+
+def _conv(model: nn.Module, name: str, indices) -> nn.Conv2d:
+    try:
+        module = model.get_submodule(name)
+    except AttributeError as error:
+        raise PruningError(f"the model has no module {name!r}") from error
+    if not isinstance(module, nn.Conv2d):
+        raise PruningError(f"{name} is a {type(module).__name__}, not a Conv2d")
+    if max(indices) >= module.out_channels or min(indices) < 0:
+        raise PruningError(f"{name} has {module.out_channels} output channels; cannot remove {sorted(indices)}")
+    return module
+
+
+def coupled_channels(graph: tp.DependencyGraph, model: nn.Module, name: str, indices) -> set[tuple[str, int]]:
+    """The (convolution, output channel) pairs that removing ``indices`` of convolution ``name``
+    removes with them: Torch-Pruning's group (a residual addition or a concatenation ties
+    channels of several convolutions together)."""
+    names = {id(module): module_name for module_name, module in model.named_modules()}
+    group = graph.get_pruning_group(_conv(model, name, indices), tp.prune_conv_out_channels, idxs=sorted(indices))
+    return {(names[id(item.dep.target.module)], int(index)) for item in group
+            if isinstance(item.dep.target.module, nn.Conv2d) and item.dep.handler.__name__ == "prune_out_channels"
+            for index in item.idxs}
+
+
+def _clusters(requests: dict[str, set[tuple[str, int]]]) -> list[tuple[list[str], set[tuple[str, int]]]]:
+    """Requests whose coupled channels share a convolution, merged: (names, union of channels)."""
+    clusters: list[tuple[list[str], set[tuple[str, int]]]] = []
+    for name, channels in requests.items():
+        convs = {conv for conv, _ in channels}
+        touching = [c for c in clusters if convs & {conv for conv, _ in c[1]}]
+        merged = ([name] + [n for c in touching for n in c[0]], channels.union(*(c[1] for c in touching)))
+        clusters = [c for c in clusters if not any(c is t for t in touching)] + [merged]
+    return clusters
+
+
+def prune_channels(model: nn.Module, example_inputs: torch.Tensor, removals: dict[str, list[int]],
+                   allow_coupled: bool = False) -> nn.Module:
+    """A copy of ``model`` without the given output channels of the named convolutions, through
+    Torch-Pruning's dependency graph (the BatchNorm entries and the next layers' input channels
+    go with them).
+
+    Indices always refer to the original model: naming several convolutions that a residual
+    addition couples removes each original channel once. A removal that would also remove
+    channels the caller did not name (coupled convolutions' channels) is refused, since those may
+    be alive, unless ``allow_coupled``."""
+    pruned = copy.deepcopy(model).eval()
+    graph = _dependency_graph(pruned, example_inputs)
+    requests = {name: coupled_channels(graph, pruned, name, indices) for name, indices in removals.items() if indices}
+    named = {(name, int(i)) for name, indices in removals.items() for i in indices}
+    for names, channels in _clusters(requests):
+        unnamed = sorted(channels - named)
+        if unnamed and not allow_coupled:
+            shown = ", ".join(f"{conv}[{i}]" for conv, i in unnamed[:6]) + (" ..." if len(unnamed) > 6 else "")
+            raise PruningError(
+                f"removing the named channels of {', '.join(sorted(names))} would also remove {len(unnamed)} coupled "
+                f"channel(s) not asked for ({shown}): they share a residual addition or a concatenation. Name them "
+                "too if they are dead, or pass allow_coupled=True to remove them anyway")
+        root = names[0]
+        indices = sorted(i for conv, i in channels if conv == root)
+        group = graph.get_pruning_group(pruned.get_submodule(root), tp.prune_conv_out_channels, idxs=indices)
         if not graph.check_pruning_group(group):
-            raise PruningError(f"removing channels {sorted(indices)} of {name} would empty a layer coupled to it")
+            raise PruningError(f"removing channels {indices} of {root} would empty a layer coupled to it")
         group.prune()
     return pruned
 
 
-# --- our models ----------------------------------------------------------------------------------
+# --- removing dead filters, any model ----------------------------------------------------------
 
 
 def _filters_table(stats) -> pd.DataFrame:
@@ -105,35 +153,47 @@ def _filters_table(stats) -> pd.DataFrame:
     raise PruningError("stats must be a per-filter DataFrame, a SparsityReport or a run record")
 
 
-def _block_names(model: ConvNet) -> dict[str, str]:
-    """Layer name (C1..) -> the module name of its convolution."""
-    names = {id(m): n for n, m in model.named_modules()}
-    return {layer: names[id(block)] + ".conv" for layer, block in zip(model.layer_names, model.blocks)}
-
-
-def _select(model: ConvNet, filters: pd.DataFrame, mask: pd.Series) -> tuple[dict, dict, list]:
+def _select(layers: list[FilterLayer], model: nn.Module, filters: pd.DataFrame, mask: pd.Series) -> tuple[dict, dict, list]:
     """Filters to remove per layer, never all of a layer."""
     removed, kept, notes = {}, {}, []
-    for layer, block in zip(model.layer_names, model.blocks):
-        rows = filters[filters["layer"] == layer]
-        if len(rows) != block.conv.out_channels:
-            raise PruningError(f"stats describe {len(rows)} filters in {layer} but the model has "
-                               f"{block.conv.out_channels}: were they measured on this model?")
+    for layer in layers:
+        rows = filters[filters["layer"] == layer.name]
+        if len(rows) != layer.channels:
+            raise PruningError(f"stats describe {len(rows)} filters in {layer.name} but the model has "
+                               f"{layer.channels}: were they measured on this model?")
         chosen = rows.loc[mask.loc[rows.index], "filter"].astype(int).tolist()
         if chosen and len(chosen) == len(rows):
             strength = rows.assign(abs_gamma=rows["gamma"].abs().fillna(0)).sort_values(
                 ["max_activation", "abs_gamma"], ascending=False)
             keep = int(strength["filter"].iloc[0])
             chosen.remove(keep)
-            kept[layer] = keep
-            notes.append(f"every filter of {layer} qualified; kept filter {keep}, the strongest, so the layer is not emptied")
-        removed[layer] = sorted(chosen)
+            kept[layer.name] = keep
+            notes.append(f"every filter of {layer.name} qualified; kept filter {keep}, the strongest, so the layer is not emptied")
+        removed[layer.name] = sorted(chosen)
     return removed, kept, notes
 
 
-def example_input(model: ConvNet) -> torch.Tensor:
+def _carries_nothing(filters: pd.DataFrame, dead: pd.Series, layers: list[FilterLayer], threshold: float
+                     ) -> set[tuple[str, int]]:
+    """(convolution, channel) pairs whose output is zero on every measured image where anything
+    reads it: the filters judged dead, and channels zero after the residual stream's activation."""
+    conv_of = {layer.name: layer.conv for layer in layers}
+    rows = filters[filters["layer"].isin(conv_of)]
+    silent = dead.loc[rows.index].astype(bool)
+    if "stream_max_activation" in rows:
+        silent |= rows["stream_max_activation"].lt(threshold)
+    return {(conv_of[layer], int(f)) for layer, f in zip(rows.loc[silent, "layer"], rows.loc[silent, "filter"])}
+
+
+def example_input(model: nn.Module, input_shape=None) -> torch.Tensor:
     """A dummy batch for tracing the dependency graph; any image size traces the same graph."""
-    return torch.zeros(1, model.spec.in_channels, 32, 32, device=next(model.parameters()).device)
+    spec = getattr(model, "spec", None)
+    if input_shape is None and spec is None:
+        raise PruningError("pass the input shape (channels, height, width), e.g. that of the images the report was "
+                           "measured on; only sparsitylib's own networks know theirs")
+    shape = tuple(input_shape) if input_shape is not None else (spec.in_channels, 32, 32)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    return torch.zeros(1, *shape, device=device)
 
 
 def rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:
@@ -145,39 +205,82 @@ def rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:
     return rebuilt.eval(), spec
 
 
-def _prune(model: ConvNet, removed: dict[str, list[int]]) -> tuple[ConvNet, ModelSpec]:
-    names = _block_names(model)
-    pruned = prune_channels(model, example_input(model), {names[layer]: idx for layer, idx in removed.items()})
-    return rebuild(model, pruned)
+def _finish(model: nn.Module, pruned: nn.Module) -> tuple[nn.Module, ModelSpec | None]:
+    return rebuild(model, pruned) if isinstance(model, ConvNet) else (pruned.eval(), None)
 
 
-def _unchanged(model: ConvNet, removed, kept, notes) -> PruneResult:
-    copy_, spec = rebuild(model, model)
-    return PruneResult(copy_, spec, removed, kept, notes)
+def _check_relu(model: nn.Module) -> None:
+    spec = getattr(model, "spec", None)
+    leaky = (spec is not None and spec.activation != "relu") or any(isinstance(m, nn.LeakyReLU) for m in model.modules())
+    if leaky:
+        raise PruningError("removing filters that never fire is exact only with ReLU; this model uses leaky ReLU, "
+                           "whose 'dead' filters still pass a scaled negative signal")
 
 
-def prune_dead(model: ConvNet, stats, activation_threshold: float | None = None) -> PruneResult:
-    """Remove the filters dead by the activation criterion.
+def prune_dead(model: nn.Module, stats, activation_threshold: float | None = None, input_shape=None) -> PruneResult:
+    """Remove the filters dead by the activation criterion, where that is exact.
 
-    ``stats``: the run's per-filter table (``record["filters"]``, a ``SparsityReport`` or its
-    ``filters`` DataFrame). With ``activation_threshold``, deadness is re-decided from the
-    table's ``max_activation`` instead of its ``dead_by_activation`` column.
+    ``stats``: the per-filter table of ``measure_sparsity`` on this model (a ``SparsityReport``,
+    its ``filters`` DataFrame, or a run record). A dead filter is removed only when every channel
+    Torch-Pruning couples to it carries nothing too (zero after its activation, or after the
+    residual stream's activation); the others are kept and listed in ``not_exact`` with the
+    reason. With ``activation_threshold``, deadness is re-decided from ``max_activation``.
+    ``input_shape`` (channels, height, width) is needed for networks other than sparsitylib's.
     """
-    if model.spec.activation != "relu":
-        raise PruningError(f"removing filters that never fire is exact only with ReLU; this model uses "
-                           f"{model.spec.activation}, whose 'dead' filters still pass a scaled negative signal")
+    _check_relu(model)
     filters = _filters_table(stats).reset_index(drop=True)
-    if activation_threshold is None:
-        mask = filters["dead_by_activation"].astype(bool)
-    else:
-        if not 0 <= activation_threshold < 1:
-            raise PruningError(f"activation_threshold must be in [0, 1), got {activation_threshold}")
-        mask = filters["max_activation"] < activation_threshold
-    removed, kept, notes = _select(model, filters, mask)
+    threshold = ACTIVATION_THRESHOLD if activation_threshold is None else activation_threshold
+    if not 0 <= threshold < 1:
+        raise PruningError(f"activation_threshold must be in [0, 1), got {activation_threshold}")
+    mask = (filters["dead_by_activation"].astype(bool) if activation_threshold is None
+            else filters["max_activation"] < activation_threshold)
+    layers = find_filter_layers(model)
+    removed, kept, notes = _select(layers, model, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + ["no filter is dead by the activation criterion: the model is unchanged"])
-    pruned, spec = _prune(model, removed)
-    return PruneResult(pruned, spec, removed, kept, notes)
+    inputs = example_input(model, input_shape)
+    graph = _dependency_graph(copy.deepcopy(model).eval(), inputs)
+    silent = _carries_nothing(filters, mask, layers, threshold)
+    conv_of = {layer.name: layer.conv for layer in layers}
+    not_exact: dict[str, dict[int, str]] = {}
+    exact: dict[str, list[int]] = {}
+    for layer_name, indices in removed.items():
+        for index in indices:
+            coupled = coupled_channels(graph, graph.model, conv_of[layer_name], [index])
+            alive = sorted(coupled - silent)
+            if alive:
+                shown = ", ".join(f"{conv}[{i}]" for conv, i in alive[:4]) + (" ..." if len(alive) > 4 else "")
+                not_exact.setdefault(layer_name, {})[index] = f"coupled to channels that are not shown to carry nothing: {shown}"
+            else:
+                exact.setdefault(layer_name, []).append(index)
+    layer_of = {layer.conv: layer.name for layer in layers}
+    for layer_name, indices in list(exact.items()):  # coupled channels go too: list them where they belong
+        for index in indices:
+            for conv, coupled_index in coupled_channels(graph, graph.model, conv_of[layer_name], [index]):
+                if conv in layer_of and coupled_index not in exact.setdefault(layer_of[conv], []):
+                    exact[layer_of[conv]].append(coupled_index)
+    removed = {layer.name: sorted(exact.get(layer.name, [])) for layer in layers
+               if layer.name in removed or exact.get(layer.name)}
+    if not_exact:
+        notes.append(f"{sum(len(v) for v in not_exact.values())} dead filter(s) kept: removing them would also remove "
+                     "coupled channels that are alive or not measured (see not_exact)")
+    if not any(removed.values()):
+        return _unchanged(model, removed, kept, notes + ["no dead filter can be removed exactly: the model is unchanged"],
+                          not_exact)
+    pruned = prune_channels(model, inputs, {conv_of[name]: idx for name, idx in removed.items() if idx})
+    final, spec = _finish(model, pruned)
+    return PruneResult(final, spec, removed, kept, notes, not_exact)
+
+
+def _unchanged(model: nn.Module, removed, kept, notes, not_exact=None) -> PruneResult:
+    final, spec = _finish(model, copy.deepcopy(model))
+    return PruneResult(final, spec, removed, kept, notes, not_exact or {})
+
+
+def _prune(model: ConvNet, removed: dict[str, list[int]]) -> tuple[ConvNet, ModelSpec]:
+    conv_of = {layer.name: layer.conv for layer in find_filter_layers(model)}
+    pruned = prune_channels(model, example_input(model), {conv_of[layer]: idx for layer, idx in removed.items()})
+    return rebuild(model, pruned)
 
 
 def prune_by_gamma(model: ConvNet, stats, gamma_threshold: float = GAMMA_THRESHOLD) -> PruneResult:
@@ -190,7 +293,7 @@ def prune_by_gamma(model: ConvNet, stats, gamma_threshold: float = GAMMA_THRESHO
     filters = _filters_table(stats).reset_index(drop=True)
     gammas = torch.cat([block.bn.weight.detach().abs().cpu() for block in model.blocks]).numpy()
     mask = pd.Series(gammas < gamma_threshold, index=filters.index)
-    removed, kept, notes = _select(model, filters, mask)
+    removed, kept, notes = _select(find_filter_layers(model), model, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
     folded = copy.deepcopy(model).eval()

@@ -15,14 +15,14 @@ maximum post-activation value over space. From that (images x filters) table:
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.fx.experimental.optimization import fuse
+
+from .filters import FilterLayer, batches, find_filter_layers, probed_copy, trace
 
 ACTIVATION_THRESHOLD = 1e-12  # paper: a filter whose max activation is below this is inactive
 GAMMA_THRESHOLD = 1e-3  # paper / author's pruning code: |gamma| below this is inactive
@@ -47,40 +47,48 @@ class SparsityReport:
 
 
 def inference_copy(model):
-    """A copy of ``model`` in eval mode with each BatchNorm folded into its convolution.
+    """A traced eval-mode copy of ``model`` with each BatchNorm folded into its convolution.
 
     Folding is exact algebra (``torch.nn.utils.fusion.fuse_conv_bn_eval``) and saves the separate
     BN pass; outputs agree with the unfolded eval-mode model to float rounding (~1e-6 relative).
     """
-    folded = copy.deepcopy(model).eval()
-    for block in folded.blocks:
-        if isinstance(block.bn, nn.BatchNorm2d):
-            block.conv = fuse_conv_bn_eval(block.conv, block.bn)
-            block.bn = nn.Identity()
-    return folded
+    return fuse(trace(model).eval(), inplace=True, no_trace=True)
 
 
-@torch.inference_mode()
-def per_image_max_activations(model, images: torch.Tensor, batch_size: int = MEASURE_BATCH_SIZE) -> list[torch.Tensor]:
-    """For each ConvBlock, an (images x filters) tensor of each image's maximum response,
-    with BatchNorm in inference mode (running statistics). ``model`` itself is not changed."""
-    folded = inference_copy(model)
-    collected: list[list[torch.Tensor]] = [[] for _ in folded.blocks]
-    for block, store in zip(folded.blocks, collected):
-        block.register_forward_hook(lambda _m, _i, out, store=store: store.append(out.amax(dim=(2, 3)).float().cpu()))
-    for start in range(0, len(images), batch_size):
-        folded(images[start : start + batch_size])
-    return [torch.cat(parts) for parts in collected]
+def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None
+                  ) -> tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]:
+    """Each image's maximum response per channel, with BatchNorm in inference mode (running
+    statistics): an (images x filters) tensor for each filter layer of ``model``
+    (``find_filter_layers``; None for a layer without activation criterion), and one for each
+    residual stream's activation, by node name. ``data`` is a tensor of images or an iterable of
+    batches. ``model`` itself is not changed."""
+    graph = trace(model)
+    layers = layers if layers is not None else find_filter_layers(model, graph)
+    probed, probes, streams = probed_copy(model, layers, graph)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    with torch.inference_mode():
+        for images in batches(data, batch_size):
+            probed(images.to(device))
+    per_layer = [torch.cat(probe.maxima) if probe is not None and probe.maxima else None for probe in probes]
+    return per_layer, {name: torch.cat(probe.maxima) for name, probe in streams.items() if probe.maxima}
 
 
-def batchnorm_parameters(model) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(gamma, beta) per ConvBlock; NaN arrays for blocks without BatchNorm."""
+def per_image_max_activations(model, data, batch_size: int = MEASURE_BATCH_SIZE,
+                              layers: list[FilterLayer] | None = None) -> list[torch.Tensor | None]:
+    """The filter layers' part of ``record_maxima``."""
+    return record_maxima(model, data, batch_size, layers)[0]
+
+
+def batchnorm_parameters(model, layers: list[FilterLayer] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(gamma, beta) per filter layer; NaN arrays for layers without BatchNorm."""
+    layers = layers if layers is not None else find_filter_layers(model)
     result = []
-    for block in model.blocks:
-        if isinstance(block.bn, nn.BatchNorm2d):
-            result.append((block.bn.weight.detach().cpu().double().numpy(), block.bn.bias.detach().cpu().double().numpy()))
+    for layer in layers:
+        if layer.bn is not None:
+            bn = model.get_submodule(layer.bn)
+            result.append((bn.weight.detach().cpu().double().numpy(), bn.bias.detach().cpu().double().numpy()))
         else:
-            nan = np.full(block.conv.out_channels, np.nan)
+            nan = np.full(layer.channels, np.nan)
             result.append((nan, nan))
     return result
 
@@ -101,35 +109,61 @@ def selectivity(per_image_max: torch.Tensor, threshold: float = SELECTIVITY_THRE
 
 def measure_sparsity(
     model,
-    images: torch.Tensor,
+    data,
     *,
     activation_threshold: float = ACTIVATION_THRESHOLD,
     gamma_threshold: float = GAMMA_THRESHOLD,
     selectivity_threshold: float = SELECTIVITY_THRESHOLD,
     batch_size: int = MEASURE_BATCH_SIZE,
 ) -> SparsityReport:
-    """Measure every filter of ``model`` (a ``ConvNet``) on ``images`` (normally the training set)."""
+    """Measure every filter of any traceable CNN on ``data`` (normally the training set): a tensor
+    of images or an iterable of batches such as a ``DataLoader``.
+
+    Filters are found from the graph (``filters.find_filter_layers``). A layer whose channels do
+    not go straight into an activation (e.g. into a residual addition) has only the gamma
+    criterion: its rows have ``measured`` False, ``max_activation`` NaN and ``dead_by_activation``
+    False, and ``note`` says why; where such a layer is added to a residual stream that then goes
+    through an activation, ``stream_max_activation`` is that stream's maximum per channel (zero: the
+    stream carries nothing in that channel after the addition)."""
     for name, value in (("activation_threshold", activation_threshold), ("gamma_threshold", gamma_threshold),
                         ("selectivity_threshold", selectivity_threshold)):
         if not (0 <= value < 1):
             raise ValueError(f"{name} must be in [0, 1), got {value}")
-    maxima_per_layer = per_image_max_activations(model, images, batch_size)
-    bn = batchnorm_parameters(model)
+    layers = find_filter_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no convolution followed by BatchNorm or an activation: "
+                         "there are no filters to measure")
+    maxima_per_layer, streams = record_maxima(model, data, batch_size, layers)
+    if all(m is None or len(m) == 0 for m in maxima_per_layer) and any(layer.measured for layer in layers):
+        raise ValueError("no images to measure on: the data is empty")
     frames = []
-    for name, per_image, (gamma, beta) in zip(model.layer_names, maxima_per_layer, bn):
-        max_activation = per_image.double().amax(dim=0).numpy()
+    for layer, per_image, (gamma, beta) in zip(layers, maxima_per_layer, batchnorm_parameters(model, layers)):
+        if per_image is not None:
+            max_activation = per_image.double().amax(dim=0).numpy()
+            selective = selectivity(per_image, selectivity_threshold, activation_threshold)
+        else:
+            max_activation = selective = np.full(layer.channels, np.nan)
+        stream = streams.get(layer.stream)
+        stream_max = stream.double().amax(dim=0).numpy() if stream is not None else np.full(layer.channels, np.nan)
         frames.append(pd.DataFrame({
-            "layer": name,
-            "filter": np.arange(per_image.shape[1]),
+            "layer": layer.name,
+            "filter": np.arange(layer.channels),
+            "measured": layer.measured,
             "max_activation": max_activation,
             "gamma": gamma,
             "beta": beta,
-            "dead_by_activation": max_activation < activation_threshold,
+            "dead_by_activation": max_activation < activation_threshold,  # NaN (not measured) compares False
             "dead_by_gamma": np.abs(gamma) < gamma_threshold,  # NaN (no BN) compares False
-            "selectivity": selectivity(per_image, selectivity_threshold, activation_threshold),
+            "selectivity": selective,
+            "stream_max_activation": stream_max,
+            "note": layer.reason or "",
         }))
     filters = pd.concat(frames, ignore_index=True)
     filters["universality"] = 1.0 - filters["selectivity"]
+    if not any(layer.stream for layer in layers):
+        filters = filters.drop(columns="stream_max_activation")
+    if all(layer.measured for layer in layers):
+        filters = filters.drop(columns="note")
     return SparsityReport(filters=filters, layers=summarize_layers(filters), totals=summarize_totals(filters))
 
 
@@ -138,6 +172,7 @@ def summarize_layers(filters: pd.DataFrame) -> pd.DataFrame:
     grouped = filters.groupby("layer", sort=False)
     layers = pd.DataFrame({
         "filters": grouped.size(),
+        "measured": grouped["measured"].all(),
         "dead_by_activation": grouped["dead_by_activation"].sum().astype(int),
         "dead_by_gamma": grouped["dead_by_gamma"].sum().astype(int),
         "median_selectivity": grouped["selectivity"].median(),
@@ -148,34 +183,41 @@ def summarize_layers(filters: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize_totals(filters: pd.DataFrame) -> dict:
-    """Network totals: counts, fractions, and how often the two criteria agree."""
+    """Network totals: counts, fractions, and how often the two criteria agree. The activation
+    criterion's fraction and the agreement are over the filters it applies to (``measured``)."""
+    measured = filters["measured"].to_numpy(bool) if "measured" in filters else np.ones(len(filters), bool)
     by_activation = filters["dead_by_activation"].to_numpy(bool)
     by_gamma = filters["dead_by_gamma"].to_numpy(bool)
-    n = len(filters)
-    return {
+    n, n_measured = len(filters), int(measured.sum())
+    totals = {
         "filters": n,
         "dead_by_activation_count": int(by_activation.sum()),
         "dead_by_gamma_count": int(by_gamma.sum()),
-        "dead_by_activation": float(by_activation.mean()) if n else 0.0,
+        "dead_by_activation": float(by_activation.sum() / n_measured) if n_measured else 0.0,
         "dead_by_gamma": float(by_gamma.mean()) if n else 0.0,
         "dead_by_both": int((by_activation & by_gamma).sum()),
         "dead_by_activation_only": int((by_activation & ~by_gamma).sum()),
-        "dead_by_gamma_only": int((~by_activation & by_gamma).sum()),
-        "criteria_agreement": float((by_activation == by_gamma).mean()) if n else 1.0,
+        "dead_by_gamma_only": int((~by_activation & by_gamma & measured).sum()),
+        "criteria_agreement": float((by_activation == by_gamma)[measured].mean()) if n_measured else 1.0,
     }
+    if n_measured < n:
+        totals["filters_measured"] = n_measured  # the others have the gamma criterion only
+    return totals
 
 
 def epoch_snapshot(model, images: torch.Tensor) -> dict:
     """Cheap per-epoch view on a fixed sample of training images: dead filters per layer, each
     filter's selectivity (NaN when dead on the sample) and |gamma| quantiles per layer."""
-    maxima = per_image_max_activations(model, images)
+    layers = find_filter_layers(model)
+    maxima = per_image_max_activations(model, images, layers=layers)
     return {
-        "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) for m in maxima],
-        "gamma_quantiles": gamma_quantiles(model),
-        "filter_selectivity": np.concatenate([selectivity(m) for m in maxima]).round(6).tolist(),
+        "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) if m is not None else None for m in maxima],
+        "gamma_quantiles": gamma_quantiles(model, layers=layers),
+        "filter_selectivity": np.concatenate([selectivity(m) if m is not None else np.full(layer.channels, np.nan)
+                                              for m, layer in zip(maxima, layers)]).round(6).tolist(),
     }
 
 
-def gamma_quantiles(model, quantiles=(0.0, 0.1, 0.5, 0.9, 1.0)) -> list[list[float]]:
-    """Quantiles of |gamma| per layer (NaN without BatchNorm)."""
-    return [np.quantile(np.abs(gamma), quantiles).tolist() for gamma, _ in batchnorm_parameters(model)]
+def gamma_quantiles(model, quantiles=(0.0, 0.1, 0.5, 0.9, 1.0), layers: list[FilterLayer] | None = None) -> list[list[float]]:
+    """Quantiles of |gamma| per filter layer (NaN without BatchNorm)."""
+    return [np.quantile(np.abs(gamma), quantiles).tolist() for gamma, _ in batchnorm_parameters(model, layers)]

@@ -1,0 +1,198 @@
+"""Find the filters of any PyTorch CNN from its graph, and record each one's response.
+
+A *filter* is one output channel of a convolution that feeds a BatchNorm (or feeds the activation
+directly) whose output goes straight into a ReLU (or ReLU6 or leaky ReLU). The graph comes from
+``torch.fx``, so a module called in several places (torchvision's ResNet blocks reuse one
+``nn.ReLU``) is measured at each call, and residual additions are seen as what they are: a
+channel whose BatchNorm output goes into an addition (or anywhere else) has no activation
+criterion, only the gamma one, and the layer says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.fx.experimental.optimization import fuse
+
+ACTIVATION_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
+ACTIVATION_FUNCTIONS = {F.relu, F.relu_, F.relu6, F.leaky_relu, F.leaky_relu_, torch.relu, torch.relu_}
+ACTIVATION_METHODS = {"relu", "relu_"}
+ADDITIONS = (operator.add, operator.iadd, torch.add)
+CONVOLUTIONS = (nn.Conv2d,)
+NORMS = (nn.BatchNorm2d,)
+
+
+class TraceError(ValueError):
+    """The model's graph cannot be traced; the message names the part that failed."""
+
+
+@dataclass(frozen=True)
+class FilterLayer:
+    """One convolution's output channels seen as filters.
+
+    ``name`` is the display name (the BatchNorm's module path, or the convolution's without BN,
+    or the model's own ``layer_names``); ``activation`` is the graph node measured for the
+    activation criterion, None when the channels do not go straight into an activation, with
+    ``reason`` saying where they go instead. ``stream``: for such a layer whose output is added to
+    a residual stream that then goes through an activation, that activation's node: where the
+    stream's channels can be seen to carry nothing."""
+
+    name: str
+    conv: str
+    bn: str | None
+    activation: str | None
+    channels: int
+    reason: str | None = None
+    stream: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.activation is not None
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    """``torch.fx.symbolic_trace`` with an error that names the part that could not be traced."""
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as error:  # tracing fails in many ways: data-dependent control flow, asserts, ...
+        frames = _frames(error)
+        where = f" (in {frames[-1]})" if frames else ""
+        raise TraceError(
+            f"cannot trace {type(model).__name__} with torch.fx{where}: {type(error).__name__}: {error}. "
+            "Models with data-dependent control flow in forward() cannot be measured; wrap that part in "
+            "a module and mark it a leaf, or measure a traceable sub-module.") from error
+
+
+def _frames(error: BaseException) -> list[str]:
+    """The traced model's own frames of an error's traceback, innermost last."""
+    return [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+            for frame in traceback.extract_tb(error.__traceback__) if "torch/fx" not in frame.filename]
+
+
+def _is_activation(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return isinstance(modules[node.target], ACTIVATION_MODULES)
+    if node.op == "call_function":
+        return node.target in ACTIVATION_FUNCTIONS
+    return node.op == "call_method" and node.target in ACTIVATION_METHODS
+
+
+def _is_module(node: fx.Node, modules: dict[str, nn.Module], kinds) -> bool:
+    return node.op == "call_module" and isinstance(modules[node.target], kinds)
+
+
+def _describe(node: fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        return f"{type(modules[node.target]).__name__} '{node.target}'"
+    if node.target in ADDITIONS:
+        return "a residual addition"
+    return f"{getattr(node.target, '__name__', node.target)}"
+
+
+def _users(node: fx.Node, modules: dict[str, nn.Module]) -> list[fx.Node]:
+    """The nodes that use ``node``'s output, looking through ``nn.Identity`` modules."""
+    users = []
+    for user in node.users:
+        users.extend(_users(user, modules) if _is_module(user, modules, nn.Identity) else [user])
+    return users
+
+
+def find_filter_layers(model: nn.Module, graph: fx.GraphModule | None = None) -> list[FilterLayer]:
+    """Every convolution of ``model`` in forward order, as a ``FilterLayer``.
+
+    A convolution whose output is used by more than its BatchNorm (or whose BatchNorm's output is
+    used by more than one activation) gets no activation criterion: a zero after the activation
+    would not mean the channel carries nothing."""
+    graph = graph or trace(model)
+    modules = dict(graph.named_modules())
+    layers = []
+    for node in graph.graph.nodes:
+        if not _is_module(node, modules, CONVOLUTIONS):
+            continue
+        conv = modules[node.target]
+        users = _users(node, modules)
+        bn = users[0] if len(users) == 1 and _is_module(users[0], modules, NORMS) else None
+        after = bn if bn is not None else node
+        following = _users(after, modules)
+        activation, reason = None, None
+        if len(following) == 1 and _is_activation(following[0], modules):
+            activation = following[0].name
+        elif bn is None and len(following) == 1:
+            reason = f"the output goes into {_describe(following[0], modules)}, not straight into an activation"
+        elif len(following) != 1:
+            reason = f"{'BatchNorm' if bn is not None else 'the convolution'}'s output is used in {len(following)} places ({', '.join(_describe(u, modules) for u in following)})"
+        else:
+            reason = f"BatchNorm's output goes into {_describe(following[0], modules)}, not straight into an activation"
+        if bn is None and activation is None:
+            continue  # a convolution without BN or activation (a stem or a classifier): not a filter
+        stream = None
+        if activation is None and len(following) == 1 and following[0].target in ADDITIONS:
+            after_add = _users(following[0], modules)
+            if len(after_add) == 1 and _is_activation(after_add[0], modules):
+                stream = after_add[0].name
+        layers.append(FilterLayer(name=bn.target if bn is not None else node.target, conv=node.target,
+                                  bn=bn.target if bn is not None else None, activation=activation,
+                                  channels=conv.out_channels, reason=reason, stream=stream))
+    display = getattr(model, "layer_names", None)
+    if display is not None and len(display) == len(layers):
+        layers = [replace(layer, name=name) for name, layer in zip(display, layers)]
+    return layers
+
+
+class _Probe(nn.Module):
+    """Passes its input through and keeps each image's maximum over space."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxima: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.maxima.append(x.amax(dim=tuple(range(2, x.dim()))).float().cpu())
+        return x
+
+
+def probed_copy(model: nn.Module, layers: list[FilterLayer], graph: fx.GraphModule | None = None):
+    """An eval-mode traced copy of ``model`` with BatchNorm folded into its convolutions (exact
+    algebra, ``fuse_conv_bn_eval``) and a probe after every measured activation and every
+    residual stream's activation. Returns the copy, the layers' probes in the order of ``layers``
+    (None for a layer without activation criterion) and the streams' probes by node name."""
+    graph = copy.deepcopy(graph or trace(model)).eval()
+    nodes = {node.name: node for node in graph.graph.nodes}
+
+    def probe_after(node_name: str, probe_name: str) -> _Probe:
+        probe, node = _Probe(), nodes[node_name]
+        graph.add_submodule(probe_name, probe)
+        with graph.graph.inserting_after(node):
+            probed = graph.graph.call_module(probe_name, (node,))
+        node.replace_all_uses_with(probed, delete_user_cb=lambda user: user is not probed)
+        return probe
+
+    probes = [probe_after(layer.activation, f"sparsity_probe_{i}") if layer.measured else None
+              for i, layer in enumerate(layers)]
+    streams = {}
+    for layer in layers:
+        if layer.stream is not None and layer.stream not in streams:
+            streams[layer.stream] = probe_after(layer.stream, f"sparsity_stream_probe_{len(streams)}")
+    graph.recompile()
+    return fuse(graph, inplace=True, no_trace=True), probes, streams
+
+
+def batches(data, batch_size: int) -> Iterable[torch.Tensor]:
+    """Images from a tensor (in slices of ``batch_size``) or from an iterable of batches (a
+    ``DataLoader``: the first element of a tuple or list batch is taken as the images)."""
+    if isinstance(data, torch.Tensor):
+        for start in range(0, len(data), batch_size):
+            yield data[start : start + batch_size]
+        return
+    for batch in data:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"expected batches of image tensors, got {type(images).__name__}")
+        yield images

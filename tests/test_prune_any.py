@@ -1,0 +1,98 @@
+"""Dead filters are removed from any traceable CNN only where that is exact; coupled ones are reported."""
+
+import pytest
+import torch
+import torchvision
+
+from sparsitylib.prune import PruningError, max_logit_difference, prune_channels, prune_dead
+from sparsitylib.sparsity import measure_sparsity
+
+from .test_filters import calibrated, plant
+
+IMAGES = (16, 3, 64, 64)
+
+
+def pruned_and_measured(model, images):
+    report = measure_sparsity(model, images)
+    result = prune_dead(model, report, input_shape=images.shape[1:])
+    return result, max_logit_difference(model, result.model, images)
+
+
+def resnet18(*plants):
+    model = torchvision.models.resnet18(num_classes=10)
+    for bn, channels in plants:
+        plant(model, bn, channels)
+    return calibrated(model, IMAGES[1:])
+
+
+def test_resnet18_dead_filters_inside_blocks_go_and_the_residual_stream_stays():
+    torch.manual_seed(1)
+    # layer1.0.bn1 feeds a ReLU inside the block: removable. The stem's channel 7 is dead too, but it
+    # is the residual stream's channel 7, which layer1's blocks add to and which is alive after them.
+    model = resnet18(("layer1.0.bn1", [2, 5]), ("layer2.1.bn1", [0]), ("bn1", [7]))
+    images = torch.randn(*IMAGES)
+    result, difference = pruned_and_measured(model, images)
+    assert result.removed["layer1.0.bn1"] == [2, 5] and result.removed["layer2.1.bn1"] == [0]
+    assert result.removed["bn1"] == [] and list(result.not_exact["bn1"]) == [7]
+    assert "layer1.0.conv2[7]" in result.not_exact["bn1"][7]
+    assert result.model.layer1[0].conv1.out_channels == 62 and result.model.conv1.out_channels == 64
+    assert difference < 1e-5
+
+
+def test_a_residual_channel_dead_in_every_coupled_layer_is_removed_exactly():
+    torch.manual_seed(2)
+    model = resnet18(("bn1", [9]), ("layer1.0.bn2", [9]), ("layer1.1.bn2", [9]))
+    images = torch.randn(*IMAGES)
+    result, difference = pruned_and_measured(model, images)
+    assert result.removed["bn1"] == [9] and result.removed["layer1.0.bn2"] == [9] and result.removed["layer1.1.bn2"] == [9]
+    assert result.model.conv1.out_channels == 63 and result.model.layer1[1].conv2.out_channels == 63
+    assert result.model.layer2[0].downsample[0].in_channels == 63
+    assert difference < 1e-5
+
+
+def test_resnet50_bottleneck_inner_filters_are_removed_exactly():
+    torch.manual_seed(3)
+    model = torchvision.models.resnet50(num_classes=10)
+    plant(model, "layer1.0.bn2", [1, 4])
+    plant(model, "layer2.0.bn1", [3])
+    calibrated(model, IMAGES[1:])
+    images = torch.randn(8, *IMAGES[1:])
+    result, difference = pruned_and_measured(model, images)
+    assert result.removed["layer1.0.bn2"] == [1, 4] and result.removed["layer2.0.bn1"] == [3]
+    assert result.model.layer1[0].conv2.out_channels == 62 and result.model.layer1[0].conv3.in_channels == 62
+    assert difference < 1e-5
+
+
+def test_mobilenet_v2_expansion_channel_goes_only_with_its_depthwise_channel():
+    torch.manual_seed(4)
+    model = torchvision.models.mobilenet_v2(num_classes=10)
+    plant(model, "features.2.conv.0.1", [5, 11])  # expansion conv -> BN -> ReLU6
+    plant(model, "features.2.conv.1.1", [5])  # the depthwise channel that reads channel 5
+    calibrated(model, IMAGES[1:])
+    with torch.no_grad():
+        model.features[2].conv[1][1].bias[11] = 0.5  # channel 11's depthwise twin: ReLU6(beta) = 0.5 on a zero input
+    images = torch.randn(*IMAGES)
+    result, difference = pruned_and_measured(model, images)
+    # removing 11 would remove its depthwise twin, a constant 0.5 that the projection reads: it stays
+    assert result.removed["features.2.conv.0.1"] == [5] and 11 in result.not_exact["features.2.conv.0.1"]
+    assert result.model.features[2].conv[1][0].out_channels == 95
+    assert difference < 1e-5
+
+
+def test_prune_channels_refuses_to_remove_channels_it_was_not_asked_for():
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    with pytest.raises(PruningError, match=r"would also remove \d+ coupled channel\(s\) not asked for \(.*conv1\[3\]"):
+        prune_channels(model, torch.zeros(1, 3, 32, 32), {"layer1.0.conv2": [3]})
+
+
+def test_naming_coupled_convolutions_removes_each_original_channel_once():
+    torch.manual_seed(5)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    names = ["conv1", "layer1.0.conv2", "layer1.1.conv2"]
+    pruned = prune_channels(model, torch.zeros(1, 3, 32, 32), {name: [3] for name in names})
+    for name in names:
+        kept = [i for i in range(64) if i != 3]
+        assert torch.equal(pruned.get_submodule(name).weight, model.get_submodule(name).weight[kept])
+    assert pruned.layer1[0].conv1.in_channels == 63
+    forced = prune_channels(model, torch.zeros(1, 3, 32, 32), {"layer1.0.conv2": [3, 4]}, allow_coupled=True)
+    assert forced.conv1.out_channels == 62
