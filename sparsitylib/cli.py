@@ -10,6 +10,10 @@
         Execute every hypothesis notebook with papermill; figures and an HTML report in figures/<preset>/.
     python -m sparsitylib prune <run-id> [--criterion activation|gamma] [--save pruned.pt]
         Remove a stored run's dead filters; print what it bought as JSON.
+    python -m sparsitylib inspect MODEL [--weights FILE] [--data NAME|imagefolder:DIR] [--images N] [--json]
+                                 [--prune OUT] [--threads 1]
+        Your own CNN (torchvision:<name>[:key=value,...] or package.module:factory): its dead filters per
+        layer; with --prune, the smaller model saved and what it bought as JSON.
     python -m sparsitylib data [--download] [dataset]
         Check that a data set can be loaded (exit 4 with the ways to get it if not).
 
@@ -27,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from pathlib import Path
 
 from .config import ConfigError, RunConfig, parse_value
 from .data import DatasetError, DatasetNotFoundError, load_data
@@ -124,9 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="activation: remove filters that never fire (exact); gamma: |gamma| below threshold, "
                             "constant folded into the next layer")
     prune.add_argument("--gamma-threshold", type=float, default=1e-3)
-    prune.add_argument("--repeats", type=int, default=20, help="timed repetitions per latency measurement")
+    prune.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
+    prune.add_argument("--min-run-time", type=float, default=0.5,
+                       help="seconds of timed forward passes per latency measurement (torch.utils.benchmark)")
     prune.add_argument("--save", default=None, help="write the pruned model (widths + state_dict) here")
     prune.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    inspect = commands.add_parser("inspect", help="measure (and prune) the dead filters of your own CNN")
+    inspect.add_argument("model", metavar="MODEL",
+                         help="torchvision:<name>[:key=value,...] (e.g. torchvision:resnet18:num_classes=10) or "
+                              "package.module:factory")
+    inspect.add_argument("--weights", default=None, help="a state_dict file (torch.save(model.state_dict(), ...))")
+    inspect.add_argument("--data", default="fashion-mnist",
+                         help="images to measure on: fashion-mnist, cifar10, cifar100, synthetic, or imagefolder:DIR")
+    inspect.add_argument("--images", type=int, default=1000, help="how many images (from the training split)")
+    inspect.add_argument("--image-size", type=int, default=None, help="resize imagefolder images to this square size")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    inspect.add_argument("--prune", default=None, metavar="OUT",
+                         help="remove the dead filters that can be removed exactly; save the smaller model here")
+    inspect.add_argument("--criterion", choices=("activation",), default="activation",
+                         help="activation: filters that never fire on the images (exact where removable)")
+    inspect.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
+    inspect.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed passes per latency measurement")
     data = commands.add_parser("data", help="check that a data set is available")
     data.add_argument("dataset", nargs="?", default="fashion-mnist")
     data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
@@ -143,11 +167,24 @@ def _check_data(args) -> int:
     return 0
 
 
+RUN_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
 def _prune(args) -> int:
     from .prune import PruningError, prune_run
 
+    if not RUN_ID.match(args.run_id):
+        looks_like_file = Path(args.run_id).suffix in (".pt", ".pth", ".ckpt") or Path(args.run_id).exists()
+        print(f"error: {args.run_id!r} is not a run id (16 hex digits, as printed by `run`)"
+              + ("; for a checkpoint of your own model use `python -m sparsitylib inspect MODEL --weights "
+                 f"{args.run_id} --prune OUT`" if looks_like_file else ""), file=sys.stderr)
+        return EXIT_USAGE
+    if args.threads < 1 or args.min_run_time <= 0:
+        print("error: --threads must be at least 1 and --min-run-time positive", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        report = prune_run(RunStore(args.runs), args.run_id, args.criterion, args.gamma_threshold, args.repeats, args.save)
+        report = prune_run(RunStore(args.runs), args.run_id, args.criterion, args.gamma_threshold, args.threads,
+                           args.min_run_time, args.save)
     except PruningError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -155,8 +192,52 @@ def _prune(args) -> int:
     return EXIT_OK
 
 
+def _inspect(args) -> int:
+    from .inspection import InspectError, build_user_model, check_has_filters, layer_lines, load_images, load_weights
+    from .filters import TraceError
+    from .sparsity import measure_sparsity
+
+    if args.threads < 1 or args.min_run_time <= 0:
+        print("error: --threads must be at least 1 and --min-run-time positive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        model = build_user_model(args.model)
+        if args.weights is not None:
+            load_weights(model, args.weights)
+        check_has_filters(model)
+        images = load_images(args.data, args.images, model, args.image_size)
+        report = measure_sparsity(model, images)
+        pruned = _prune_user_model(args, model, report, images) if args.prune else None
+    except (InspectError, TraceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps({"model": args.model, "weights": args.weights, "data": args.data, "images": len(images),
+                          "layers": report.layers.to_dict(orient="records"), "totals": report.totals,
+                          **({"pruning": pruned} if pruned else {})}, indent=2, default=str))
+        return EXIT_OK
+    print(f"{args.model}" + (f" with {args.weights}" if args.weights else " (untrained)")
+          + f": dead filters on {len(images)} {args.data} images")
+    print("\n".join(layer_lines(report)))
+    if pruned:
+        print(json.dumps(pruned, indent=2, default=str))
+    return EXIT_OK
+
+
+def _prune_user_model(args, model, report, images) -> dict:
+    from .prune import PruningError, prune_dead, pruning_report, save_pruned_model
+    from .inspection import InspectError
+
+    try:
+        result = prune_dead(model, report, input_shape=tuple(images.shape[1:]))
+    except PruningError as error:
+        raise InspectError(str(error)) from error
+    save_pruned_model(result.model, args.prune, args.model)
+    summary = pruning_report(model, result, images, threads=args.threads, min_run_time=args.min_run_time)
+    return {"saved_to": args.prune, **summary}
+
+
 def _reproduce(args) -> int:
-    from pathlib import Path
 
     from .reproduce import reproduce
 
@@ -197,7 +278,7 @@ def _run(args) -> int:
 
 
 COMMANDS = {"run": _run, "table": _run, "tables": _headline_tables, "reproduce": _reproduce, "prune": _prune,
-            "data": _check_data}
+            "inspect": _inspect, "data": _check_data}
 # Environment faults, each one message and its own exit code (most specific class first)
 FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
           (ConfigError, EXIT_USAGE))

@@ -57,6 +57,45 @@ class PruneResult:
         torch.save({"spec": self.spec.to_dict(), "state_dict": self.model.state_dict()}, path)
 
 
+SHAPE_ATTRIBUTES = {nn.Conv2d: ("in_channels", "out_channels", "groups"), nn.BatchNorm2d: ("num_features",),
+                    nn.Linear: ("in_features", "out_features")}
+
+
+def save_pruned_model(model: nn.Module, path, rebuild_with: str) -> None:
+    """Save a pruned model of any architecture as plain tensors and numbers: ``rebuild_with`` (the
+    MODEL string that builds the unpruned network, see ``inspection.build_user_model``), each
+    layer's channel counts, and the state_dict. ``load_pruned_model`` reads it back with
+    ``torch.load(weights_only=True)``."""
+    shapes = {name: {attr: getattr(module, attr) for attr in attrs}
+              for name, module in model.named_modules()
+              for kind, attrs in SHAPE_ATTRIBUTES.items() if isinstance(module, kind)}
+    torch.save({"rebuild_with": rebuild_with, "shapes": shapes, "state_dict": model.state_dict()}, path)
+
+
+def load_pruned_model(path) -> nn.Module:
+    """The model saved by ``save_pruned_model``: the unpruned network rebuilt, each layer resized to
+    the saved channel counts, then the saved weights loaded."""
+    from .inspection import build_user_model
+
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_user_model(saved["rebuild_with"])
+    state = saved["state_dict"]
+    for name, attributes in saved["shapes"].items():
+        module = model.get_submodule(name)
+        for attr, value in attributes.items():
+            setattr(module, attr, value)
+        for tensor_name, current in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+            key = f"{name}.{tensor_name}" if name else tensor_name
+            if key in state and state[key].shape != current.shape:
+                resized = torch.empty_like(state[key])
+                if isinstance(current, nn.Parameter):
+                    setattr(module, tensor_name, nn.Parameter(resized, requires_grad=current.requires_grad))
+                else:
+                    module.register_buffer(tensor_name, resized)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def load_pruned(path) -> ConvNet:
     saved = torch.load(path, map_location="cpu", weights_only=True)
     model = build_model(ModelSpec.from_dict(saved["spec"]))
@@ -339,13 +378,12 @@ def max_logit_difference(original: nn.Module, pruned: nn.Module, images: torch.T
 
 
 def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold: float = GAMMA_THRESHOLD,
-              latency_repeats: int = 20, save_to=None) -> dict:
+              threads: int = 1, min_run_time: float = 0.5, save_to=None) -> dict:
     """Prune a stored run and report what it bought: filters removed per layer, params, MACs and
-    latency (batch 1 and 128) before and after, test error before and after, and the largest
-    logit difference over the test set."""
+    latency (batch 1 and 128; median and IQR at a fixed thread count) before and after, test
+    error before and after, and the largest logit difference over the test set."""
     from .config import from_dict
-    from .cost import cost
-    from .train import evaluate, load_config_data
+    from .train import load_config_data
 
     if criterion not in ("activation", "gamma"):
         raise PruningError(f"criterion must be 'activation' or 'gamma', got {criterion!r}")
@@ -360,31 +398,45 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
     model = model.to(memory_format=torch.channels_last)
     result = prune_dead(model, record) if criterion == "activation" else prune_by_gamma(model, record, gamma_threshold)
     result.model.to(memory_format=torch.channels_last)
-    shape = tuple(data.test_images.shape[1:])
-    before, after = cost(model, shape, repeats=latency_repeats), cost(result.model, shape, repeats=latency_repeats)
-    folded = [cost(m, shape, repeats=latency_repeats, fold_batchnorm=m.spec.norm == "batchnorm")
-              for m in (model, result.model)]
-    difference = max_logit_difference(model, result.model, data.test_images)
     if save_to is not None:
         result.save(save_to)
-    return {
-        "run_id": run_id,
-        "criterion": criterion,
+    report = pruning_report(model, result, data.test_images, data.test_labels, threads, min_run_time,
+                            fold_batchnorm=model.spec.norm == "batchnorm")
+    return {"run_id": run_id, "criterion": criterion, "widths_before": list(model.spec.widths),
+            "widths_after": list(result.spec.widths), **report}
+
+
+def pruning_report(model: nn.Module, result: PruneResult, images: torch.Tensor, labels: torch.Tensor | None = None,
+                   threads: int = 1, min_run_time: float = 0.5, fold_batchnorm: bool = True) -> dict:
+    """What a pruning bought, measured on ``images``: filters removed, params, MACs, latency as
+    trained and with BatchNorm folded (median and IQR, ``threads`` fixed), test error (with
+    ``labels``) and the largest logit difference (float64)."""
+    from .cost import cost
+    from .train import evaluate
+
+    shape = tuple(images.shape[1:])
+    before, after = (cost(m, shape, threads=threads, min_run_time=min_run_time) for m in (model, result.model))
+    forms = {"as_trained": (before["latency"], after["latency"])}
+    if fold_batchnorm:
+        forms["bn_folded"] = tuple(cost(m, shape, threads=threads, min_run_time=min_run_time, fold_batchnorm=True)["latency"]
+                                   for m in (model, result.model))
+    report = {
         "filters_removed": {layer: len(indices) for layer, indices in result.removed.items()},
         "filters_removed_total": result.removed_count,
-        "widths_before": list(model.spec.widths),
-        "widths_after": list(result.spec.widths),
         "kept_to_avoid_empty_layer": result.kept_to_avoid_empty_layer,
+        "dead_but_not_removable": {layer: {str(i): why for i, why in kept.items()} for layer, kept in result.not_exact.items()},
         "params": {"before": before["params"], "after": after["params"]},
         "macs": {"before": before["macs"], "after": after["macs"], "reduction": before["macs"] / after["macs"],
                  "note": "multiply-accumulates per image; FLOPs = 2 x MACs"},
-        "latency_ms": {form: {f"batch_{b}": {"before": 1000 * pair[0][f"latency_b{b}_s"],
-                                             "after": 1000 * pair[1][f"latency_b{b}_s"],
-                                             "speedup": pair[0][f"latency_b{b}_s"] / pair[1][f"latency_b{b}_s"]}
-                              for b in (1, 128)}
-                       for form, pair in (("as_trained", (before, after)), ("bn_folded", folded))},
-        "test_error": {"before": evaluate(model, data.test_images, data.test_labels),
-                       "after": evaluate(result.model, data.test_images, data.test_labels)},
-        "max_logit_difference_on_test_set": difference,
+        "latency": {form: {batch: {"before": pair[0][batch], "after": pair[1][batch],
+                                   "speedup": pair[0][batch]["median_ms"] / pair[1][batch]["median_ms"]}
+                           for batch in pair[0]}
+                    for form, pair in forms.items()},
+        "latency_note": (f"torch.utils.benchmark, {threads} thread(s), median and interquartile range of timed blocks; "
+                         "'trustworthy' is false where the IQR exceeds 10% of the median"),
+        "max_logit_difference": max_logit_difference(model, result.model, images),
         "notes": result.notes,
     }
+    if labels is not None:
+        report["test_error"] = {"before": evaluate(model, images, labels), "after": evaluate(result.model, images, labels)}
+    return report

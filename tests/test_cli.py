@@ -41,16 +41,17 @@ def test_prune_prints_what_pruning_bought(isolated_store):
                 "decay=1e-2", "snapshot_size=64"]
     trained = json.loads(cli("run", "--quiet", *settings, env_root=isolated_store).stdout)
     assert trained["status"] == "completed"
-    result = cli("prune", trained["run_id"], "--repeats", "2", "--save", str(isolated_store / "pruned.pt"),
+    result = cli("prune", trained["run_id"], "--min-run-time", "0.05", "--save", str(isolated_store / "pruned.pt"),
                  env_root=isolated_store)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     dead = sum(layer["dead_by_activation"] for layer in trained["layers"].values())
     assert report["filters_removed_total"] == dead > 0
     assert report["macs"]["after"] < report["macs"]["before"] and report["params"]["after"] < report["params"]["before"]
-    assert set(report["latency_ms"]) == {"as_trained", "bn_folded"}
-    assert set(report["latency_ms"]["bn_folded"]) == {"batch_1", "batch_128"}
-    assert report["max_logit_difference_on_test_set"] < 1e-5
+    assert set(report["latency"]) == {"as_trained", "bn_folded"}
+    assert set(report["latency"]["bn_folded"]) == {"batch_1", "batch_128"}
+    assert report["latency"]["as_trained"]["batch_1"]["before"]["threads"] == 1
+    assert report["max_logit_difference"] < 1e-5
     assert report["test_error"]["before"] == report["test_error"]["after"]
     assert (isolated_store / "pruned.pt").is_file()
 
@@ -81,3 +82,11 @@ def test_exit_codes_tell_a_diverged_run_a_missing_or_damaged_data_set_and_an_unu
     a_file.write_text("")
     unusable = cli("run", "--quiet", *SMALL, env_root=a_file)
     assert unusable.returncode == 5 and "is a file, not a folder" in unusable.stderr and "Traceback" not in unusable.stderr
+
+
+def test_prune_tells_a_checkpoint_from_a_run_id(isolated_store, tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not a run")
+    result = cli("prune", str(checkpoint), env_root=isolated_store)
+    assert result.returncode == 2 and "is not a run id" in result.stderr and "inspect MODEL --weights" in result.stderr
+    assert "corrupt" not in result.stderr and not isolated_store.exists()
