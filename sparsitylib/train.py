@@ -32,9 +32,9 @@ from .sparsity import (
     ACTIVATION_THRESHOLD,
     GAMMA_THRESHOLD,
     SELECTIVITY_THRESHOLD,
-    epoch_snapshot,
     measure_sparsity,
 )
+from .monitor import SparsityMonitor
 
 EVAL_BATCH_SIZE = 1000
 PROGRESS_EVERY = 20  # steps between progress-bar updates (each one checks the loss for NaN)
@@ -118,6 +118,7 @@ def train(
     snapshot_generator = torch.Generator().manual_seed(config.seed)
     snapshot_index = torch.randperm(len(data.train_labels), generator=snapshot_generator)[: config.snapshot_size]
     snapshot_images = data.train_images[snapshot_index.to(device)]
+    monitor = SparsityMonitor(model, snapshot_images, optimizer, warn=False)
 
     history: list[dict] = []
     start_epoch = 0
@@ -142,7 +143,7 @@ def train(
                 "train_accuracy": train_accuracy,
                 "test_error": evaluate(model, data.test_images[:HISTORY_TEST_IMAGES],
                                        data.test_labels[:HISTORY_TEST_IMAGES]),
-                **epoch_snapshot(model, snapshot_images),
+                **monitor(epoch + 1),
             }
             history.append(row)
             progress.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.3f}", test_err=f"{row['test_error']:.3f}",
