@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .data import DATASETS
-from .models import ACTIVATIONS, NORMS, PLANS, scaled_widths
+from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_widths
 from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -39,7 +39,7 @@ class RunConfig:
         augment: random crop + flip; ``None`` = the data set's default (CIFAR on, Fashion-MNIST off).
         normalize: standardize with the training set's per-channel mean and std.
     Model
-        model: ``basicnet`` | ``vgg11`` | ``vgg16``.
+        model: ``basicnet`` | ``vgg11`` | ``vgg16`` | ``resnet18`` | ``resnet34`` (CIFAR form).
         width: multiplier on every layer's number of filters (BasicNet: 64..512).
         norm: ``batchnorm`` | ``none``.
         activation: ``relu`` | ``leaky_relu`` (slope ``negative_slope``).
@@ -101,7 +101,7 @@ class RunConfig:
 
     def _validate(self):
         _choice("dataset", self.dataset, DATASETS)
-        _choice("model", self.model, PLANS)
+        _choice("model", self.model, MODELS)
         _choice("norm", self.norm, NORMS)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -120,6 +120,9 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         _non_negative("decay", self.decay)
         _non_negative("gamma_l1", self.gamma_l1)
+        if self.model in RESNETS and (self.norm != "batchnorm" or self.activation != "relu"):
+            raise ConfigError(f"{self.model} is built with BatchNorm and ReLU only; use model=basicnet or vgg16 for "
+                              f"norm={self.norm} activation={self.activation}")
         if self.gamma_l1 and self.norm != "batchnorm":
             raise ConfigError("gamma_l1 > 0 needs norm=batchnorm: it penalizes BatchNorm's gamma")
         _non_negative("negative_slope", self.negative_slope)
@@ -135,7 +138,7 @@ class RunConfig:
         if min(widths) < 1:
             raise ConfigError(
                 f"width={self.width} leaves a layer of {self.model} with zero channels (widths {widths}); "
-                f"use width >= {1 / (2 * min(c for c in PLANS[self.model] if c != 'M')):.4g}"
+                f"use width >= {1 / (2 * min(base_widths(self.model))):.4g}"
             )
         if self.classes is not None:
             n = DATASETS[self.dataset].num_classes

@@ -430,3 +430,57 @@ def governed_by_lr_x_steps(progress: pd.DataFrame) -> Verdict:
                 f"{by_lr_steps.effect:+.2f} (p={by_lr_steps.p_value:.3g}), with steps alone {by_steps.effect:+.2f}")
     return Verdict(claim, status, evidence, "permutation: Spearman rho (pooled epochs)", by_lr_steps.p_value,
                    by_lr_steps.effect, {"epochs": len(adam)})
+
+
+# --- 11. ResNets ---------------------------------------------------------------------------------
+
+
+def stage_of(layer: str) -> str:
+    """'stem' for the first convolution's BatchNorm (``bn1``), 'stage 1'..'stage 4' for ``layer1...``."""
+    return f"stage {layer[5]}" if layer.startswith("layer") else "stem"
+
+
+def dead_per_stage(tables: RunTables) -> pd.DataFrame:
+    """Per run and stage: filters, dead by each criterion (the activation criterion over the filters
+    it applies to), and how often the criteria agree there."""
+    runs = completed(tables.runs).set_index("run_id")
+    filters = tables.filters[tables.filters["run_id"].isin(runs.index)].copy()
+    filters["stage"] = filters["layer"].map(stage_of)
+    measured = filters["measured"].astype(bool) if "measured" in filters else pd.Series(True, index=filters.index)
+    filters["measured_dead"] = filters["dead_by_activation"].astype(bool) & measured
+    filters["agree"] = (filters["dead_by_activation"].astype(bool) == filters["dead_by_gamma"].astype(bool)).where(measured)
+    filters["measured"] = measured
+    grouped = filters.groupby(["run_id", "stage"])
+    frame = pd.DataFrame({
+        "filters": grouped.size(),
+        "measured": grouped["measured"].sum(),
+        "dead_by_activation_pct": 100 * grouped["measured_dead"].sum() / grouped["measured"].sum(),
+        "dead_by_gamma_pct": 100 * grouped["dead_by_gamma"].mean(),
+        "criteria_agreement": grouped["agree"].mean(),
+    }).reset_index()
+    for column in ("optimizer", "decay_mode", "seed"):
+        frame[column] = runs.loc[frame["run_id"], column].to_numpy()
+    frame["setting"] = frame["optimizer"] + "+" + frame["decay_mode"]
+    return frame
+
+
+def resnets(tables: RunTables, pruned: pd.DataFrame) -> list[Verdict]:
+    """Notebook 11: does implicit sparsity emerge in ResNets, and can it be removed exactly?"""
+    runs = tables.runs
+    adam_l2 = select(runs, optimizer="adam", decay_mode="l2")
+    verdicts = [
+        greater("In ResNet-18, Adam+L2 leaves more dead filters than SGD+L2", adam_l2,
+                select(runs, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2"),
+        greater("In ResNet-18, Adam+L2 leaves more dead filters than Adam without regularization", adam_l2,
+                select(runs, optimizer="adam", decay_mode="none"), "adam+l2", "adam+none"),
+    ]
+    claim = "Removing the dead filters that can be removed exactly changes no output (largest logit difference < 1e-5, float64)"
+    if pruned.empty:
+        verdicts.append(Verdict(claim, INCONCLUSIVE, "no Adam+L2 run was pruned"))
+    else:
+        exact = pruned["max_logit_difference"] < 1e-5
+        cases = "; ".join(f"seed {row.seed}: {row.max_logit_difference:.2g}, {row.removed} of {row.dead} dead filters removed"
+                          for row in pruned.itertuples())
+        verdicts.append(Verdict(claim, HOLDS if exact.all() else DOES_NOT_HOLD, cases, "check per run", None, None,
+                                {"runs": len(pruned)}))
+    return verdicts

@@ -1,4 +1,5 @@
-"""The networks we study: BasicNet and the CIFAR form of VGG-11/16, all built from one plan.
+"""The networks we study: BasicNet and the CIFAR form of VGG-11/16, all built from one plan, and
+torchvision's ResNet-18/34 in their CIFAR form.
 
 A plan lists convolution widths, with ``"M"`` for a 2x2 max-pool. Every convolution is a
 ``ConvBlock``: 3x3 conv -> BatchNorm (or nothing) -> ReLU (or leaky ReLU). After the last block
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torchvision.models.resnet import BasicBlock, conv1x1
 
 POOL = "M"
 PLANS: dict[str, tuple] = {
@@ -26,13 +28,22 @@ PLANS: dict[str, tuple] = {
     "vgg11": (64, POOL, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL),
     "vgg16": (64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 512, 512, 512, POOL, 512, 512, 512, POOL),
 }
+# ResNets in their CIFAR form: blocks per stage; the stages' widths are RESNET_WIDTHS x width.
+RESNETS: dict[str, tuple[int, ...]] = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
+RESNET_WIDTHS = (64, 128, 256, 512)
+MODELS = (*PLANS, *RESNETS)
 NORMS = ("batchnorm", "none")
 ACTIVATIONS = ("relu", "leaky_relu")
 
 
+def base_widths(model: str) -> list[int]:
+    """The convolution widths of ``model`` at width 1 (a ResNet: one per stage)."""
+    return list(RESNET_WIDTHS) if model in RESNETS else [c for c in PLANS[model] if c != POOL]
+
+
 def scaled_widths(model: str, width: float) -> list[int]:
     """The convolution widths of ``model`` times the width multiplier, rounded."""
-    return [int(round(c * width)) for c in PLANS[model] if c != POOL]
+    return [int(round(c * width)) for c in base_widths(model)]
 
 
 @dataclass(frozen=True)
@@ -109,9 +120,53 @@ class ConvNet(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def build_model(spec: ModelSpec) -> ConvNet:
+class CifarResNet(nn.Module):
+    """torchvision's ResNet (its ``BasicBlock``) in the CIFAR form for small images: a 3x3 stride-1
+    stem without max-pool, four stages of ``spec.widths`` channels (strides 1, 2, 2, 2), global
+    average pooling and one linear layer. Filters are named by module path (``layer1.0.bn1``)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        stem = spec.widths[0]
+        self.conv1 = nn.Conv2d(spec.in_channels, stem, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.relu = nn.ReLU(inplace=True)
+        stages, in_channels = [], stem
+        for index, (width, blocks) in enumerate(zip(spec.widths, RESNETS[spec.model])):
+            stride = 1 if index == 0 else 2
+            layers = []
+            for block in range(blocks):
+                downsample = None
+                if block == 0 and (stride != 1 or in_channels != width):
+                    downsample = nn.Sequential(conv1x1(in_channels, width, stride), nn.BatchNorm2d(width))
+                layers.append(BasicBlock(in_channels, width, stride if block == 0 else 1, downsample))
+                in_channels = width
+            stages.append(nn.Sequential(*layers))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(in_channels, spec.num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    if spec.model in RESNETS:
+        if len(spec.widths) != len(RESNET_WIDTHS):
+            raise ValueError(f"{spec.model} has {len(RESNET_WIDTHS)} stages, got {len(spec.widths)} widths")
+        if spec.norm != "batchnorm" or spec.activation != "relu":
+            raise ValueError(f"{spec.model} is built with BatchNorm and ReLU only")
+        if min(spec.widths) < 1:
+            raise ValueError(f"every stage needs at least one channel, got widths {list(spec.widths)}")
+        return CifarResNet(spec)
     if spec.model not in PLANS:
-        raise ValueError(f"unknown model {spec.model!r}; choose one of {sorted(PLANS)}")
+        raise ValueError(f"unknown model {spec.model!r}; choose one of {sorted(MODELS)}")
     expected = sum(1 for c in PLANS[spec.model] if c != POOL)
     if len(spec.widths) != expected:
         raise ValueError(f"{spec.model} has {expected} convolution layers, got {len(spec.widths)} widths")

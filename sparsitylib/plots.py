@@ -213,3 +213,17 @@ def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
         axis.set_title(f"{model} on {dataset}: dots = fine-tuned, crosses = right after pruning")
     figure.tight_layout()
     return figure
+
+
+def dead_per_stage(stages: pd.DataFrame, title: str = "") -> plt.Figure:
+    """% dead per ResNet stage by each criterion, one bar per setting (mean +- sd over seeds)."""
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
+    order = sorted(stages["stage"].unique(), key=lambda s: (s != "stem", s))
+    for axis, (column, label) in zip(axes, (("dead_by_activation_pct", "dead by activation (%)"),
+                                            ("dead_by_gamma_pct", "dead by |gamma| < 1e-3 (%)"))):
+        sns.barplot(stages, x="stage", y=column, hue="setting", order=order, errorbar="sd", ax=axis)
+        axis.set_ylabel(label)
+        axis.set_title(label)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -396,14 +396,23 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
     config = from_dict(record["config"])
     data = load_config_data(config)
     model = model.to(memory_format=torch.channels_last)
-    result = prune_dead(model, record) if criterion == "activation" else prune_by_gamma(model, record, gamma_threshold)
+    convnet = isinstance(model, ConvNet)
+    if criterion == "gamma" and not convnet:
+        raise PruningError(f"the gamma criterion is implemented for basicnet and vgg runs, not {model.spec.model}; "
+                           "use criterion=activation")
+    result = (prune_dead(model, record, input_shape=tuple(data.test_images.shape[1:])) if criterion == "activation"
+              else prune_by_gamma(model, record, gamma_threshold))
     result.model.to(memory_format=torch.channels_last)
     if save_to is not None:
-        result.save(save_to)
+        if convnet:
+            result.save(save_to)
+        else:
+            raise PruningError("--save is implemented for basicnet and vgg runs; prune a ResNet with `inspect --prune`")
     report = pruning_report(model, result, data.test_images, data.test_labels, threads, min_run_time,
                             fold_batchnorm=model.spec.norm == "batchnorm")
-    return {"run_id": run_id, "criterion": criterion, "widths_before": list(model.spec.widths),
-            "widths_after": list(result.spec.widths), **report}
+    widths = {"widths_before": list(model.spec.widths), "widths_after": list(result.spec.widths)} if convnet else {}
+    return {"run_id": run_id, "criterion": criterion, **widths,
+            "dead_filters": int(_filters_table(record)["dead_by_activation"].astype(bool).sum()), **report}
 
 
 def pruning_report(model: nn.Module, result: PruneResult, images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -440,3 +449,25 @@ def pruning_report(model: nn.Module, result: PruneResult, images: torch.Tensor, 
     if labels is not None:
         report["test_error"] = {"before": evaluate(model, images, labels), "after": evaluate(result.model, images, labels)}
     return report
+
+
+def pruning_table(store, records: list[dict], threads: int = 1, min_run_time: float = 0.2) -> pd.DataFrame:
+    """``prune_run`` on each stored run (activation criterion), one row each: dead filters, how many
+    were removed and how many kept because a coupled channel is alive, MACs, latency (BN folded,
+    median and IQR) and the largest logit difference on the test set."""
+    rows = []
+    for record in records:
+        report = prune_run(store, record["run_id"], threads=threads, min_run_time=min_run_time)
+        latency = report["latency"]["bn_folded"] if "bn_folded" in report["latency"] else report["latency"]["as_trained"]
+        row = {"run_id": record["run_id"], "seed": record["config"]["seed"], "dead": report["dead_filters"],
+               "removed": report["filters_removed_total"],
+               "not_exact": sum(len(v) for v in report["dead_but_not_removable"].values()),
+               "macs_before_M": report["macs"]["before"] / 1e6, "macs_after_M": report["macs"]["after"] / 1e6,
+               "mac_reduction": report["macs"]["reduction"], "max_logit_difference": report["max_logit_difference"]}
+        for batch, timing in latency.items():
+            row[f"{batch}_ms_before"] = timing["before"]["median_ms"]
+            row[f"{batch}_ms_after"] = timing["after"]["median_ms"]
+            row[f"{batch}_speedup"] = timing["speedup"]
+            row[f"{batch}_trustworthy"] = timing["before"]["trustworthy"] and timing["after"]["trustworthy"]
+        rows.append(row)
+    return pd.DataFrame(rows)

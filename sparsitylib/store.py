@@ -296,11 +296,13 @@ def tables_from_records(records: list[dict]) -> RunTables:
             frame = pd.DataFrame(record["filters"])
             frame.insert(0, "run_id", run_id)
             filters.append(frame)
+        names = [layer["layer"] for layer in record.get("layers", [])]
         for row in record.get("history", []):
             history.append({"run_id": run_id, **{k: v for k, v in row.items() if k not in PER_LAYER_HISTORY},
-                            "dead_total": sum(row["dead_per_layer"])})
+                            "dead_total": sum(d or 0 for d in row["dead_per_layer"])})  # None: no activation criterion
             for i, (dead, quantiles) in enumerate(zip(row["dead_per_layer"], row["gamma_quantiles"])):
-                history_layers.append({"run_id": run_id, "epoch": row["epoch"], "layer": f"C{i + 1}", "dead": dead,
+                layer = names[i] if len(names) == len(row["dead_per_layer"]) else f"C{i + 1}"
+                history_layers.append({"run_id": run_id, "epoch": row["epoch"], "layer": layer, "dead": dead,
                                        **dict(zip(GAMMA_QUANTILE_COLUMNS, quantiles))})
     return RunTables(
         runs=pd.DataFrame(runs),

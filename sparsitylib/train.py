@@ -147,7 +147,7 @@ def train(
             }
             history.append(row)
             progress.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.3f}", test_err=f"{row['test_error']:.3f}",
-                                 dead=sum(row["dead_per_layer"]))
+                                 dead=sum(d or 0 for d in row["dead_per_layer"]))
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, epoch + 1, history, model, optimizer, scheduler)
             if on_epoch_end is not None:
