@@ -39,3 +39,26 @@ def test_bad_widths_are_rejected():
         build_model(ModelSpec("basicnet", (4, 4), 1, 10))
     with pytest.raises(ValueError, match="at least one channel"):
         build_model(ModelSpec("basicnet", (4, 0, 4, 4, 4, 4, 4), 1, 10))
+
+
+def test_cifar_resnet18_keeps_small_images_whole_and_scales_its_stages():
+    from sparsitylib.filters import find_filter_layers
+    from sparsitylib.models import RESNETS, scaled_widths
+
+    spec = ModelSpec("resnet18", tuple(scaled_widths("resnet18", 0.125)), in_channels=1, num_classes=10)
+    model = build_model(spec).eval()
+    assert spec.widths == (8, 16, 32, 64) and model.conv1.stride == (1, 1) and model.conv1.kernel_size == (3, 3)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert model.layer4[1].conv2.out_channels == 64 and len(model.layer1) == RESNETS["resnet18"][0]
+    layers = find_filter_layers(model)
+    assert layers[0].name == "bn1" and len(layers) == 1 + 2 * 8 + 3  # stem, two convolutions per block, 3 downsamples
+    assert sum(layer.measured for layer in layers) == 1 + 8  # the stem and each block's first convolution
+
+
+def test_resnets_are_built_with_batchnorm_and_relu_only():
+    from sparsitylib.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="resnet18 is built with BatchNorm and ReLU only"):
+        RunConfig(model="resnet18", norm="none")
+    with pytest.raises(ValueError, match="4 stages"):
+        build_model(ModelSpec("resnet18", (8, 16, 32), 1, 10))
