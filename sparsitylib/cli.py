@@ -147,8 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     inspect.add_argument("--prune", default=None, metavar="OUT",
                          help="remove the dead filters that can be removed exactly; save the smaller model here")
-    inspect.add_argument("--criterion", choices=("activation",), default="activation",
-                         help="activation: filters that never fire on the images (exact where removable)")
+    inspect.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
+                         help="activation: filters that never fire on the images (exact where removable); gamma: "
+                              "|gamma| < --gamma-threshold, the constant act(beta) folded into the next layer")
+    inspect.add_argument("--gamma-threshold", type=float, default=1e-3)
     inspect.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     inspect.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed passes per latency measurement")
     data = commands.add_parser("data", help="check that a data set is available")
@@ -193,8 +195,8 @@ def _prune(args) -> int:
 
 
 def _inspect(args) -> int:
-    from .inspection import InspectError, build_user_model, check_has_filters, layer_lines, load_images, load_weights
     from .filters import TraceError
+    from .inspection import InspectError, build_user_model, check_has_filters, layer_lines, load_images, load_weights
     from .sparsity import measure_sparsity
 
     if args.threads < 1 or args.min_run_time <= 0:
@@ -225,11 +227,13 @@ def _inspect(args) -> int:
 
 
 def _prune_user_model(args, model, report, images) -> dict:
-    from .prune import PruningError, prune_dead, pruning_report, save_pruned_model
     from .inspection import InspectError
+    from .prune import PruningError, prune_by_gamma, prune_dead, pruning_report, save_pruned_model
 
     try:
-        result = prune_dead(model, report, input_shape=tuple(images.shape[1:]))
+        shape = tuple(images.shape[1:])
+        result = (prune_dead(model, report, input_shape=shape) if args.criterion == "activation"
+                  else prune_by_gamma(model, report, args.gamma_threshold, input_shape=shape))
     except PruningError as error:
         raise InspectError(str(error)) from error
     save_pruned_model(result.model, args.prune, args.model)

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 import torch_pruning as tp
-from torch import nn
+from torch import fx, nn
 
-from .filters import FilterLayer, find_filter_layers
-from .models import ConvBlock, ConvNet, ModelSpec, build_model
+from .filters import FilterLayer, find_filter_layers, trace
+from .models import ConvNet, ModelSpec, build_model
 from .sparsity import ACTIVATION_THRESHOLD, GAMMA_THRESHOLD
 
 
@@ -316,49 +317,113 @@ def _unchanged(model: nn.Module, removed, kept, notes, not_exact=None) -> PruneR
     return PruneResult(final, spec, removed, kept, notes, not_exact or {})
 
 
-def _prune(model: ConvNet, removed: dict[str, list[int]]) -> tuple[ConvNet, ModelSpec]:
-    conv_of = {layer.name: layer.conv for layer in find_filter_layers(model)}
-    pruned = prune_channels(model, example_input(model), {conv_of[layer]: idx for layer, idx in removed.items()})
-    return rebuild(model, pruned)
-
-
-def prune_by_gamma(model: ConvNet, stats, gamma_threshold: float = GAMMA_THRESHOLD) -> PruneResult:
+def prune_by_gamma(model: nn.Module, stats, gamma_threshold: float = GAMMA_THRESHOLD, input_shape=None) -> PruneResult:
     """Remove the filters with |gamma| < ``gamma_threshold``, folding their constant output
-    act(beta) into the layer that consumes it first."""
+    act(beta) into the layers that consume it: a convolution (into its BatchNorm's running mean,
+    or its bias) or a linear layer after global pooling (its bias), through max-pooling, average
+    pooling, dropout and flattening. A filter whose output reaches anything else (a residual
+    addition, a concatenation, a depthwise convolution), or whose channel is coupled to other
+    convolutions' channels, is kept and listed in ``not_exact`` with the reason."""
     if not 0 < gamma_threshold < 1:
         raise PruningError(f"gamma_threshold must be in (0, 1), got {gamma_threshold}")
-    if model.spec.norm != "batchnorm":
+    layers = [layer for layer in find_filter_layers(model)]
+    if not any(layer.bn is not None for layer in layers):
         raise PruningError("the model has no BatchNorm, so the gamma criterion does not apply; use prune_dead")
     filters = _filters_table(stats).reset_index(drop=True)
-    gammas = torch.cat([block.bn.weight.detach().abs().cpu() for block in model.blocks]).numpy()
-    mask = pd.Series(gammas < gamma_threshold, index=filters.index)
-    removed, kept, notes = _select(find_filter_layers(model), model, filters, mask)
+    gamma = {layer.name: model.get_submodule(layer.bn).weight.detach().abs().cpu() for layer in layers if layer.bn}
+    mask = pd.Series([bool(gamma[name][f] < gamma_threshold) if name in gamma else False
+                      for name, f in zip(filters["layer"], filters["filter"])], index=filters.index)
+    removed, kept, notes = _select(layers, model, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
     folded = copy.deepcopy(model).eval()
-    _fold_constants(folded, removed)
-    pruned, spec = _prune(folded, removed)
+    graph = trace(folded)
+    inputs = example_input(model, input_shape)
+    dependencies = _dependency_graph(copy.deepcopy(model).eval(), inputs)
+    not_exact: dict[str, dict[int, str]] = {}
+    for layer in layers:
+        wanted = removed.get(layer.name, [])
+        consumers, reason = _constant_consumers(graph, layer) if wanted else ([], None)
+        for index in list(wanted):
+            coupled = coupled_channels(dependencies, dependencies.model, layer.conv, [index]) - {(layer.conv, index)}
+            why = reason or (f"coupled to {', '.join(f'{c}[{i}]' for c, i in sorted(coupled)[:4])}" if coupled else None)
+            if why:
+                wanted.remove(index)
+                not_exact.setdefault(layer.name, {})[index] = why
+        if wanted:
+            _fold_constant(folded, layer, wanted, consumers)
+    if not_exact:
+        notes.append(f"{sum(len(v) for v in not_exact.values())} filter(s) with small |gamma| kept: their constant "
+                     "output cannot be folded away (see not_exact)")
+    if not any(removed.values()):
+        return _unchanged(model, removed, kept, notes + ["no such filter can be folded away: the model is unchanged"], not_exact)
+    conv_of = {layer.name: layer.conv for layer in layers}
+    pruned = prune_channels(folded, inputs, {conv_of[name]: idx for name, idx in removed.items() if idx})
+    final, spec = _finish(model, pruned)
     notes.append("constant outputs act(beta) folded into the next layer; inexact at image borders (zero padding)")
-    return PruneResult(pruned, spec, removed, kept, notes)
+    return PruneResult(final, spec, removed, kept, notes, not_exact)
+
+
+PASS_CONSTANT_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Identity,
+                         nn.Flatten)
+PASS_CONSTANT_FUNCTIONS = {torch.flatten, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.dropout}
+
+
+def _constant_consumers(graph: fx.GraphModule, layer: FilterLayer) -> tuple[list[str], str | None]:
+    """The convolutions and linear layers that read ``layer``'s output, through layers that keep a
+    constant channel constant; or a reason why its constant cannot be folded into them."""
+    if not layer.measured:
+        return [], layer.reason or "no activation after BatchNorm"
+    modules = dict(graph.named_modules())
+    nodes = {node.name: node for node in graph.graph.nodes}
+    consumers, frontier = [], list(nodes[layer.activation].users)
+    while frontier:
+        node = frontier.pop()
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if isinstance(module, nn.Conv2d) and module.groups == 1:
+            consumers.append(node.target)
+        elif isinstance(module, nn.Linear):
+            consumers.append(node.target)
+        elif isinstance(module, PASS_CONSTANT_MODULES) or (node.op == "call_function" and node.target in PASS_CONSTANT_FUNCTIONS) \
+                or (node.op == "call_method" and node.target in ("flatten", "view", "reshape")):
+            frontier.extend(node.users)
+        else:
+            what = type(module).__name__ if module is not None else getattr(node.target, "__name__", str(node.target))
+            return [], f"its constant output reaches {what} ({node.name}), which cannot absorb it"
+    return consumers, None
+
+
+def _activation(graph: fx.GraphModule, layer: FilterLayer):
+    """The activation that follows ``layer``, as a function of one tensor."""
+    node = next(n for n in graph.graph.nodes if n.name == layer.activation)
+    if node.op == "call_module":
+        return graph.get_submodule(node.target)
+    if node.op == "call_method":
+        return torch.relu
+    options = {k: v for k, v in node.kwargs.items() if k != "inplace"}
+    return lambda x: node.target(x, *node.args[1:], **options)
 
 
 @torch.no_grad()
-def _fold_constants(model: ConvNet, removed: dict[str, list[int]]) -> None:
-    blocks = model.blocks
-    for index, (layer, block) in enumerate(zip(model.layer_names, blocks)):
-        channels = removed.get(layer, [])
-        if not channels:
+def _fold_constant(model: nn.Module, layer: FilterLayer, channels: list[int], consumers: list[str]) -> None:
+    bn = model.get_submodule(layer.bn)
+    graph = trace(model)
+    constant = _activation(graph, layer)(bn.bias[channels].clone())  # act(beta): the output when gamma ~ 0
+    for name in consumers:
+        consumer = model.get_submodule(name)
+        if isinstance(consumer, nn.Linear):  # after global pooling: one feature per channel
+            consumer.bias += consumer.weight[:, channels] @ constant
             continue
-        constant = block.act(block.bn.bias[channels].clone())  # act(beta): the filter's output when gamma ~ 0
-        if index + 1 < len(blocks):
-            consumer: ConvBlock = blocks[index + 1]
-            delta = (consumer.conv.weight[:, channels].sum(dim=(2, 3)) * constant).sum(dim=1)
-            if isinstance(consumer.bn, nn.BatchNorm2d):
-                consumer.bn.running_mean -= delta  # BN(x; mean - delta) == BN(x + delta; mean)
-            else:
-                consumer.conv.bias += delta
-        else:  # max-pool and global average pooling keep a constant constant
-            model.classifier.bias += model.classifier.weight[:, channels] @ constant
+        delta = (consumer.weight[:, channels].sum(dim=(2, 3)) * constant).sum(dim=1)
+        following = [n for n in graph.graph.nodes if n.op == "call_module" and n.target == name][0].users
+        bn_after = [model.get_submodule(n.target) for n in following if n.op == "call_module"
+                    and isinstance(model.get_submodule(n.target), nn.BatchNorm2d)]
+        if len(following) == 1 and bn_after:
+            bn_after[0].running_mean -= delta  # BN(x; mean - delta) == BN(x + delta; mean)
+        elif consumer.bias is not None:
+            consumer.bias += delta
+        else:
+            consumer.bias = nn.Parameter(delta.clone())
 
 
 # --- a stored run, end to end ------------------------------------------------------------------
@@ -397,11 +462,9 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
     data = load_config_data(config)
     model = model.to(memory_format=torch.channels_last)
     convnet = isinstance(model, ConvNet)
-    if criterion == "gamma" and not convnet:
-        raise PruningError(f"the gamma criterion is implemented for basicnet and vgg runs, not {model.spec.model}; "
-                           "use criterion=activation")
-    result = (prune_dead(model, record, input_shape=tuple(data.test_images.shape[1:])) if criterion == "activation"
-              else prune_by_gamma(model, record, gamma_threshold))
+    shape = tuple(data.test_images.shape[1:])
+    result = (prune_dead(model, record, input_shape=shape) if criterion == "activation"
+              else prune_by_gamma(model, record, gamma_threshold, input_shape=shape))
     result.model.to(memory_format=torch.channels_last)
     if save_to is not None:
         if convnet:

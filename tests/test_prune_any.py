@@ -96,3 +96,30 @@ def test_naming_coupled_convolutions_removes_each_original_channel_once():
     assert pruned.layer1[0].conv1.in_channels == 63
     forced = prune_channels(model, torch.zeros(1, 3, 32, 32), {"layer1.0.conv2": [3, 4]}, allow_coupled=True)
     assert forced.conv1.out_channels == 62
+
+
+def output_of(model, module_name, images):
+    captured = []
+    handle = model.get_submodule(module_name).register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
+    with torch.no_grad():
+        model.eval()(images)
+    handle.remove()
+    return captured[0]
+
+
+def test_gamma_criterion_folds_a_constant_into_the_next_convolution_of_any_network():
+    from sparsitylib.prune import prune_by_gamma
+
+    torch.manual_seed(6)
+    model = torchvision.models.resnet18(num_classes=10)
+    plant(model, "layer2.1.bn1", [4], gamma=0.0, beta=0.5)  # a constant 0.5 that layer2.1.conv2 reads
+    plant(model, "layer1.0.bn2", [1], gamma=0.0, beta=0.0)  # residual: no activation of its own
+    calibrated(model, IMAGES[1:])
+    images = torch.randn(*IMAGES)
+    result = prune_by_gamma(model, measure_sparsity(model, images), input_shape=IMAGES[1:])
+    assert result.removed["layer2.1.bn1"] == [4] and result.model.layer2[1].conv1.out_channels == 127
+    assert "residual addition" in result.not_exact["layer1.0.bn2"][1]
+    difference = (output_of(model, "layer2.1.bn2", images) - output_of(result.model, "layer2.1.bn2", images)).abs()
+    interior, border = difference[:, :, 1:-1, 1:-1], difference.clone()
+    border[:, :, 1:-1, 1:-1] = 0
+    assert interior.max() < 1e-4 and border.max() > 1e-3  # exact except where zero padding saw the constant
