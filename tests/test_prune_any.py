@@ -61,6 +61,9 @@ def test_resnet50_bottleneck_inner_filters_are_removed_exactly():
     assert result.removed["layer1.0.bn2"] == [1, 4] and result.removed["layer2.0.bn1"] == [3]
     assert result.model.layer1[0].conv2.out_channels == 62 and result.model.layer1[0].conv3.in_channels == 62
     assert difference < 1e-5
+    # conv3 feeds the residual addition: its channel 0 is the stream's, shared with the downsample branch
+    with pytest.raises(PruningError, match=r"layer1.0.downsample.0\[0\]"):
+        prune_channels(model, images[:1], {"layer1.0.conv3": [0]})
 
 
 def test_mobilenet_v2_expansion_channel_goes_only_with_its_depthwise_channel():
