@@ -193,7 +193,7 @@ def _filters_table(stats) -> pd.DataFrame:
     raise PruningError("stats must be a per-filter DataFrame, a SparsityReport or a run record")
 
 
-def _select(layers: list[FilterLayer], model: nn.Module, filters: pd.DataFrame, mask: pd.Series) -> tuple[dict, dict, list]:
+def _select(layers: list[FilterLayer], filters: pd.DataFrame, mask: pd.Series) -> tuple[dict, dict, list]:
     """Filters to remove per layer, never all of a layer."""
     removed, kept, notes = {}, {}, []
     for layer in layers:
@@ -275,15 +275,16 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     mask = (filters["dead_by_activation"].astype(bool) if activation_threshold is None
             else filters["max_activation"] < activation_threshold)
     layers = find_filter_layers(model)
-    removed, kept, notes = _select(layers, model, filters, mask)
+    removed, kept, notes = _select(layers, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + ["no filter is dead by the activation criterion: the model is unchanged"])
     inputs = example_input(model, input_shape)
     graph = _dependency_graph(copy.deepcopy(model).eval(), inputs)
     silent = _carries_nothing(filters, mask, layers, threshold)
     conv_of = {layer.name: layer.conv for layer in layers}
+    layer_of = {layer.conv: layer.name for layer in layers}
     not_exact: dict[str, dict[int, str]] = {}
-    exact: dict[str, list[int]] = {}
+    exact: dict[str, set[int]] = {}
     for layer_name, indices in removed.items():
         for index in indices:
             coupled = coupled_channels(graph, graph.model, conv_of[layer_name], [index])
@@ -291,15 +292,11 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
             if alive:
                 shown = ", ".join(f"{conv}[{i}]" for conv, i in alive[:4]) + (" ..." if len(alive) > 4 else "")
                 not_exact.setdefault(layer_name, {})[index] = f"coupled to channels that are not shown to carry nothing: {shown}"
-            else:
-                exact.setdefault(layer_name, []).append(index)
-    layer_of = {layer.conv: layer.name for layer in layers}
-    for layer_name, indices in list(exact.items()):  # coupled channels go too: list them where they belong
-        for index in indices:
-            for conv, coupled_index in coupled_channels(graph, graph.model, conv_of[layer_name], [index]):
-                if conv in layer_of and coupled_index not in exact.setdefault(layer_of[conv], []):
-                    exact[layer_of[conv]].append(coupled_index)
-    removed = {layer.name: sorted(exact.get(layer.name, [])) for layer in layers
+                continue
+            for conv, coupled_index in coupled:  # the filter itself and what goes with it, listed where it belongs
+                if conv in layer_of:
+                    exact.setdefault(layer_of[conv], set()).add(coupled_index)
+    removed = {layer.name: sorted(exact.get(layer.name, ())) for layer in layers
                if layer.name in removed or exact.get(layer.name)}
     if not_exact:
         notes.append(f"{sum(len(v) for v in not_exact.values())} dead filter(s) kept: removing them would also remove "
@@ -326,14 +323,14 @@ def prune_by_gamma(model: nn.Module, stats, gamma_threshold: float = GAMMA_THRES
     convolutions' channels, is kept and listed in ``not_exact`` with the reason."""
     if not 0 < gamma_threshold < 1:
         raise PruningError(f"gamma_threshold must be in (0, 1), got {gamma_threshold}")
-    layers = [layer for layer in find_filter_layers(model)]
+    layers = find_filter_layers(model)
     if not any(layer.bn is not None for layer in layers):
         raise PruningError("the model has no BatchNorm, so the gamma criterion does not apply; use prune_dead")
     filters = _filters_table(stats).reset_index(drop=True)
     gamma = {layer.name: model.get_submodule(layer.bn).weight.detach().abs().cpu() for layer in layers if layer.bn}
     mask = pd.Series([bool(gamma[name][f] < gamma_threshold) if name in gamma else False
                       for name, f in zip(filters["layer"], filters["filter"])], index=filters.index)
-    removed, kept, notes = _select(layers, model, filters, mask)
+    removed, kept, notes = _select(layers, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
     folded = copy.deepcopy(model).eval()
@@ -351,7 +348,7 @@ def prune_by_gamma(model: nn.Module, stats, gamma_threshold: float = GAMMA_THRES
                 wanted.remove(index)
                 not_exact.setdefault(layer.name, {})[index] = why
         if wanted:
-            _fold_constant(folded, layer, wanted, consumers)
+            _fold_constant(folded, graph, layers, layer, wanted, consumers)
     if not_exact:
         notes.append(f"{sum(len(v) for v in not_exact.values())} filter(s) with small |gamma| kept: their constant "
                      "output cannot be folded away (see not_exact)")
@@ -405,21 +402,20 @@ def _activation(graph: fx.GraphModule, layer: FilterLayer):
 
 
 @torch.no_grad()
-def _fold_constant(model: nn.Module, layer: FilterLayer, channels: list[int], consumers: list[str]) -> None:
-    bn = model.get_submodule(layer.bn)
-    graph = trace(model)
-    constant = _activation(graph, layer)(bn.bias[channels].clone())  # act(beta): the output when gamma ~ 0
+def _fold_constant(model: nn.Module, graph: fx.GraphModule, layers: list[FilterLayer], layer: FilterLayer,
+                   channels: list[int], consumers: list[str]) -> None:
+    """Add the constant act(beta) of ``layer``'s ``channels`` to what ``consumers`` compute from it;
+    ``graph`` is ``model`` traced (it shares its modules)."""
+    constant = _activation(graph, layer)(model.get_submodule(layer.bn).bias[channels].clone())  # gamma ~ 0
+    bn_after = {other.conv: other.bn for other in layers}  # a consumer convolution's own BatchNorm, if any
     for name in consumers:
         consumer = model.get_submodule(name)
         if isinstance(consumer, nn.Linear):  # after global pooling: one feature per channel
             consumer.bias += consumer.weight[:, channels] @ constant
             continue
         delta = (consumer.weight[:, channels].sum(dim=(2, 3)) * constant).sum(dim=1)
-        following = [n for n in graph.graph.nodes if n.op == "call_module" and n.target == name][0].users
-        bn_after = [model.get_submodule(n.target) for n in following if n.op == "call_module"
-                    and isinstance(model.get_submodule(n.target), nn.BatchNorm2d)]
-        if len(following) == 1 and bn_after:
-            bn_after[0].running_mean -= delta  # BN(x; mean - delta) == BN(x + delta; mean)
+        if bn_after.get(name) is not None:
+            model.get_submodule(bn_after[name]).running_mean -= delta  # BN(x; mean - delta) == BN(x + delta; mean)
         elif consumer.bias is not None:
             consumer.bias += delta
         else:
