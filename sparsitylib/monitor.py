@@ -69,9 +69,7 @@ class SparsityMonitor:
 
     def __call__(self, epoch: int | None = None) -> dict:
         """Measure now; returns the snapshot (dead_per_layer, gamma_quantiles, filter_selectivity)."""
-        was_training = self.model.training
-        snapshot = epoch_snapshot(self.model, self.images)
-        self.model.train(was_training)
+        snapshot = epoch_snapshot(self.model, self.images, self.layers)  # measures a copy: the model's mode is kept
         epoch = len({row["epoch"] for row in self._rows}) + 1 if epoch is None else epoch
         dead = {}
         for layer, count, quantiles in zip(self.layers, snapshot["dead_per_layer"], snapshot["gamma_quantiles"]):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from torch import fx
 from torch.fx.experimental.optimization import fuse
 
 from .filters import FilterLayer, batches, find_filter_layers, probed_copy, trace
@@ -55,14 +56,14 @@ def inference_copy(model):
     return fuse(trace(model).eval(), inplace=True, no_trace=True)
 
 
-def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None
-                  ) -> tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]:
+def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
+                  graph: fx.GraphModule | None = None) -> tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]:
     """Each image's maximum response per channel, with BatchNorm in inference mode (running
     statistics): an (images x filters) tensor for each filter layer of ``model``
     (``find_filter_layers``; None for a layer without activation criterion), and one for each
     residual stream's activation, by node name. ``data`` is a tensor of images or an iterable of
-    batches. ``model`` itself is not changed."""
-    graph = trace(model)
+    batches. ``model`` itself is not changed; ``graph``, ``model`` traced, saves tracing it again."""
+    graph = graph or trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
     probed, probes, streams = probed_copy(model, layers, graph)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -73,10 +74,10 @@ def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: lis
     return per_layer, {name: torch.cat(probe.maxima) for name, probe in streams.items() if probe.maxima}
 
 
-def per_image_max_activations(model, data, batch_size: int = MEASURE_BATCH_SIZE,
-                              layers: list[FilterLayer] | None = None) -> list[torch.Tensor | None]:
+def per_image_max_activations(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
+                              graph: fx.GraphModule | None = None) -> list[torch.Tensor | None]:
     """The filter layers' part of ``record_maxima``."""
-    return record_maxima(model, data, batch_size, layers)[0]
+    return record_maxima(model, data, batch_size, layers, graph)[0]
 
 
 def batchnorm_parameters(model, layers: list[FilterLayer] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -129,11 +130,12 @@ def measure_sparsity(
                         ("selectivity_threshold", selectivity_threshold)):
         if not (0 <= value < 1):
             raise ValueError(f"{name} must be in [0, 1), got {value}")
-    layers = find_filter_layers(model)
+    graph = trace(model)
+    layers = find_filter_layers(model, graph)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no convolution followed by BatchNorm or an activation: "
                          "there are no filters to measure")
-    maxima_per_layer, streams = record_maxima(model, data, batch_size, layers)
+    maxima_per_layer, streams = record_maxima(model, data, batch_size, layers, graph)
     if all(m is None or len(m) == 0 for m in maxima_per_layer) and any(layer.measured for layer in layers):
         raise ValueError("no images to measure on: the data is empty")
     frames = []
@@ -205,11 +207,13 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
     return totals
 
 
-def epoch_snapshot(model, images: torch.Tensor) -> dict:
+def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None = None) -> dict:
     """Cheap per-epoch view on a fixed sample of training images: dead filters per layer, each
-    filter's selectivity (NaN when dead on the sample) and |gamma| quantiles per layer."""
-    layers = find_filter_layers(model)
-    maxima = per_image_max_activations(model, images, layers=layers)
+    filter's selectivity (NaN when dead on the sample) and |gamma| quantiles per layer. ``layers``
+    (``find_filter_layers(model)``, which does not change during training) saves finding them again."""
+    graph = trace(model)
+    layers = layers if layers is not None else find_filter_layers(model, graph)
+    maxima = per_image_max_activations(model, images, layers=layers, graph=graph)
     return {
         "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) if m is not None else None for m in maxima],
         "gamma_quantiles": gamma_quantiles(model, layers=layers),
