@@ -172,6 +172,14 @@ def _check_data(args) -> int:
 RUN_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
+def _bad_timing(args) -> bool:
+    """Says so, when the latency options of ``prune`` or ``inspect`` cannot be used."""
+    if args.threads < 1 or args.min_run_time <= 0:
+        print("error: --threads must be at least 1 and --min-run-time positive", file=sys.stderr)
+        return True
+    return False
+
+
 def _prune(args) -> int:
     from .prune import PruningError, prune_run
 
@@ -181,8 +189,7 @@ def _prune(args) -> int:
               + ("; for a checkpoint of your own model use `python -m sparsitylib inspect MODEL --weights "
                  f"{args.run_id} --prune OUT`" if looks_like_file else ""), file=sys.stderr)
         return EXIT_USAGE
-    if args.threads < 1 or args.min_run_time <= 0:
-        print("error: --threads must be at least 1 and --min-run-time positive", file=sys.stderr)
+    if _bad_timing(args):
         return EXIT_USAGE
     try:
         report = prune_run(RunStore(args.runs), args.run_id, args.criterion, args.gamma_threshold, args.threads,
@@ -199,8 +206,7 @@ def _inspect(args) -> int:
     from .inspection import InspectError, build_user_model, check_has_filters, layer_lines, load_images, load_weights
     from .sparsity import measure_sparsity
 
-    if args.threads < 1 or args.min_run_time <= 0:
-        print("error: --threads must be at least 1 and --min-run-time positive", file=sys.stderr)
+    if _bad_timing(args):
         return EXIT_USAGE
     try:
         model = build_user_model(args.model)

@@ -66,6 +66,15 @@ class ModelSpec:
         return cls(**{**values, "widths": tuple(values["widths"])})
 
 
+def init_convolutions(model: nn.Module) -> None:
+    """He initialization (fan-out, for ReLU) of every convolution's weights, biases zeroed."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 class ConvBlock(nn.Module):
     """conv 3x3 -> BatchNorm -> activation: one 'filter' per output channel."""
 
@@ -98,14 +107,7 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(in_channels, spec.num_classes)
-        self._init_weights()
-
-    def _init_weights(self):
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        init_convolutions(self)
 
     @property
     def blocks(self) -> list[ConvBlock]:
@@ -146,9 +148,7 @@ class CifarResNet(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_channels, spec.num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        init_convolutions(self)
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
