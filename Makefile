@@ -1,18 +1,26 @@
-# Two commands on a fresh machine (Python 3.11):
+# On a fresh machine (Python 3.11):
 #   make test        set up .venv, fetch Fashion-MNIST where possible, run the test suite
-#   make reproduce   the same set-up, then the reproduction (PRESET=smoke|quick|paper)
+#   make reproduce   the same set-up, then the reproduction (PRESET=smoke|quick|paper), then the
+#                    README's verdict table and quoted numbers from its verdict JSONs
+#   make report      the same set-up, then re-render figures/<preset>/ from its committed run archive
+#                    (figures/<preset>/runs.jsonl.gz): no training, except the runs that pruning needs
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PRESET ?= quick
 
-.PHONY: test reproduce tables setup data benchmark lab clean
+.PHONY: test reproduce report tables setup data benchmark lab clean
 
 test: setup data
 	$(PY) -m pytest
 
 reproduce: setup data
 	$(PY) -m sparsitylib reproduce --preset $(PRESET)
+	$(PY) -m sparsitylib readme --preset $(PRESET)
+
+report: setup data
+	$(PY) -m sparsitylib reproduce --from-archive --preset $(PRESET)
+	$(PY) -m sparsitylib readme --preset $(PRESET)
 
 tables: setup data
 	$(PY) -m sparsitylib tables --preset $(PRESET)

@@ -8,6 +8,11 @@
         The headline comparison: Adam+L2, Adam without regularization and SGD+L2, one table each.
     python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...]
         Execute every hypothesis notebook with papermill; figures and an HTML report in figures/<preset>/.
+    python -m sparsitylib reproduce --from-archive [--preset quick] [--runs DIR]
+        The same from the committed run records (figures/<preset>/runs.jsonl.gz): no training, except
+        the runs whose weights a notebook needs.
+    python -m sparsitylib archive [--preset quick] [--runs DIR] [--figures DIR] [--out PATH]
+        Write the records of the runs behind figures/<preset>/ (no weights) to figures/<preset>/runs.jsonl.gz.
     python -m sparsitylib prune <run-id> [--criterion activation|gamma] [--save pruned.pt]
         Remove a stored run's dead filters; print what it bought as JSON.
     python -m sparsitylib inspect MODEL [--weights FILE] [--data NAME|imagefolder:DIR] [--images N] [--json]
@@ -16,10 +21,14 @@
         layer; with --prune, the smaller model saved and what it bought as JSON.
     python -m sparsitylib data [--download] [dataset]
         Check that a data set can be loaded (exit 4 with the ways to get it if not).
+    python -m sparsitylib readme [--preset quick] [--check] [--readme PATH] [--figures DIR]
+        Write README.md's verdict table and <!-- value:... --> numbers from figures/<preset>/*.verdict.json;
+        --check writes nothing, prints the diff and exits 1 when README.md is out of date.
 
 Exit codes:
     0  success
     1  an unexpected error (a bug: the traceback says where)
+       (and readme --check: README.md differs from the verdict JSONs; the diff is printed)
     2  invalid arguments, settings or notebook parameters (nothing was run or written)
     3  a run failed: its training loss diverged (the failed run is stored as such)
     4  the data set is missing, damaged, or smaller than the settings ask for
@@ -35,6 +44,7 @@ import re
 import sys
 from pathlib import Path
 
+from .archive import ARCHIVE_NAME
 from .config import ConfigError, RunConfig, parse_value
 from .data import DatasetError, DatasetNotFoundError, load_data
 from .presets import PRESETS, preset_config
@@ -124,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                            help="a notebook parameter (VALUE parsed as JSON when it can be, e.g. -p seeds '[0, 1, 2]')")
     reproduce.add_argument("--figures", default=None, help="output folder (default figures/<preset>)")
+    reproduce.add_argument("--from-archive", action="store_true",
+                           help=f"read the runs from <figures>/{ARCHIVE_NAME} instead of training them")
+    reproduce.add_argument("--runs", default=None,
+                           help="with --from-archive: run store folder for retrained runs (default: a temporary one)")
+    archive = commands.add_parser("archive", help="write the run records behind a preset's report, without weights")
+    archive.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    archive.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    archive.add_argument("--figures", default=None, help="the report's folder, with its verdict files "
+                                                          "(default figures/<preset>)")
+    archive.add_argument("--out", default=None, help=f"archive file (default <figures>/{ARCHIVE_NAME})")
     prune = commands.add_parser("prune", help="remove a stored run's dead filters; report params, MACs, latency")
     prune.add_argument("run_id")
     prune.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
@@ -153,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--gamma-threshold", type=float, default=1e-3)
     inspect.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     inspect.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed passes per latency measurement")
+    readme = commands.add_parser("readme", help="write the README's verdict table and quoted numbers from the "
+                                                "verdict JSONs (--check: exit 1 with a diff if out of date)")
+    readme.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    readme.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 and print a diff if the file differs")
+    readme.add_argument("--readme", default=None, help="the Markdown file (default README.md of the repository)")
+    readme.add_argument("--figures", default=None,
+                        help="the verdict JSONs and MANIFEST.json (default figures/<preset>)")
     data = commands.add_parser("data", help="check that a data set is available")
     data.add_argument("dataset", nargs="?", default="fashion-mnist")
     data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
@@ -258,8 +286,13 @@ def _reproduce(args) -> int:
         except json.JSONDecodeError:
             parameters[name] = text
     only = [p.strip() for p in args.only.split(",")] if args.only else None
+    if args.runs and not args.from_archive:
+        print("error: --runs goes with --from-archive (otherwise set SPARSITYLIB_RUNS or -p runs_dir DIR)",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
-        runs = reproduce(args.preset, only, parameters, Path(args.figures) if args.figures else None)
+        runs = reproduce(args.preset, only, parameters, Path(args.figures) if args.figures else None,
+                         from_archive=args.from_archive, runs_dir=Path(args.runs) if args.runs else None)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -267,6 +300,42 @@ def _reproduce(args) -> int:
     if failed:
         print(f"failed notebooks: {', '.join(failed)}", file=sys.stderr)
     return EXIT_NOTEBOOK_FAILED if failed else EXIT_OK
+
+
+def _archive(args) -> int:
+    from .archive import run_ids_behind, write_archive
+    from .notebook import project_root
+
+    figures = Path(args.figures) if args.figures else project_root() / "figures" / args.preset
+    out = Path(args.out) if args.out else figures / ARCHIVE_NAME
+    store = RunStore(args.runs)
+    run_ids, unlisted = run_ids_behind(figures)
+    if unlisted:
+        print(f"{len(unlisted)} verdict files list no run_ids ({', '.join(unlisted)}): archiving every run in "
+              f"{store.root}", file=sys.stderr)
+        run_ids |= set(store.run_ids())
+    if not run_ids:
+        print(f"error: no runs to archive: the verdict files in {figures} list none and {store.root} holds none",
+              file=sys.stderr)
+        return EXIT_USAGE
+    records = {run_id: store.get(run_id) for run_id in sorted(run_ids)}
+    missing = [run_id for run_id, record in records.items() if record is None]
+    if missing:
+        print(f"error: {len(missing)} of the {len(records)} runs behind {figures} are not in the run store "
+              f"{store.root}: {', '.join(missing)}; nothing was written", file=sys.stderr)
+        return EXIT_USAGE
+    write_archive(records.values(), out)
+    print(f"archived {len(records)} run records in {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return EXIT_OK
+
+
+def _readme(args) -> int:
+    from . import readme
+    from .notebook import project_root
+
+    root = project_root()
+    return readme.main(Path(args.readme) if args.readme else root / "README.md",
+                       Path(args.figures) if args.figures else root / "figures" / args.preset, args.preset, args.check)
 
 
 def _headline_tables(args) -> int:
@@ -287,8 +356,8 @@ def _run(args) -> int:
     return EXIT_OK if record["status"] == "completed" else EXIT_RUN_FAILED
 
 
-COMMANDS = {"run": _run, "table": _run, "tables": _headline_tables, "reproduce": _reproduce, "prune": _prune,
-            "inspect": _inspect, "data": _check_data}
+COMMANDS = {"run": _run, "table": _run, "tables": _headline_tables, "reproduce": _reproduce, "archive": _archive,
+            "prune": _prune, "inspect": _inspect, "data": _check_data, "readme": _readme}
 # Environment faults, each one message and its own exit code (most specific class first)
 FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
           (ConfigError, EXIT_USAGE))

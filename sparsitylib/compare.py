@@ -206,6 +206,8 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
         configs = [from_dict(r["config"]) for r in (implicit, dense, slim)]
         data = load_config_data(configs[0])
         models = [store.load_model(r["run_id"]).to(memory_format=torch.channels_last) for r in (implicit, dense, slim)]
+        # an archived run was retrained for its weights: measure with the record that matches them
+        implicit, dense, slim = (store.get(r["run_id"]) for r in (implicit, dense, slim))
         table, pruned = compare_methods(models[0], implicit, configs[0], models[1], configs[1], models[2], configs[2],
                                         data, finetune_epochs, latency_repeats)
         difference = max_logit_difference(models[0], pruned.model, data.test_images)

@@ -19,7 +19,7 @@ from .files import write_atomically
 from .grid import make_grid, run_grid
 from .presets import PRESETS, preset_config
 from .store import RunTables, default_root
-from .verdict import Verdict, Verdicts
+from .verdict import Verdict, Verdicts, adjust
 
 
 class ParameterError(ValueError):
@@ -49,6 +49,7 @@ class Experiment:
     executor: object = None
     max_workers: int | None = None
     saved: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
 
     def grid(self, seeds=None, **vary) -> list[RunConfig]:
         """Configs for every combination of ``vary`` (lists), over the notebook's seeds, on top
@@ -75,6 +76,7 @@ class Experiment:
         after the others finished."""
         result = run_grid(configs, self.executor, root=self.runs_dir, max_workers=self.max_workers, quiet=quiet)
         result.raise_for_errors()
+        self.run_ids.extend(r["run_id"] for r in result.records if r["run_id"] not in self.run_ids)
         return result.tables()
 
     def save(self, figure, name: str) -> list[Path]:
@@ -90,12 +92,22 @@ class Experiment:
             self.saved.append(path.name)
         return paths
 
+    def save_text(self, text: str, name: str, suffix: str = "md") -> Path:
+        """Save ``text`` (a Markdown table, say) under ``figures_dir`` as ``<notebook>_<name>.<suffix>``."""
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        path = self.figures_dir / f"{self.name}_{name}.{suffix}"
+        write_atomically(path, lambda temporary: temporary.write_text(text))
+        self.saved.append(path.name)
+        return path
+
     def conclude(self, verdicts: list[Verdict]) -> Verdicts:
-        """Write the verdicts next to the figures (``<notebook>.verdict.json``, read by the report)
-        and return them for display (status, n and p-value, claim, evidence)."""
+        """Holm-adjust the notebook's tested claims (one family per notebook; see ``verdict.adjust``),
+        write the verdicts next to the figures (``<notebook>.verdict.json``, read by the report and
+        the README) with the run ids behind them, and return them for display."""
+        verdicts = adjust(list(verdicts), self.name)
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         payload = {"notebook": self.name, "preset": self.preset, "seeds": self.seeds, "base": self.base,
-                   "figures": self.saved, "verdicts": [v.to_dict() for v in verdicts]}
+                   "figures": self.saved, "run_ids": sorted(self.run_ids), "verdicts": [v.to_dict() for v in verdicts]}
         write_atomically(self.figures_dir / f"{self.name}.verdict.json",
                          lambda temporary: temporary.write_text(json.dumps(payload, indent=1)))
         return Verdicts(verdicts)

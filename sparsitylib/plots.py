@@ -1,20 +1,98 @@
-"""The figures of the hypothesis notebooks, drawn with seaborn from the store's tidy tables.
+"""The figures of the hypothesis notebooks, drawn from the store's tidy tables.
 
 Every function takes DataFrames from ``load_runs``/``Experiment.run`` and returns a matplotlib
-figure; means are over seeds and error bars show one standard deviation.
+figure (``table1`` and ``summary`` return tables). Conventions shared by every figure:
+
+- a setting (``optimizer+regularizer``, e.g. ``adam+l2``) has one colour in the whole report:
+  ``SETTING_COLORS`` and ``setting_color``;
+- every run is drawn (a dot, or a thin line over training); bars and thick lines are means over
+  seeds; no band is drawn, so no spread reaches below 0 %;
+- a metric that does not apply (NaN, e.g. dead by gamma without BatchNorm) is marked "n/a", never
+  drawn as 0;
+- a log axis carries ticks at the tested values only, written plainly.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from .optim import DECAY_MODES, OPTIMIZERS
+from .sparsity import GAMMA_THRESHOLD
 
 sns.set_theme(style="whitegrid", context="notebook")
 PERCENT_COLUMNS = {"dead_by_activation": "dead by activation (%)", "dead_by_gamma": "dead by gamma (%)",
                    "test_error": "test error (%)"}
+AXIS_NAMES = {"lr": "learning rate", "batch_size": "mini-batch size", "train_size": "training images",
+              "width": "width multiplier", "n_classes": "number of classes", "decay": "lambda"}
+
+# --- colours ----------------------------------------------------------------------------------
+
+OPTIMIZER_COLORS = {"sgd": "#e66101", "adam": "#1f77b4", "amsgrad": "#2ca02c", "adamax": "#9467bd",
+                    "adagrad": "#bcbd22", "adadelta": "#e377c2", "rmsprop": "#17becf"}
+# a regularizer shades its optimizer's colour: (colour mixed in, share of it)
+REGULARIZER_SHADES = {"l2": ("black", 0.0), "wd": ("black", 0.45), "none": ("white", 0.55),
+                      "decoupled": ("grey", 0.5)}
+# labels that are no setting get one of these, by a hash of the label
+FALLBACK_COLORS = ("#7f7f7f", "#393b79", "#637939", "#843c39", "#7b4173", "#e7ba52", "#5254a3", "#3f007d")
+# a filter's state, only in figures about it; no setting, method or threshold uses these
+ALIVE_COLOR, DEAD_COLOR = "#969696", "#b2182b"
+THRESHOLD_COLOR = "#000000"
+METHOD_STYLES = {  # pruning methods: a light colour for an unpruned net, the dark one for its pruned form
+    "unpruned (adaptive + L2)": ("#6baed6", "o"),
+    "implicit: dead filters removed": ("#08519c", "D"),
+    "unpruned (SGD + L2)": ("#fdae6b", "s"),
+    "L1-norm filters (Li et al.)": ("#d94801", "^"),
+    "unpruned (SGD + L2 + gamma L1)": ("#a1d99b", "P"),
+    "Network Slimming (Liu et al.)": ("#238b45", "v"),
+}
+
+
+def _mix(color: str, other: str, share: float) -> str:
+    return to_hex((1 - share) * np.array(to_rgb(color)) + share * np.array(to_rgb(other)))
+
+
+SETTING_COLORS = {f"{optimizer}+{mode}": _mix(color, *REGULARIZER_SHADES[mode])
+                  for optimizer, color in OPTIMIZER_COLORS.items() for mode in REGULARIZER_SHADES}
+
+
+def setting_color(label) -> str:
+    """The report's colour of a setting label ('adam+l2'); any other label gets a fixed colour
+    chosen by a hash of the label (the same in every figure and every process)."""
+    label = str(label)
+    if label in SETTING_COLORS:
+        return SETTING_COLORS[label]
+    return FALLBACK_COLORS[hashlib.sha256(label.encode()).digest()[0] % len(FALLBACK_COLORS)]
+
+
+def setting_palette(labels) -> dict:
+    """``{label: colour}`` for seaborn's ``palette=``."""
+    return {label: setting_color(label) for label in labels}
+
+
+def _hue_colors(values, hue: str | None) -> dict:
+    """Colours of a figure's hue values: the setting palette when hue is a setting, else distinct
+    colours in order (so no two values share one within the figure)."""
+    values = list(values)
+    if hue == "setting":
+        return setting_palette(values)
+    return {v: FALLBACK_COLORS[i % len(FALLBACK_COLORS)] for i, v in enumerate(values)}
+
+
+def _single_setting_color(data: pd.DataFrame) -> str:
+    settings = data["setting"].unique() if "setting" in data else []
+    return setting_color(settings[0]) if len(settings) == 1 else FALLBACK_COLORS[0]
+
+
+# --- tables -----------------------------------------------------------------------------------
 
 
 def setting_label(row) -> str:
@@ -23,11 +101,14 @@ def setting_label(row) -> str:
 
 
 def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
-    """Completed runs with a ``setting`` label and the fractions as percentages."""
+    """Completed runs with a ``setting`` label and the fractions as percentages; dead by gamma is
+    NaN for a network without BatchNorm (it has no gamma; the store records 0 there)."""
     runs = runs[runs["status"] == "completed"].copy()
     runs["setting"] = runs.apply(setting_label, axis=1)
     for column, label in PERCENT_COLUMNS.items():
-        runs[label] = 100 * runs[column]
+        runs[label] = 100 * runs[column].astype(float)
+    if "norm" in runs:
+        runs.loc[runs["norm"] == "none", PERCENT_COLUMNS["dead_by_gamma"]] = np.nan
     return runs
 
 
@@ -36,194 +117,733 @@ def join_runs(table: pd.DataFrame, runs: pd.DataFrame, columns=("setting",)) -> 
     return table.merge(runs[["run_id", *columns]], on="run_id")
 
 
-def optimizer_heatmaps(runs: pd.DataFrame) -> plt.Figure:
-    """Optimizer x regularizer: mean % dead (both criteria) and test error, annotated."""
+def plain(value) -> str:
+    """A number as written by hand: 0.0005, 32, 0.125 (never 5e-04 or 10^x)."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else np.format_float_positional(value, trim="-")
+
+
+def mean_sd_text(values, n: bool = True, separator: str = " +- ") -> str:
+    """'25.5 +- 1.9 (3)': mean, sd over seeds and the number of runs; 'n/a' when all are NaN."""
+    values = pd.Series(values, dtype=float)
+    finite = values.dropna()
+    if finite.empty:
+        return "n/a" if len(values) else ""
+    text = f"{finite.mean():.1f}" + (f"{separator}{finite.std(ddof=1):.1f}" if len(finite) > 1 else "")
+    return text + (f" ({len(finite)})" if n else "")
+
+
+def _optimizer_key(runs: pd.DataFrame) -> pd.Series:
+    return runs.apply(lambda r: (OPTIMIZERS.index(r["optimizer"]) if r["optimizer"] in OPTIMIZERS else len(OPTIMIZERS),
+                                 r["optimizer"], float(r["lr"])), axis=1)
+
+
+def _regularizer_key(runs: pd.DataFrame) -> pd.Series:
+    return runs.apply(lambda r: (DECAY_MODES.index(r["decay_mode"]) if r["decay_mode"] in DECAY_MODES
+                                 else len(DECAY_MODES), r["decay_mode"],
+                                 0.0 if r["decay_mode"] == "none" else float(r["decay"])), axis=1)
+
+
+def regularizer_label(mode: str, decay: float, separator: str = ", ") -> str:
+    """'none', 'L2, lambda=0.0005', 'WD, lambda=0.0005'."""
+    if mode == "none":
+        return "none"
+    name = mode.upper() if mode in ("l2", "wd") else mode
+    return f"{name}{separator}lambda={plain(decay)}"
+
+
+def _grid_cells(runs: pd.DataFrame):
+    """Runs keyed by (optimizer, lr) rows and (regularizer, lambda) columns, in the report's order."""
     runs = with_labels(runs)
-    order = [o for o in OPTIMIZERS if o in set(runs["optimizer"])]
-    modes = [m for m in DECAY_MODES if m in set(runs["decay_mode"])]
-    figure, axes = plt.subplots(1, 3, figsize=(15, 0.55 * len(order) + 2))
-    for axis, (label, cmap) in zip(axes, ((PERCENT_COLUMNS["dead_by_activation"], "Reds"),
-                                          (PERCENT_COLUMNS["dead_by_gamma"], "Reds"),
-                                          (PERCENT_COLUMNS["test_error"], "Blues"))):
-        table = runs.pivot_table(index="optimizer", columns="decay_mode", values=label, aggfunc="mean")
-        sns.heatmap(table.reindex(index=order, columns=modes), annot=True, fmt=".1f", cmap=cmap, ax=axis,
-                    cbar=False, linewidths=0.5)
-        axis.set_title(label)
-        axis.set_xlabel("regularizer")
-    figure.suptitle(f"Optimizer x regularizer (mean over {runs['seed'].nunique()} seeds)")
-    figure.tight_layout()
-    return figure
+    runs["row"] = _optimizer_key(runs)
+    runs["column"] = _regularizer_key(runs)
+    return runs, sorted(runs["row"].unique()), sorted(runs["column"].unique())
 
 
-def per_layer(layers: pd.DataFrame, filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
-    """Per layer: % dead filters, and the selectivity distribution of the live filters."""
-    runs = with_labels(runs)
-    layers = join_runs(layers, runs)
-    live = join_runs(filters[~filters["dead_by_activation"]], runs)
-    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5))
-    sns.barplot(layers, x="layer", y="dead_by_activation_pct", hue="setting", errorbar="sd", ax=axes[0])
-    axes[0].set_ylabel("dead by activation (%)")
-    axes[0].set_title("Where filters die")
-    sns.boxplot(live, x="layer", y="selectivity", hue="setting", ax=axes[1], fliersize=1.5)
-    axes[1].set_title("Feature selectivity of live filters (fraction of images it is off for)")
-    figure.tight_layout()
-    return figure
+def table1(runs: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 1: one row per optimizer (with its learning rate), column groups
+    regularizer x (% dead by activation, % dead by gamma, test error %); cells 'mean +- sd (n)'."""
+    runs, rows, columns = _grid_cells(runs)
+    metrics = list(PERCENT_COLUMNS.values())
+    header = pd.MultiIndex.from_tuples([(regularizer_label(mode, decay), metric) for _, mode, decay in columns
+                                        for metric in metrics], names=["regularizer", "metric"])
+    table = pd.DataFrame("no runs", index=[f"{optimizer} (lr {plain(lr)})" for _, optimizer, lr in rows], columns=header)
+    table.index.name = "optimizer"
+    for (row, column), cell in runs.groupby(["row", "column"]):
+        for metric in metrics:
+            table.loc[f"{row[1]} (lr {plain(row[2])})", (regularizer_label(column[1], column[2]), metric)] = \
+                mean_sd_text(cell[metric])
+    return table
 
 
-def gamma_beta(filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
-    """BN gamma against beta for every filter, one panel per setting, dead filters in red."""
-    runs = with_labels(runs)
-    data = join_runs(filters, runs)
-    data["filter state"] = data["dead_by_activation"].map({True: "dead", False: "alive"})
-    grid = sns.relplot(data, x="gamma", y="beta", hue="filter state", col="setting", s=12, alpha=0.6,
-                       palette={"alive": "tab:blue", "dead": "tab:red"}, height=3.8, facet_kws={"sharex": False})
-    for axis in grid.axes.flat:
-        axis.axhline(0, color="grey", lw=0.6)
-        axis.axvline(0, color="grey", lw=0.6)
-    grid.figure.suptitle("BatchNorm gamma and beta per filter (final)", y=1.03)
-    return grid.figure
+def markdown_table(frame: pd.DataFrame, index: bool = True) -> str:
+    """A DataFrame as a GitHub Markdown table (no ``tabulate`` needed); levels of a MultiIndex
+    header are joined with ': ', NaN is left empty, '|' in a cell is escaped."""
+    def cell(value) -> str:
+        if isinstance(value, tuple):
+            return ": ".join(cell(v) for v in value)
+        if pd.isna(value):
+            return ""
+        return (f"{value:g}" if isinstance(value, float) else str(value)).replace("|", "\\|").replace("\n", " ")
 
-
-def over_epochs(history: pd.DataFrame, history_layers: pd.DataFrame, runs: pd.DataFrame, total_filters: int) -> plt.Figure:
-    """Dead filters (% of all, on the snapshot images) and median |gamma| over training."""
-    runs = with_labels(runs)
-    history = join_runs(history, runs)
-    history["dead (%)"] = 100 * history["dead_total"] / total_filters
-    gammas = join_runs(history_layers, runs).groupby(["run_id", "setting", "epoch"], as_index=False)["gamma_median"].mean()
-    figure, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-    sns.lineplot(history, x="epoch", y="dead (%)", hue="setting", marker="o", errorbar="sd", ax=axes[0])
-    axes[0].set_title("Dead filters over training")
-    sns.lineplot(gammas, x="epoch", y="gamma_median", hue="setting", marker="o", errorbar="sd", ax=axes[1])
-    axes[1].set_ylabel("median |gamma| (mean over layers)")
-    axes[1].set_title("BN scale over training")
-    sns.lineplot(history, x="epoch", y="test_error", hue="setting", marker="o", errorbar="sd", ax=axes[2])
-    axes[2].set_title("Test error over training")
-    figure.tight_layout()
-    return figure
-
-
-def sweep(runs: pd.DataFrame, x: str, hue: str | None = None, log_x: bool = False, title: str = "") -> plt.Figure:
-    """% dead (both criteria) and test error against one setting, mean +- sd over seeds."""
-    runs = with_labels(runs)
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for axis, label in zip(axes, PERCENT_COLUMNS.values()):
-        sns.lineplot(runs, x=x, y=label, hue=hue, marker="o", errorbar="sd", ax=axis)
-        if log_x:
-            axis.set_xscale("log")
-        axis.set_title(label)
-    figure.suptitle(title or f"Effect of {x}")
-    figure.tight_layout()
-    return figure
-
-
-def regularizer_sweep(runs: pd.DataFrame, title: str = "") -> plt.Figure:
-    """% dead (activation) and test error against lambda, one line per optimizer x regularizer;
-    the lowest-test-error lambda of each line is ringed."""
-    runs = with_labels(runs)
-    figure, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    for axis, label in zip(axes, (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])):
-        sns.lineplot(runs, x="decay", y=label, hue="setting", style="setting", marker="o", errorbar="sd", ax=axis)
-        axis.set_xscale("log")
-        axis.set_xlabel("lambda")
-        axis.set_title(label)
-    means = runs.groupby(["setting", "decay"], as_index=False)[[PERCENT_COLUMNS["dead_by_activation"],
-                                                                 PERCENT_COLUMNS["test_error"]]].mean()
-    best = means.loc[means.groupby("setting")[PERCENT_COLUMNS["test_error"]].idxmin()]
-    for axis, label in zip(axes, (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])):
-        axis.scatter(best["decay"], best[label], s=180, facecolors="none", edgecolors="black", zorder=5,
-                     label="lowest test error")
-    figure.suptitle((title or "Regularization strength")
-                    + "\nL2: lambda x theta added to the gradient; WD: theta x (1 - lambda) after each step")
-    figure.tight_layout()
-    return figure
-
-
-def dead_over_training(progress: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Dead filters (% on the snapshot images) against update steps and against cumulative
-    lr x steps, one line per optimizer x regularizer x learning rate (mean +- sd over seeds)."""
-    data = progress.copy()
-    data["run"] = data.apply(lambda r: f"{r['optimizer']}+{r['decay_mode']} lr={r['lr']:g}", axis=1)
-    data["dead (%)"] = 100 * data["dead_fraction"]
-    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5))
-    sns.lineplot(data, x="steps", y="dead (%)", hue="run", marker=".", errorbar="sd", ax=axes[0])
-    axes[0].set_title("Dead filters against update steps")
-    sns.lineplot(data, x="lr_x_steps", y="dead (%)", hue="run", marker=".", errorbar="sd", ax=axes[1], legend=False)
-    axes[1].set_xscale("log")
-    axes[1].set_xlabel("cumulative learning rate (sum of lr over steps)")
-    axes[1].set_title("Dead filters against lr x steps")
-    figure.suptitle(title or "Training length and learning rate")
-    figure.tight_layout()
-    return figure
-
-
-def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = "", order=None) -> plt.Figure:
-    """Bars of % dead (both criteria) and test error for categorical variants."""
-    runs = with_labels(runs)
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for axis, label in zip(axes, PERCENT_COLUMNS.values()):
-        sns.barplot(runs, x=x, y=label, hue=hue, errorbar="sd", ax=axis, order=order)
-        axis.set_title(label)
-        axis.tick_params(axis="x", rotation=20)
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
-
-
-def selectivity_by_fate(history_filters: pd.DataFrame) -> plt.Figure:
-    """Mean selectivity over training of the filters that end dead versus those that survive
-    (a filter already dead at an epoch has no selectivity there and is left out)."""
-    data = history_filters.dropna(subset=["selectivity"]).copy()
-    data["fate"] = data["dead_by_activation"].map({True: "dies by the end", False: "survives"})
-    per_run = data.groupby(["run_id", "epoch", "fate"], as_index=False)["selectivity"].mean()
-    figure, axis = plt.subplots(figsize=(7, 4))
-    sns.lineplot(per_run, x="epoch", y="selectivity", hue="fate", marker="o", errorbar="sd", ax=axis,
-                 hue_order=["survives", "dies by the end"])
-    axis.set_ylabel("mean selectivity of live filters")
-    axis.set_title("Were the filters that die selective before they died?")
-    figure.tight_layout()
-    return figure
+    names = [cell(c) for c in frame.columns]
+    rows = [[cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+    if index:
+        index_names = [cell(n) for n in frame.index.names]
+        names = index_names + names
+        keys = [k if isinstance(k, tuple) else (k,) for k in frame.index]
+        rows = [[cell(k) for k in key] + row for key, row in zip(keys, rows)]
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join(" --- " for _ in names) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
 def summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean +- sd over seeds of % dead (both criteria) and test error, one row per group; failed
-    runs are counted in their own column."""
-    def mean_sd(values):
-        return f"{values.mean():.1f} +- {values.std(ddof=1) if len(values) > 1 else 0.0:.1f}"
-
+    """Mean +- sd over seeds of % dead (both criteria) and test error, one row per group ('n/a'
+    where a metric does not apply); failed runs are counted in their own column."""
     labelled = with_labels(runs)
-    table = labelled.groupby(by)[list(PERCENT_COLUMNS.values())].agg(mean_sd)
+    table = labelled.groupby(by)[list(PERCENT_COLUMNS.values())].agg(lambda v: mean_sd_text(v, n=False) or "n/a")
     table["seeds"] = labelled.groupby(by).size()
     failed = runs[runs["status"] != "completed"]
     table["failed runs"] = failed.groupby(by).size().reindex(table.index).fillna(0).astype(int) if len(failed) else 0
     return table
 
 
+# --- axes helpers -----------------------------------------------------------------------------
+
+
+def ticks_at(axis, values, log: bool = False, which: str = "x") -> None:
+    """Major ticks at exactly the tested ``values``, written plainly, and no minor ticks (a log
+    axis would otherwise add 10^x ticks between them)."""
+    values = sorted({float(v) for v in values if pd.notna(v)})
+    if log:
+        (axis.set_xscale if which == "x" else axis.set_yscale)("log")
+    scale = axis.xaxis if which == "x" else axis.yaxis
+    scale.set_major_locator(FixedLocator(values))
+    scale.set_major_formatter(FixedFormatter([plain(v) for v in values]))
+    scale.set_minor_locator(NullLocator())
+
+
+def _jittered(x: pd.Series, rank: pd.Series, count: pd.Series, log: bool, spread: float) -> np.ndarray:
+    """x moved by up to +-spread/2 (in log10 units on a log axis), the runs of one x evenly apart."""
+    offset = np.where(count > 1, (rank / np.maximum(count - 1, 1) - 0.5) * spread, 0.0)
+    x = x.to_numpy(float)
+    return x * 10 ** offset if log else x + offset
+
+
+def _x_spread(x: pd.Series, log: bool) -> float:
+    values = np.unique(x.dropna().to_numpy(float))
+    if log:
+        values = np.log10(values[values > 0])
+    return 0.04 * (values.max() - values.min()) if len(values) > 1 else 0.05
+
+
+def _not_applicable(axis, text: str = "n/a") -> None:
+    axis.text(0.5, 0.5, text, transform=axis.transAxes, ha="center", va="center", color="dimgray")
+
+
+def _run_handle(color: str = "dimgray") -> Line2D:
+    return Line2D([], [], ls="", marker="o", ms=4, color=color, label="one run (seed)")
+
+
+def _from_zero(axis) -> None:
+    """A percentage axis from 0 (a little below, so that dots at 0 show whole): the size of an
+    effect is read against 0, not against the smallest value."""
+    top = max(axis.get_ylim()[1], 1.0)
+    axis.set_ylim(-0.03 * top, 1.04 * top)
+
+
+def _run_line() -> Line2D:
+    return Line2D([], [], color="black", lw=0.8, alpha=0.45, label="thin: one run (seed)")
+
+
+def _runs_phrase(counts) -> str:
+    counts = sorted(set(int(c) for c in counts))
+    if not counts:
+        return "no runs"
+    return f"n = {counts[0]} runs" if len(counts) == 1 else f"n = {counts[0]}-{counts[-1]} runs"
+
+
+def _sorted_runs(data: pd.DataFrame) -> pd.DataFrame:
+    return data.sort_values([c for c in ("seed", "run_id") if c in data], kind="stable")
+
+
+def _means_and_runs(axis, data: pd.DataFrame, x: str, y: str, color: str, label: str, log: bool, spread: float,
+                    linestyle: str = "-") -> None:
+    """The mean over runs as a line, and every run as a small dot (spread sideways a little)."""
+    data = _sorted_runs(data.dropna(subset=[x, y]))
+    if data.empty:
+        return
+    means = data.groupby(x)[y].mean()
+    axis.plot(means.index, means.to_numpy(), color=color, lw=2, ls=linestyle, label=label, zorder=3)
+    grouped = data.groupby(x)[y]
+    xs = _jittered(data[x], grouped.cumcount(), grouped.transform("size"), log, spread)
+    axis.scatter(xs, data[y], s=16, color=color, alpha=0.7, edgecolors="white", linewidths=0.4, zorder=4)
+
+
+def _bars(axis, data: pd.DataFrame, x: str, y: str, hue: str | None = None, order=None, hue_order=None,
+          colors: dict | None = None, missing=lambda group: "n/a") -> None:
+    """A bar per (x, hue) at the mean over runs, every run a dot on it; a group whose values are
+    all NaN gets no bar but the text ``missing(group)``."""
+    order = list(order) if order is not None else list(dict.fromkeys(data[x]))
+    hues = [None] if hue is None else list(hue_order) if hue_order is not None else sorted(data[hue].unique())
+    width = 0.8 / len(hues)
+    for i, category in enumerate(order):
+        for j, level in enumerate(hues):
+            group = data[(data[x] == category) & ((data[hue] == level) if hue is not None else True)]
+            if group.empty:
+                continue
+            center = i - 0.4 + width * (j + 0.5)
+            color = colors[level] if colors and level in colors else _single_setting_color(group)
+            values = _sorted_runs(group)[y].astype(float).dropna()
+            if values.empty:
+                axis.text(center, 0, missing(group), ha="center", va="bottom", fontsize=9, color="0.3",
+                          rotation=90 if len(hues) > 1 else 0)
+                continue
+            axis.bar(center, values.mean(), width * 0.9, color=color, alpha=0.45, edgecolor=color, linewidth=1.2)
+            offsets = np.linspace(-width * 0.25, width * 0.25, len(values)) if len(values) > 1 else [0.0]
+            axis.scatter(center + np.asarray(offsets), values, s=18, color=color, edgecolors="black",
+                         linewidths=0.5, zorder=3)
+    axis.set_xticks(range(len(order)), [str(c) for c in order])
+    axis.set_xlim(-0.6, len(order) - 0.4)
+    _from_zero(axis)
+
+
+def _no_batchnorm(group: pd.DataFrame) -> str:
+    return "n/a\n(no BatchNorm)" if "norm" in group and (group["norm"] == "none").all() else "n/a"
+
+
+def _legend(figure, handles, title: str | None = None) -> None:
+    figure.legend(handles=handles, title=title, loc="outside right upper", frameon=False)
+
+
+def _setting_handles(colors: dict, kind: str = "line") -> list:
+    if kind == "bar":
+        return [Patch(facecolor=c, edgecolor=c, alpha=0.6, label=str(v)) for v, c in colors.items()]
+    return [Line2D([], [], color=c, lw=2, label=str(v)) for v, c in colors.items()]
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def _heatmap(axis, means: np.ndarray, texts: np.ndarray, cmap: str, vmin: float, vmax: float):
+    colormap = plt.get_cmap(cmap).with_extremes(bad="#eeeeee")
+    image = axis.imshow(np.ma.masked_invalid(means), cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
+    for (i, j), text in np.ndenumerate(texts):
+        value = means[i, j]
+        dark = np.isfinite(value) and np.mean(to_rgb(colormap(image.norm(value)))) < 0.5
+        axis.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
+    axis.grid(False)
+    return image
+
+
+def _cell_means_and_texts(cells, rows: list, columns: list, label: str, show_n: bool):
+    """The grid of means of ``label`` and its cell texts: 'mean\n±sd' (and 'n=k' when asked)."""
+    means = np.full((len(rows), len(columns)), np.nan)
+    texts = np.full(means.shape, "no runs", dtype=object)
+    for (row, column), cell in cells:
+        i, j = rows.index(row), columns.index(column)
+        values = cell[label].dropna()
+        sd = f"\n±{values.std(ddof=1):.1f}" if len(values) > 1 else ""
+        means[i, j] = values.mean() if len(values) else np.nan
+        texts[i, j] = (f"{values.mean():.1f}{sd}" if len(values) else "n/a") + (f"\nn={len(cell)}" if show_n else "")
+    return means, texts
+
+
+def _finite_range(*grids, low: float | None = None) -> tuple[float, float]:
+    values = np.concatenate([g[np.isfinite(g)] for g in grids])
+    if values.size == 0:
+        return 0.0, 1.0
+    low = values.min() if low is None else low
+    return low, max(values.max(), low + 1.0)
+
+
+def optimizer_heatmaps(runs: pd.DataFrame) -> plt.Figure:
+    """Optimizer (with its lr) x regularizer (with its lambda): mean +- sd over seeds of % dead by
+    each criterion (one colour scale for both, from 0) and of test error (its own scale)."""
+    runs, rows, columns = _grid_cells(runs)
+    cells = runs.groupby(["row", "column"])
+    counts = cells.size()
+    show_n = counts.nunique() > 1
+    grids = [_cell_means_and_texts(cells, rows, columns, label, show_n) for label in PERCENT_COLUMNS.values()]
+    limits = [_finite_range(grids[0][0], grids[1][0], low=0.0)] * 2 + [_finite_range(grids[2][0])]
+    figure, axes = plt.subplots(1, 3, figsize=(17, 0.75 * len(rows) + 2.2), layout="constrained")
+    images = []
+    for axis, (means, texts), (low, high), cmap, title in zip(axes, grids, limits, ("Reds", "Reds", "Blues"),
+                                                              PERCENT_COLUMNS.values()):
+        images.append(_heatmap(axis, means, texts, cmap, low, high))
+        axis.set_title(title)
+        axis.set_xticks(range(len(columns)), [regularizer_label(mode, decay, "\n") for _, mode, decay in columns])
+        axis.set_yticks(range(len(rows)), [f"{optimizer}\nlr={plain(lr)}" for _, optimizer, lr in rows])
+        axis.set_xlabel("regularizer")
+    figure.colorbar(images[1], ax=axes[:2], label="% dead (both panels)", shrink=0.9)
+    figure.colorbar(images[2], ax=axes[2], label="test error (%)", shrink=0.9)
+    n_text = _runs_phrase(counts) + (" per cell (n shown where it differs)" if show_n else " per cell")
+    figure.suptitle(f"Optimizer x regularizer: mean ± sd over seeds, {n_text}")
+    return figure
+
+
+def per_layer(layers: pd.DataFrame, filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
+    """Per layer: % dead filters (every run a dot), and the selectivity of the live filters."""
+    runs = with_labels(runs)
+    layers = join_runs(layers, runs)
+    if "measured" in layers:  # the activation criterion does not apply to an unmeasured layer
+        layers["dead_by_activation_pct"] = layers["dead_by_activation_pct"].where(layers["measured"].astype(bool))
+    live = join_runs(filters[~filters["dead_by_activation"].astype(bool)], runs)
+    settings = sorted(layers["setting"].unique())
+    colors = setting_palette(settings)
+    order = list(dict.fromkeys(layers["layer"]))
+    figure, axes = plt.subplots(1, 2, figsize=(15, 4.6), layout="constrained")
+    _bars(axes[0], layers, "layer", "dead_by_activation_pct", "setting", order, settings, colors,
+          missing=lambda group: "n/a (not measured)")
+    axes[0].set_ylabel("% of the layer's filters dead by activation")
+    axes[0].set_xlabel("layer")
+    axes[0].set_title(f"Where filters die ({_runs_phrase(layers.groupby(['setting', 'layer']).size())} per bar)")
+    sns.boxplot(live, x="layer", y="selectivity", hue="setting", order=order, hue_order=settings, palette=colors,
+                ax=axes[1], fliersize=1.5, legend=False)
+    axes[1].set_title("Selectivity of live filters (fraction of images it is off for; runs pooled)")
+    _legend(figure, _setting_handles(colors, "bar") + [_run_handle()], "setting")
+    return figure
+
+
+def _log_symlog_ticks(axis, upper: float) -> None:
+    ticks = [0.0] + [10.0 ** e for e in range(-4, int(np.ceil(np.log10(max(upper, 1e-3)))) + 1)]
+    axis.xaxis.set_major_locator(FixedLocator(ticks))
+    axis.xaxis.set_major_formatter(FixedFormatter([plain(t) for t in ticks]))
+    axis.xaxis.set_minor_locator(NullLocator())
+
+
+def gamma_beta(filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
+    """BN |gamma| (symlog axis, linear below 1e-4) against beta for every filter, one panel per
+    setting with its seeds pooled; dead by activation in black, the dead-by-gamma threshold marked."""
+    runs = with_labels(runs)
+    data = join_runs(filters, runs).dropna(subset=["gamma", "beta"])
+    data["|gamma|"] = data["gamma"].abs()
+    settings = sorted(data["setting"].unique()) or ["(no BatchNorm runs)"]
+    upper = float(data["|gamma|"].max()) * 1.5 if len(data) else 1.0
+    figure, axes = plt.subplots(1, len(settings), figsize=(5.6 * len(settings), 4.8), sharey=True,
+                                layout="constrained", squeeze=False)
+    for axis, setting in zip(axes[0], settings):
+        panel = data[data["setting"] == setting]
+        dead = panel["dead_by_activation"].astype(bool)
+        axis.scatter(panel.loc[~dead, "|gamma|"], panel.loc[~dead, "beta"], s=9, color=ALIVE_COLOR, alpha=0.35,
+                     edgecolors="none")
+        axis.scatter(panel.loc[dead, "|gamma|"], panel.loc[dead, "beta"], s=11, color=DEAD_COLOR, alpha=0.8,
+                     edgecolors="none")
+        axis.set_xscale("symlog", linthresh=1e-4, linscale=1.0)
+        axis.set_xlim(0, upper)
+        _log_symlog_ticks(axis, upper)
+        axis.axvline(GAMMA_THRESHOLD, color=THRESHOLD_COLOR, ls="--", lw=1.2)
+        axis.text(GAMMA_THRESHOLD, 1.0, " |gamma| = 0.001:\n dead by gamma to the left", color=THRESHOLD_COLOR,
+                  fontsize=8, va="top", transform=axis.get_xaxis_transform())
+        axis.axhline(0, color="black", lw=0.5, alpha=0.5)
+        by_gamma = int((panel["|gamma|"] < GAMMA_THRESHOLD).sum())
+        axis.set_title(f"{setting}: {len(panel)} filters of {panel['run_id'].nunique()} runs (seeds pooled)\n"
+                       f"dead by activation {int(dead.sum())}, by gamma {by_gamma}", fontsize=10)
+        axis.set_xlabel("|gamma| (log; linear below 0.0001)")
+        if panel.empty:
+            _not_applicable(axis, "n/a (no BatchNorm)")
+    axes[0][0].set_ylabel("beta")
+    _legend(figure, [Line2D([], [], ls="", marker="o", color=ALIVE_COLOR, label="alive"),
+                     Line2D([], [], ls="", marker="o", color=DEAD_COLOR, label="dead by activation"),
+                     Line2D([], [], color=THRESHOLD_COLOR, ls="--", label="dead-by-gamma threshold")], "filter")
+    figure.suptitle("BatchNorm |gamma| and beta per filter at the end of training")
+    return figure
+
+
+def _over_time(axis, data: pd.DataFrame, x: str, y: str, colors: dict, styles: dict | None = None,
+               key: str = "setting") -> None:
+    """Every run as a thin line, the mean over the runs of each key as a thick line with markers."""
+    for value, group in data.dropna(subset=[y]).groupby(key, sort=False):
+        color, style = colors[value], (styles or {}).get(value, "-")
+        for _, run in group.groupby("run_id"):
+            run = run.sort_values(x)
+            axis.plot(run[x], run[y], color=color, lw=0.8, alpha=0.45, ls=style)
+        mean = group.groupby(x)[y].mean()
+        axis.plot(mean.index, mean.to_numpy(), color=color, lw=2.2, ls=style, marker="o", ms=4, label=str(value))
+    axis.set_xlabel(x)
+
+
+def over_epochs(history: pd.DataFrame, history_layers: pd.DataFrame, runs: pd.DataFrame, total_filters: int) -> plt.Figure:
+    """Dead filters (% of all, on the snapshot images), median |gamma| and test error over training."""
+    runs = with_labels(runs)
+    history = join_runs(history, runs)
+    history["dead (%)"] = 100 * history["dead_total"] / total_filters
+    history["test error (%)"] = 100 * history["test_error"]
+    gammas = join_runs(history_layers, runs).groupby(["run_id", "setting", "epoch"], as_index=False)["gamma_median"].mean()
+    colors = setting_palette(sorted(history["setting"].unique()))
+    figure, axes = plt.subplots(1, 3, figsize=(17, 4.4), layout="constrained")
+    _over_time(axes[0], history, "epoch", "dead (%)", colors)
+    axes[0].set_ylabel(f"dead filters (% of all {total_filters})")
+    axes[0].set_title("Dead filters over training")
+    _over_time(axes[1], gammas, "epoch", "gamma_median", colors)
+    axes[1].set_ylabel("median |gamma| (mean over layers)")
+    axes[1].set_ylim(bottom=0)
+    axes[1].set_title("BN scale over training")
+    _over_time(axes[2], history, "epoch", "test error (%)", colors)
+    axes[2].set_title("Test error over training")
+    for axis in axes:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _from_zero(axes[0])
+    _from_zero(axes[2])
+    phrase = _runs_phrase(runs.groupby("setting").size())
+    _legend(figure, _setting_handles(colors) + [_run_line()],
+            "setting (thick: mean)")
+    figure.suptitle(f"Over training ({phrase} per setting)")
+    return figure
+
+
+def sweep(runs: pd.DataFrame, x: str, hue: str | None = None, log_x: bool = False, title: str = "") -> plt.Figure:
+    """% dead (both criteria) and test error against one setting: the mean over seeds as a line,
+    every run as a dot; ticks at the tested values."""
+    runs = with_labels(runs)
+    groups = [(None, runs)] if hue is None else list(runs.groupby(hue, sort=True))
+    colors = _hue_colors([value for value, _ in groups], hue) if hue is not None else {None: _single_setting_color(runs)}
+    spread = _x_spread(runs[x], log_x)
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.3), layout="constrained")
+    for axis, label in zip(axes, PERCENT_COLUMNS.values()):
+        for value, group in groups:
+            _means_and_runs(axis, group, x, label, colors[value], str(value), log_x, spread)
+        ticks_at(axis, runs[x], log=log_x)
+        axis.set_xlabel(AXIS_NAMES.get(x, x))
+        axis.set_ylabel(label)
+        axis.set_title(label)
+        _from_zero(axis)
+        if runs[label].isna().all():
+            _not_applicable(axis, "n/a (no BatchNorm)" if label == PERCENT_COLUMNS["dead_by_gamma"] else "n/a")
+    handles = (_setting_handles(colors) if hue is not None else []) + [_run_handle()]
+    _legend(figure, handles, hue)
+    phrase = _runs_phrase(runs.groupby([c for c in (hue, x) if c]).size())
+    figure.suptitle(f"{title or f'Effect of {x}'}\nline: mean over seeds; dots: single runs ({phrase} per point)")
+    return figure
+
+
+REGULARIZER_LINES = {"l2": "-", "wd": "--", "decoupled": ":", "none": "-."}
+
+
+def regularizer_sweep(runs: pd.DataFrame, title: str = "") -> plt.Figure:
+    """% dead (activation) and test error against lambda, one line per optimizer x regularizer
+    (every run a dot); the lowest-test-error lambda of each line is ringed."""
+    runs = with_labels(runs)
+    labels = (PERCENT_COLUMNS["dead_by_activation"], PERCENT_COLUMNS["test_error"])
+    settings = sorted(runs["setting"].unique())
+    colors = setting_palette(settings)
+    spread = _x_spread(runs["decay"], True)
+    means = runs.groupby(["setting", "decay"], as_index=False)[list(labels)].mean()
+    best = means.loc[means.groupby("setting")[labels[1]].idxmin()]
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.5), layout="constrained")
+    for axis, label in zip(axes, labels):
+        for setting in settings:
+            group = runs[runs["setting"] == setting]
+            _means_and_runs(axis, group, "decay", label, colors[setting], setting, True, spread,
+                            REGULARIZER_LINES.get(group["decay_mode"].iloc[0], "-"))
+        axis.scatter(best["decay"], best[label], s=180, facecolors="none", edgecolors="black", zorder=5)
+        ticks_at(axis, runs["decay"], log=True)
+        axis.set_xlabel("lambda")
+        axis.set_ylabel(label)
+        axis.set_title(label)
+        _from_zero(axis)
+    handles = [Line2D([], [], color=colors[s], lw=2, ls=REGULARIZER_LINES.get(s.split("+")[-1], "-"), label=s)
+               for s in settings]
+    handles += [_run_handle(), Line2D([], [], ls="", marker="o", ms=12, mfc="none", mec="black",
+                                      label="lowest test error")]
+    _legend(figure, handles, "setting")
+    phrase = _runs_phrase(runs.groupby(["setting", "decay"]).size())
+    figure.suptitle((title or "Regularization strength")
+                    + "\nL2: lambda x theta added to the gradient; WD: theta x (1 - lambda) after each step"
+                    + f"\nline: mean over seeds; dots: single runs ({phrase} per point)")
+    return figure
+
+
+LR_LINES = ("-", "--", ":", "-.")
+
+
+def dead_over_training(progress: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Dead filters (% on the snapshot images) against update steps and against cumulative
+    lr x steps: colour = optimizer x regularizer, line style = learning rate; every run a thin
+    line, the mean over seeds a thick one."""
+    data = progress.copy()
+    data["setting"] = data["optimizer"] + "+" + data["decay_mode"]
+    data["run"] = data.apply(lambda r: f"{r['setting']} lr={plain(r['lr'])}", axis=1)
+    data["dead (%)"] = 100 * data["dead_fraction"]
+    keys = data.drop_duplicates("run")[["run", "setting", "lr"]]
+    colors = {row.run: setting_color(row.setting) for row in keys.itertuples()}
+    styles = {}
+    for _, group in keys.groupby("setting"):
+        for rank, row in enumerate(group.sort_values("lr").itertuples()):
+            styles[row.run] = LR_LINES[rank % len(LR_LINES)]
+    figure, axes = plt.subplots(1, 2, figsize=(15, 4.7), layout="constrained")
+    _over_time(axes[0], data, "steps", "dead (%)", colors, styles, key="run")
+    axes[0].set_title("Dead filters against update steps")
+    _over_time(axes[1], data, "lr_x_steps", "dead (%)", colors, styles, key="run")
+    axes[1].set_xscale("log")
+    axes[1].xaxis.set_major_formatter(FuncFormatter(lambda value, _: plain(f"{value:.3g}")))
+    axes[1].xaxis.set_minor_locator(NullLocator())
+    axes[1].set_xlabel("cumulative learning rate (sum of lr over steps)")
+    axes[1].set_title("Dead filters against lr x steps")
+    for axis in axes:
+        axis.set_ylabel("dead filters (% of all, snapshot images)")
+        _from_zero(axis)
+    counts = data.groupby("run")["run_id"].nunique()
+    handles = [Line2D([], [], color=colors[r], ls=styles[r], lw=2, label=f"{r} (n={counts[r]})") for r in colors]
+    _legend(figure, handles + [_run_line()],
+            "setting, lr (thick: mean)")
+    figure.suptitle(title or "Training length and learning rate")
+    return figure
+
+
+def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = "", order=None) -> plt.Figure:
+    """Bars of % dead (both criteria) and test error for categorical variants: a bar at the mean
+    over seeds, every run a dot; a metric that does not apply is marked n/a."""
+    runs = with_labels(runs)
+    hue_order = sorted(runs[hue].unique()) if hue is not None else None
+    colors = _hue_colors(hue_order, hue) if hue is not None else None
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5), layout="constrained")
+    for axis, label in zip(axes, PERCENT_COLUMNS.values()):
+        _bars(axis, runs, x, label, hue, order, hue_order, colors, missing=_no_batchnorm)
+        axis.set_ylabel(label)
+        axis.set_xlabel(x)
+        axis.set_title(label)
+        plt.setp(axis.get_xticklabels(), rotation=20, ha="right", rotation_mode="anchor")
+    _legend(figure, (_setting_handles(colors, "bar") if colors else []) + [_run_handle()], hue)
+    phrase = _runs_phrase(runs.groupby([c for c in (x, hue) if c]).size())
+    figure.suptitle(f"{title}\nbar: mean over seeds; dots: single runs ({phrase} per bar)")
+    return figure
+
+
+FATE_COLORS = {"survives": ALIVE_COLOR, "dies by the end": DEAD_COLOR}
+
+
+def selectivity_by_fate(history_filters: pd.DataFrame) -> plt.Figure:
+    """Mean selectivity over training of the filters that end dead versus those that survive, per
+    run (thin) and over runs (thick); a filter already dead at an epoch has no selectivity there
+    and is left out."""
+    data = history_filters.dropna(subset=["selectivity"]).copy()
+    data["fate"] = data["dead_by_activation"].astype(bool).map({True: "dies by the end", False: "survives"})
+    per_run = data.groupby(["run_id", "epoch", "fate"], as_index=False)["selectivity"].mean()
+    figure, axis = plt.subplots(figsize=(8.5, 4.2), layout="constrained")
+    _over_time(axis, per_run, "epoch", "selectivity", FATE_COLORS, key="fate")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_ylabel("mean selectivity of live filters")
+    axis.set_title(f"Were the filters that die selective before they died? ({per_run['run_id'].nunique()} runs)")
+    _legend(figure, [Line2D([], [], color=c, lw=2, label=f) for f, c in FATE_COLORS.items()]
+            + [_run_line()], "filter (thick: mean)")
+    return figure
+
+
+def _method_style(method: str, index: int) -> tuple[str, str]:
+    return METHOD_STYLES.get(method, (FALLBACK_COLORS[index % len(FALLBACK_COLORS)], "o"))
+
+
+def _error_against_macs(axis, data: pd.DataFrame, methods: list) -> None:
+    """Every run at its MACs, moved sideways a little by method and seed so that none hides
+    another: filled after fine-tuning, hollow right after pruning, joined by a thin line."""
+    step = 0.006 * (data["MACs"].max() - data["MACs"].min() or 1.0)
+    for index, method in enumerate(methods):
+        color, marker = _method_style(method, index)
+        rows = _sorted_runs(data[data["method"] == method])
+        seeds = np.arange(len(rows)) - (len(rows) - 1) / 2
+        xs = rows["MACs"].to_numpy() + (4 * (index - (len(methods) - 1) / 2) + seeds) * step
+        after, before = 100 * rows["test_error_finetuned"].to_numpy(), 100 * rows["test_error_pruned"].to_numpy()
+        changed = ~np.isclose(after, before)
+        for x, a, b in zip(xs[changed], after[changed], before[changed]):
+            axis.plot([x, x], [b, a], color=color, lw=0.8, alpha=0.6)
+        axis.scatter(xs[changed], before[changed], s=55, marker=marker, facecolors="none", edgecolors=color,
+                     linewidths=1.4, alpha=0.7, zorder=3)
+        axis.scatter(xs, after, s=50, marker=marker, color=color, edgecolors="black", linewidths=0.5, alpha=0.7,
+                     zorder=4)
+    axis.set_xlabel("MACs (millions)")
+    axis.set_ylabel("test error (%)")
+
+
+def _latency_by_method(axis, data: pd.DataFrame, methods: list, column: str, batch: int) -> None:
+    """Horizontal bars: mean latency per method, every run a dot; speedups at batch 128 written."""
+    for index, method in enumerate(methods):
+        color, marker = _method_style(method, index)
+        values = _sorted_runs(data[data["method"] == method])[column].astype(float).dropna()
+        if values.empty:
+            axis.text(0, index, " n/a", va="center", color="dimgray", fontsize=8)
+            continue
+        axis.barh(index, values.mean(), 0.7, color=color, alpha=0.45, edgecolor=color)
+        offsets = np.linspace(-0.2, 0.2, len(values)) if len(values) > 1 else [0.0]
+        axis.scatter(values, index + np.asarray(offsets), s=22, marker=marker, color=color, edgecolors="black",
+                     linewidths=0.5, zorder=3)
+        if batch == 128 and "speedup_b128" in data:
+            speedup = data.loc[data["method"] == method, "speedup_b128"].mean()
+            axis.text(values.max(), index, f"  x{speedup:.2f}", va="center", fontsize=8)
+    axis.set_yticks(range(len(methods)), methods, fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(left=0)
+    axis.set_xlabel(f"latency at batch {batch} (ms)")
+
+
 def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
-    """Test error against MACs for every method, right after pruning (crosses) and fine-tuned (dots)."""
+    """Per model and data set: test error against MACs for every method and run (filled:
+    fine-tuned, hollow: right after pruning), and the latency of each method at batch 1 and 128
+    (x: speedup over the unpruned adaptive network at batch 128)."""
     cases = list(dict.fromkeys(zip(comparison["model"], comparison["dataset"])))
-    figure, axes = plt.subplots(1, len(cases), figsize=(7 * len(cases), 4.5), squeeze=False)
-    for axis, (model, dataset) in zip(axes[0], cases):
+    methods = list(dict.fromkeys(comparison["method"]))
+    latencies = [(c, b) for c, b in (("latency_b1_ms", 1), ("latency_b128_ms", 128)) if c in comparison]
+    columns = 1 + len(latencies)
+    figure, axes = plt.subplots(len(cases), columns, figsize=(6.5 + 4.6 * len(latencies), 4.6 * len(cases)),
+                                squeeze=False, layout="constrained", width_ratios=[1.5] + [1] * len(latencies))
+    for row, (model, dataset) in zip(axes, cases):
         data = comparison[(comparison["model"] == model) & (comparison["dataset"] == dataset)].copy()
-        data["MACs (millions)"] = data["macs"] / 1e6
-        data["test error (%)"] = 100 * data["test_error_finetuned"]
-        data["before fine-tuning (%)"] = 100 * data["test_error_pruned"]
-        sns.scatterplot(data, x="MACs (millions)", y="test error (%)", hue="method", s=90, ax=axis)
-        sns.scatterplot(data, x="MACs (millions)", y="before fine-tuning (%)", hue="method", s=70, ax=axis,
-                        marker="X", legend=False, alpha=0.7)
-        axis.set_title(f"{model} on {dataset}: dots = fine-tuned, crosses = right after pruning")
+        data["MACs"] = data["macs"] / 1e6
+        _error_against_macs(row[0], data, methods)
+        row[0].set_title(f"{model} on {dataset} ({data['seed'].nunique()} seeds)")
+        for axis, (column, batch) in zip(row[1:], latencies):
+            _latency_by_method(axis, data, methods, column, batch)
+            axis.set_title(f"{model}: latency, batch {batch}")
+        for axis in row[2:]:
+            axis.tick_params(axis="y", labelleft=False)
+    handles = [Line2D([], [], ls="", marker=_method_style(m, i)[1], color=_method_style(m, i)[0], mec="black",
+                      mew=0.5, ms=8, label=m) for i, m in enumerate(methods)]
+    handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="black", ms=8, label="right after pruning"),
+                Line2D([], [], ls="", marker="o", color="dimgray", ms=8, label="fine-tuned / unpruned")]
+    _legend(figure, handles, "method (one marker per run)")
+    return figure
+
+
+def _stage_ticks(stages: pd.DataFrame, order: list, column: str, noun: str) -> list[str]:
+    counts = stages.groupby("stage")[column].agg(["min", "max"])
+    labels = []
+    for stage in order:
+        low, high = int(counts.loc[stage, "min"]), int(counts.loc[stage, "max"])
+        labels.append(f"{stage}\n{low if low == high else f'{low}-{high}'} {noun}")
+    return labels
+
+
+def _per_run_total(stages: pd.DataFrame, column: str) -> str:
+    totals = stages.groupby("run_id")[column].sum().astype(int).unique()
+    return str(totals[0]) if len(totals) == 1 else f"{totals.min()}-{totals.max()}"
+
+
+def dead_per_stage(stages: pd.DataFrame, title: str = "") -> plt.Figure:
+    """% dead per ResNet stage by each criterion, a bar per setting at the mean over seeds, every
+    run a dot. The activation criterion applies to the ``measured`` filters only, the gamma
+    criterion to all: each panel names its denominator."""
+    order = sorted(stages["stage"].unique(), key=lambda s: (s != "stem", s))
+    settings = sorted(stages["setting"].unique())
+    colors = setting_palette(settings)
+    measured = "measured" if "measured" in stages else "filters"
+    figure, axes = plt.subplots(1, 2, figsize=(15, 4.6), layout="constrained")  # two denominators: own scales
+    panels = ((axes[0], "dead_by_activation_pct", measured, "dead by activation", "n/a\n(no activation\ncriterion)"),
+              (axes[1], "dead_by_gamma_pct", "filters", "dead by |gamma| < 0.001", "n/a"))
+    for axis, column, denominator, name, missing in panels:
+        _bars(axis, stages, "stage", column, "setting", order, settings, colors, missing=lambda group, m=missing: m)
+        by_activation = denominator == "measured"
+        axis.set_xticks(range(len(order)), _stage_ticks(stages, order, denominator,
+                                                        "measured" if by_activation else "filters"))
+        total = _per_run_total(stages, denominator)
+        scope = f"the {total} filters with an activation criterion" if by_activation else f"all {total} filters"
+        axis.set_ylabel(f"% of {scope}")
+        axis.set_title(f"{name} (% of {scope})", fontsize=11)
+    _legend(figure, _setting_handles(colors, "bar") + [_run_handle()], "setting")
+    phrase = _runs_phrase(stages.groupby(["setting", "stage"])["run_id"].nunique())
+    figure.suptitle(f"{title}\nbar: mean over seeds; dots: single runs ({phrase} per bar)")
+    return figure
+
+
+def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | None = None, optimizer: str = "adam",
+                      title: str = "") -> plt.Figure:
+    """Dead fraction against test error, one curve per regularizer over its lambdas (lambda 0, no
+    regularization, shared): the means over seeds as a line with each lambda written beside it,
+    every run as a dot (``runs``: one row per run, lambda 0 for no regularization), the
+    equal-error budget (lambda 0's mean error + ``budget``) as a line, each regularizer's budget
+    lambda ringed."""
+    figure, axis = plt.subplots(figsize=(7.5, 5))
+    for regularizer, part in curves.groupby("regularizer", sort=False):
+        part = part.sort_values("decay")
+        colour = setting_color(f"{optimizer}+{regularizer}")
+        axis.plot(100 * part["test_error"], 100 * part["dead"], color=colour, marker="o", linewidth=2,
+                  label=regularizer.upper())
+        if runs is not None:
+            mine = runs[(runs["optimizer"] == optimizer) & (runs["decay_mode"] == regularizer)]
+            axis.scatter(100 * mine["test_error"], 100 * mine["dead_by_activation"], color=colour, s=14, alpha=0.6)
+        for row in part.itertuples():
+            axis.annotate("0" if row.decay == 0 else plain(row.decay), (100 * row.test_error, 100 * row.dead),
+                          textcoords="offset points", xytext=(5, 4), fontsize=8, color=colour)
+        chosen = part[part["budget_lambda"]]
+        axis.scatter(100 * chosen["test_error"], 100 * chosen["dead"], s=220, facecolors="none", edgecolors=colour,
+                     linewidths=2)
+    if runs is not None:
+        reference = runs[(runs["optimizer"] == optimizer) & (runs["decay_mode"] == "none")]
+        axis.scatter(100 * reference["test_error"], 100 * reference["dead_by_activation"], color="black", s=14,
+                     label="no regularization (each run)")
+    zero = curves.loc[curves["decay"] == 0, "test_error"]
+    if len(zero):
+        axis.axvline(100 * (zero.iloc[0] + budget), color=THRESHOLD_COLOR, linestyle="--",
+                     label=f"budget: no regularization + {budget:.0%}")
+    axis.set_xlabel("test error (%): line = mean over seeds, dots = runs")
+    axis.set_ylabel("dead by activation (%)")
+    axis.set_ylim(bottom=0)
+    axis.legend(title="regularizer (ringed: budget lambda)", fontsize=8)
+    axis.set_title(title or "Dead filters against test error, one curve per regularizer")
     figure.tight_layout()
     return figure
 
 
-def dead_per_stage(stages: pd.DataFrame, title: str = "") -> plt.Figure:
-    """% dead per ResNet stage by each criterion, one bar per setting (mean +- sd over seeds)."""
-    figure, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
-    order = sorted(stages["stage"].unique(), key=lambda s: (s != "stem", s))
-    for axis, (column, label) in zip(axes, (("dead_by_activation_pct", "dead by activation (%)"),
-                                            ("dead_by_gamma_pct", "dead by |gamma| < 1e-3 (%)"))):
-        sns.barplot(stages, x="stage", y=column, hue="setting", order=order, errorbar="sd", ax=axis)
-        axis.set_ylabel(label)
-        axis.set_title(label)
-    figure.suptitle(title)
+def selectivity_before_death(aligned: pd.DataFrame, lead_epochs: int = 1) -> plt.Figure:
+    """Aligned on each dying filter's epoch of death: its selectivity minus the mean selectivity
+    of its layer's survivors at the same epoch, against epochs before death; one line per run
+    (the mean over its dying filters), the tested lead marked."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    if aligned.empty:
+        axis.text(0.5, 0.5, "no filter died after the first snapshot", ha="center", transform=axis.transAxes)
+        return figure
+    per_run = aligned.groupby(["run_id", "epochs_before_death"], as_index=False).agg(
+        difference=("difference", "mean"), filters=("difference", "size"))
+    colour = FALLBACK_COLORS[0]  # one colour: the lines are runs of one setting, not settings
+    for run_id, part in per_run.groupby("run_id"):
+        axis.plot(-part["epochs_before_death"], part["difference"], marker="o", alpha=0.6, linewidth=1, color=colour)
+    mean = per_run.groupby("epochs_before_death")["difference"].mean()
+    axis.plot(-mean.index, mean.to_numpy(), color=colour, linewidth=3,
+              label=f"mean of {per_run['run_id'].nunique()} runs (thin lines: each run)")
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.axvline(-lead_epochs, color="grey", linestyle="--", label=f"tested: {lead_epochs} epoch(s) before death")
+    axis.set_xlabel("epochs before the filter's death (aligned per filter)")
+    axis.set_ylabel("selectivity: dying filter - same-layer survivors")
+    axis.set_xticks(sorted(-per_run["epochs_before_death"].unique()))
+    axis.legend(fontsize=8)
+    axis.set_title("Do filters become selective before they die? (one line per run)")
+    figure.tight_layout()
+    return figure
+
+
+def equal_lr_x_steps(progress: pd.DataFrame, title: str = "", margin: float = 0.05) -> plt.Figure:
+    """Dead filters (% on the snapshot images) against update steps and against lr x steps, one
+    line per run (colour: learning rate), and the final dead fraction per learning rate with
+    every seed and the equivalence margin (``margin``, a fraction) around the largest rate's mean."""
+    data = progress.copy()
+    data["dead (%)"] = 100 * data["dead_fraction"]
+    rates = sorted(data["lr"].unique(), reverse=True)
+    colours = dict(zip(rates, sns.color_palette("viridis", len(rates))))
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    for (lr, run_id), part in data.groupby(["lr", "run_id"]):
+        for axis, x in zip(axes[:2], ("steps", "lr_x_steps")):
+            axis.plot(part[x], part["dead (%)"], marker=".", color=colours[lr], alpha=0.8,
+                      label=f"lr {lr:g}" if axis is axes[0] else None)
+    handles = {h.get_label(): h for h in axes[0].get_lines()}
+    axes[0].legend(handles.values(), handles.keys(), title="one line per run")
+    axes[0].set_title("against update steps")
+    axes[0].set_xlabel("update steps")
+    axes[1].set_title("against lr x steps (the same total for every rate)")
+    axes[1].set_xlabel("lr x steps (sum of the learning rate over the steps)")
+    for axis in axes[:2]:
+        axis.set_ylabel("dead on the snapshot images (%)")
+    final = data.loc[data.groupby("run_id")["epoch"].idxmax()]
+    for index, lr in enumerate(rates):
+        values = final.loc[final["lr"] == lr, "dead (%)"]
+        axes[2].scatter([index] * len(values), values, color=colours[lr], zorder=3)
+        axes[2].hlines(values.mean(), index - 0.25, index + 0.25, color=colours[lr], linewidth=3)
+    reference = final.loc[final["lr"] == rates[0], "dead (%)"].mean()
+    axes[2].axhspan(reference - 100 * margin, reference + 100 * margin, color="grey", alpha=0.15,
+                    label=f"equal: within {100 * margin:.0f} points of lr {rates[0]:g}")
+    axes[2].legend(loc="lower left")
+    axes[2].set_ylim(bottom=0)
+    axes[2].set_xticks(range(len(rates)), [f"lr {lr:g}" for lr in rates])
+    axes[2].set_ylabel("dead at the end (%), each seed")
+    axes[2].set_title("at the end: equal if lr x steps governs")
+    figure.suptitle(title or "Equal lr x steps")
     figure.tight_layout()
     return figure

@@ -425,6 +425,12 @@ def _fold_constant(model: nn.Module, graph: fx.GraphModule, layers: list[FilterL
 # --- a stored run, end to end ------------------------------------------------------------------
 
 
+# A removal is exact when no test logit moves by more than float64 rounding over a few layers
+# (~1e-12). A larger difference is real: a filter dead on every training image fired on some test
+# image. One constant for every "changes no output" claim.
+EXACT_LOGIT_TOLERANCE = 1e-9
+
+
 @torch.inference_mode()
 def max_logit_difference(original: nn.Module, pruned: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> float:
     """The largest absolute difference between the two networks' logits over ``images``,
@@ -454,6 +460,7 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
         raise PruningError(f"no stored run {run_id!r} in {store.root} ({len(known)} runs there"
                            + (f", e.g. {known[0]}" if known else "") + ")")
     model = store.load_model(run_id)
+    record = store.get(run_id)  # an archived run was retrained for its weights: use the matching record
     config = from_dict(record["config"])
     data = load_config_data(config)
     model = model.to(memory_format=torch.channels_last)

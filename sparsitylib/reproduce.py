@@ -1,27 +1,40 @@
 """Run every hypothesis notebook with papermill and build the HTML report.
 
     python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...]
+    python -m sparsitylib reproduce --from-archive [--preset quick] [--runs DIR]
 
 Each notebook runs in its own kernel process. Executed notebooks and their HTML go to
-``figures/<preset>/report/``, with ``index.html`` linking them and listing every verdict; the
+``figures/<preset>/report/``, with ``index.html`` linking them and listing every verdict (each
+figure and verdict linked to the notebook cell that made it, each notebook with its run ids); the
 notebooks save their figures (PNG and PDF) in ``figures/<preset>/``; ``MANIFEST.json`` records the
 commit, parameters and timings. A notebook that fails keeps its executed copy with the error
 visible, the others still run, and the command exits non-zero.
+
+``--from-archive`` re-renders the report from the committed run records
+(``figures/<preset>/runs.jsonl.gz``, see ``sparsitylib.archive``) instead of training: the
+notebooks run against a fresh run store (a temporary folder, or ``--runs DIR``) backed by the
+archive, and only runs whose weights a notebook needs (pruning) are trained again.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import html
 import json
 import os
+import re
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .archive import ARCHIVE_NAME
 from .environment import git_commit
 from .files import write_atomically
 from .notebook import project_root
 from .presets import PRESETS
+from .store import RETRAINED, RunStore
 from .verdict import Verdict
 
 
@@ -32,6 +45,7 @@ class NotebookRun:
     seconds: float
     error: str | None
     verdicts: list
+    retrained: list = field(default_factory=list)  # archived runs trained again for their weights
 
 
 def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
@@ -56,12 +70,79 @@ def execute(notebook: Path, output: Path, parameters: dict, cwd: Path) -> tuple[
 
 
 def to_html(notebook: Path) -> Path:
+    """Export an executed notebook to HTML next to it. nbconvert's lab template gives every cell
+    the anchor ``id="cell-id=<cell id>"``; a cell without an id (nbformat < 4.5) gets
+    ``cell-<index>`` first, so that :func:`cell_anchor` names an anchor that exists."""
+    import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
+    node = nbformat.read(notebook, as_version=4)
+    for index, cell in enumerate(node.cells):
+        if not cell.get("id"):
+            cell["id"] = f"cell-{index}"
+    node.nbformat_minor = max(node.nbformat_minor, 5)
+    body, _ = HTMLExporter().from_notebook_node(node)
     target = notebook.with_suffix(".html")
     write_atomically(target, lambda temporary: temporary.write_text(body))
     return target
+
+
+@dataclass(frozen=True)
+class CellLink:
+    """A cell of an executed notebook, as the report links to it."""
+
+    index: int  # position among the notebook's cells, from 0
+    number: int  # its In [N] label: the execution count, else the position from 1
+    anchor: str  # the id of the cell in the notebook's HTML (``cell-id=<id>``)
+
+
+@dataclass
+class MadeBy:
+    """Which cell of an executed notebook saved each figure and which one wrote the verdicts."""
+
+    figures: dict = field(default_factory=dict)  # figure file stem (``<notebook>_<name>``) -> CellLink
+    verdicts: CellLink | None = None
+
+
+def cell_anchor(cell, index: int) -> str:
+    """The anchor nbconvert's lab template gives a cell (see :func:`to_html` for cells without id)."""
+    return f"cell-id={cell.get('id') or f'cell-{index}'}"
+
+
+def saved_names(source: str) -> list[str]:
+    """The figure names a cell passes to ``exp.save(figure, "<name>")``, read from its code (names
+    computed at run time are not found)."""
+    code = re.sub(r"(?m)^\s*[%!].*$", "", source)  # IPython magics and shell lines
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return re.findall(r"exp\.save\(.*?,\s*[\"']([^\"']+)[\"']\s*\)", source, re.DOTALL)
+    names = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "save"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "exp"):
+            arguments = [*node.args[1:2], *(keyword.value for keyword in node.keywords if keyword.arg == "name")]
+            names += [a.value for a in arguments if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    return names
+
+
+def made_by(notebook: Path) -> MadeBy:
+    """The cells of an executed notebook (``<report>/<notebook>.ipynb``) that made its figures
+    (the code cell calling ``exp.save(..., "<name>")`` for ``<notebook>_<name>.png``) and its
+    verdicts (the first code cell calling ``exp.conclude(``)."""
+    import nbformat
+
+    made = MadeBy()
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        if cell.cell_type != "code":
+            continue
+        link = CellLink(index, cell.get("execution_count") or index + 1, cell_anchor(cell, index))
+        if "exp.save(" in cell.source:
+            for name in saved_names(cell.source):
+                made.figures.setdefault(f"{notebook.stem}_{name}", link)
+        if made.verdicts is None and "exp.conclude(" in cell.source:
+            made.verdicts = link
+    return made
 
 
 def read_verdicts(figures: Path, name: str, since: float) -> list:
@@ -72,8 +153,48 @@ def read_verdicts(figures: Path, name: str, since: float) -> list:
     return json.loads(path.read_text())["verdicts"]
 
 
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Set environment variables (inherited by the notebooks' kernels) for the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _run_store(archive: Path | None, runs_dir: Path | None, root: Path):
+    """The run store folder the notebooks use: as configured, or with an archive, ``runs_dir``
+    or a temporary folder (removed afterwards) backed by that archive."""
+    if archive is None:
+        yield Path(os.environ["SPARSITYLIB_RUNS"]) if "SPARSITYLIB_RUNS" in os.environ else root / "runs"
+        return
+    with contextlib.ExitStack() as stack:
+        runs = Path(runs_dir) if runs_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runs-")))
+        stack.enter_context(_environment(SPARSITYLIB_RUNS=str(runs.resolve()), SPARSITYLIB_ARCHIVE=str(archive)))
+        yield runs.resolve()
+
+
+def retrained_runs(runs: Path) -> list[str]:
+    """The ids in the store's ``retrained.txt``, in the order they were retrained."""
+    path = runs / RETRAINED
+    return path.read_text().split() if path.is_file() else []
+
+
 def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: dict | None = None,
-              figures_dir: Path | None = None) -> list[NotebookRun]:
+              figures_dir: Path | None = None, from_archive: bool = False,
+              runs_dir: Path | None = None) -> list[NotebookRun]:
+    """Run the notebooks (all, or those starting with a prefix in ``only``) and write the report.
+
+    ``from_archive``: read the runs from ``<figures>/runs.jsonl.gz`` instead of training them, with
+    a run store in ``runs_dir`` (default: a temporary folder); ``ValueError`` if there is none.
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
     root = project_root()
@@ -82,6 +203,10 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     if not selected:
         raise ValueError(f"no notebooks in {source} match {only}")
     figures = (figures_dir or root / "figures" / preset).resolve()
+    archive = figures / ARCHIVE_NAME if from_archive else None
+    if archive is not None and not archive.is_file():
+        raise ValueError(f"no run archive at {os.path.relpath(archive)}; run `python -m sparsitylib archive "
+                         f"--preset {preset}` after a full reproduction")
     report = figures / "report"
     report.mkdir(parents=True, exist_ok=True)
     # relative paths, so the executed notebooks and the manifest name no folder of this machine:
@@ -90,27 +215,41 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     recorded = {**params, "figures_dir": os.path.relpath(figures, root)}
     started = time.time()
     runs = []
-    for notebook in selected:
-        begun = time.time()
-        print(f"{notebook.stem} ...", flush=True)
-        status, error = execute(notebook, report / notebook.name, params, source)
-        seconds = time.time() - begun
-        to_html(report / notebook.name)
-        verdicts = read_verdicts(figures, notebook.stem, begun)
-        runs.append(NotebookRun(notebook.stem, status, round(seconds, 1), error, verdicts))
-        print(f"{notebook.stem}: {status} in {seconds:.0f} s" + (f" ({error})" if error else ""), flush=True)
-        for verdict in verdicts:
-            print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
+    with _run_store(archive, runs_dir, root) as store:
+        stored_before = set(RunStore(store, archive=[]).run_ids())
+        for notebook in selected:
+            begun = time.time()
+            print(f"{notebook.stem} ...", flush=True)
+            earlier = len(retrained_runs(store))
+            status, error = execute(notebook, report / notebook.name, params, source)
+            seconds = time.time() - begun
+            to_html(report / notebook.name)
+            verdicts = read_verdicts(figures, notebook.stem, begun)
+            runs.append(NotebookRun(notebook.stem, status, round(seconds, 1), error, verdicts,
+                                    retrained_runs(store)[earlier:]))
+            print(f"{notebook.stem}: {status} in {seconds:.0f} s" + (f" ({error})" if error else ""), flush=True)
+            for verdict in verdicts:
+                print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
+        not_archived = set(RunStore(store, archive=[]).run_ids()) - stored_before - set(retrained_runs(store))
     total = time.time() - started
     entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": recorded} for r in runs}
     previous = figures / "MANIFEST.json"
     if only and previous.is_file():  # a partial run keeps the other notebooks' latest results
         entries = {**{e["name"]: e for e in json.loads(previous.read_text())["notebooks"]}, **entries}
     manifest = {"preset": preset, "parameters": recorded, "commit": git_commit(),
+                "run_archive": os.path.relpath(archive, root) if archive else None,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
                 "notebooks": [entries[name] for name in sorted(entries)]}
     write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
+    needed_weights = [f"{r.name} ({len(r.retrained)} runs)" for r in runs if r.retrained]
+    if needed_weights:
+        print(f"retrained for their weights: {', '.join(needed_weights)}", flush=True)
+    elif archive is not None:
+        print("no notebook needed weights: nothing was retrained", flush=True)
+    if archive is not None and not_archived:
+        print(f"{len(not_archived)} runs were not in the archive and were trained (is {os.path.relpath(archive)} "
+              f"out of date? `python -m sparsitylib archive --preset {preset}` updates it)", flush=True)
     print(f"report: {os.path.relpath(report / 'index.html')}; total {total / 60:.1f} min", flush=True)
     return runs
 
@@ -120,22 +259,52 @@ def significance(verdict: dict) -> str:
     return Verdict(**{k: v for k, v in verdict.items() if k in Verdict.__dataclass_fields__}).significance
 
 
+def _cell_link(notebook: str, link: CellLink | None, text: str) -> str:
+    if link is None:
+        return ""
+    return f'<a href="{html.escape(notebook)}.html#{html.escape(link.anchor)}">{html.escape(text)}</a>'
+
+
+def _run_ids(figures: Path, notebook: str) -> str:
+    """A collapsible list of the run ids in the notebook's verdict file."""
+    path = figures / f"{notebook}.verdict.json"
+    run_ids = json.loads(path.read_text()).get("run_ids") if path.is_file() else None
+    if not run_ids:
+        return "<small>run ids not recorded</small>"
+    items = "".join(f"<li><code>{html.escape(str(run_id))}</code></li>" for run_id in run_ids)
+    return f"<details><summary>{len(run_ids)} runs</summary><ul>{items}</ul></details>"
+
+
 def write_index(path: Path, manifest: dict, figures: Path) -> None:
-    rows = []
+    """The report's ``index.html``: one row per notebook (status, time, verdicts linked to the cell
+    that concluded them, the run ids behind them) and every figure, captioned with the cell that
+    made it. Cells are found in the executed notebooks next to ``path``."""
+    rows, figure_cells = [], {}
     for run in manifest["notebooks"]:
-        verdicts = "".join(f"<li><b>{html.escape(v['status'])}</b> ({html.escape(significance(v))}): "
+        name = run["name"]
+        executed = path.parent / f"{name}.ipynb"
+        made = made_by(executed) if executed.is_file() else MadeBy()
+        figure_cells.update({stem: (name, link) for stem, link in made.figures.items()})
+        concluded = _cell_link(name, made.verdicts, f"cell {made.verdicts.number}") if made.verdicts else ""
+        verdicts = "".join(f"<li><b>{html.escape(v['status'])}</b> ({html.escape(significance(v))}"
+                           f"{', ' + concluded if concluded else ''}): "
                            f"{html.escape(v['claim'])}<br><small>{html.escape(v['evidence'])}</small></li>"
                            for v in run["verdicts"])
         status = run["status"] if not run["error"] else f"{run['status']}: {html.escape(run['error'])}"
-        rows.append(f"<tr><td><a href='{run['name']}.html'>{run['name']}</a></td><td>{status}</td>"
-                    f"<td>{run['seconds']:.0f} s</td><td><ul>{verdicts or '<li>no verdict</li>'}</ul></td></tr>")
-    images = "".join(f"<figure><img src='../{p.name}' style='max-width:100%'><figcaption>{p.stem}</figcaption></figure>"
-                     for p in sorted(figures.glob("*.png")))
+        rows.append(f"<tr><td><a href='{name}.html'>{name}</a></td><td>{status}</td>"
+                    f"<td>{run['seconds']:.0f} s</td><td><ul>{verdicts or '<li>no verdict</li>'}</ul></td>"
+                    f"<td>{_run_ids(figures, name)}</td></tr>")
+    images = []
+    for png in sorted(figures.glob("*.png")):
+        notebook, link = figure_cells.get(png.stem, (None, None))
+        caption = _cell_link(notebook, link, f"made by cell {link.number} of {notebook}") if link else ""
+        images.append(f"<figure><img src='../{png.name}' style='max-width:100%'><figcaption>{png.stem}"
+                      f"{': ' + caption if caption else ''}</figcaption></figure>")
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Implicit filter sparsity: {manifest['preset']}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}td{{vertical-align:top;padding:4px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>Implicit filter-level sparsity: reproduction at the {manifest['preset']} preset</h1>
 <p>Commit {html.escape(str(manifest['commit']))}, finished {manifest['finished']}, {manifest['total_seconds'] / 60:.1f} min.
 Parameters: <code>{html.escape(json.dumps(manifest['parameters']))}</code></p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>verdicts</th></tr>{''.join(rows)}</table>
-<h2>Figures</h2>{images}</body></html>"""
+<table><tr><th>notebook</th><th>status</th><th>time</th><th>verdicts</th><th>runs</th></tr>{''.join(rows)}</table>
+<h2>Figures</h2>{''.join(images)}</body></html>"""
     path.write_text(body)

@@ -209,19 +209,25 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
 
 def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None = None) -> dict:
     """Cheap per-epoch view on a fixed sample of training images: dead filters per layer, each
-    filter's selectivity (NaN when dead on the sample) and |gamma| quantiles per layer. ``layers``
+    filter's selectivity (NaN when dead on the sample) and |gamma|, and |gamma| quantiles per layer. ``layers``
     (``find_filter_layers(model)``, which does not change during training) saves finding them again."""
     graph = trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
     maxima = per_image_max_activations(model, images, layers=layers, graph=graph)
+    parameters = batchnorm_parameters(model, layers)
     return {
         "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) if m is not None else None for m in maxima],
-        "gamma_quantiles": gamma_quantiles(model, layers=layers),
+        "gamma_quantiles": [np.quantile(np.abs(gamma), GAMMA_QUANTILES).tolist() for gamma, _ in parameters],
+        # per filter, so how fast each filter's scale decays can be followed (NaN without BatchNorm)
+        "filter_gamma": np.concatenate([np.abs(gamma) for gamma, _ in parameters]).round(7).tolist(),
         "filter_selectivity": np.concatenate([selectivity(m) if m is not None else np.full(layer.channels, np.nan)
                                               for m, layer in zip(maxima, layers)]).round(6).tolist(),
     }
 
 
-def gamma_quantiles(model, quantiles=(0.0, 0.1, 0.5, 0.9, 1.0), layers: list[FilterLayer] | None = None) -> list[list[float]]:
+GAMMA_QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
+
+
+def gamma_quantiles(model, quantiles=GAMMA_QUANTILES, layers: list[FilterLayer] | None = None) -> list[list[float]]:
     """Quantiles of |gamma| per filter layer (NaN without BatchNorm)."""
     return [np.quantile(np.abs(gamma), quantiles).tolist() for gamma, _ in batchnorm_parameters(model, layers)]

@@ -7,6 +7,11 @@ Layout under the store root (``$SPARSITYLIB_RUNS`` or ``./runs``)::
     .work/<run_id>/          checkpoint of a run in progress (resumed if the run was killed)
     .locks/<run_id>.lock     held while a process trains that run
     .trash/                  corrupt or replaced runs, moved aside rather than deleted
+    retrained.txt            ids of archived runs trained again for their weights, one a line
+
+A store can also read a run-record archive (``sparsitylib.archive``; ``$SPARSITYLIB_ARCHIVE``):
+``get`` falls back to it for runs not in the folder, and ``load_model`` retrains such a run, since
+archived records carry no weights.
 
 A run folder appears in one ``rename`` once both files are complete, so a killed process never
 leaves something that looks finished. A process that wants a run another process is training
@@ -21,11 +26,13 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -33,10 +40,16 @@ from .config import RunConfig, from_dict
 from .models import ConvNet, ModelSpec, build_model
 
 RECORD, WEIGHTS = "record.json", "weights.pt"
+RETRAINED = "retrained.txt"
 
 
 class CorruptRunWarning(UserWarning):
     """A stored run could not be read; it is moved aside and recomputed."""
+
+
+class RetrainDriftWarning(UserWarning):
+    """An archived run trained again did not give the archived metrics (training is not
+    deterministic across machines or library versions); the new run is used."""
 
 
 class RunStoreError(OSError):
@@ -64,11 +77,42 @@ def default_root() -> Path:
     return Path(os.environ.get("SPARSITYLIB_RUNS", "runs"))
 
 
-class RunStore:
-    """A folder of runs, keyed by ``RunConfig.run_id``."""
+def default_archives() -> list[Path]:
+    """The run-record archives named by ``$SPARSITYLIB_ARCHIVE`` (paths separated by ``os.pathsep``)."""
+    return [Path(p) for p in os.environ.get("SPARSITYLIB_ARCHIVE", "").split(os.pathsep) if p]
 
-    def __init__(self, root: str | Path | None = None):
+
+def check_record(record, run_id: str) -> None:
+    """Raise ``ValueError`` or ``KeyError`` unless ``record`` is a readable record of ``run_id``:
+    its run id, a known status, a config that parses, and a completed run's tables."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{json.dumps(record)[:40]} is not a run record")
+    if record.get("run_id") != run_id:
+        raise ValueError(f"record names run {record.get('run_id')!r}")
+    if record.get("status") not in ("completed", "failed"):
+        raise ValueError(f"unknown status {record.get('status')!r}")
+    from_dict(record["config"])
+    if record["status"] == "completed":
+        for key in ("metrics", "layers", "filters", "history"):
+            record[key]  # noqa: B018 - raises KeyError when missing
+
+
+class RunStore:
+    """A folder of runs, keyed by ``RunConfig.run_id``, optionally backed by run-record archives.
+
+    ``archive``: an archive file (``sparsitylib.archive``) or a list of them, read by ``get`` for
+    runs the folder does not have; ``None`` reads those named by ``$SPARSITYLIB_ARCHIVE`` (paths
+    separated by ``os.pathsep``), ``[]`` none.
+    """
+
+    def __init__(self, root: str | Path | None = None, archive=None):
         self.root = Path(root) if root is not None else default_root()
+        if archive is None:
+            self.archives = default_archives()
+        elif isinstance(archive, (str, Path)):
+            self.archives = [Path(archive)]
+        else:
+            self.archives = [Path(p) for p in archive]
 
     def path(self, run_id: str) -> Path:
         return self.root / run_id
@@ -76,15 +120,24 @@ class RunStore:
     # --- reading --------------------------------------------------------------------------------
 
     def get(self, run_id: str) -> dict | None:
-        """The stored record of ``run_id``, or ``None`` if there is none or it is corrupt."""
+        """The stored record of ``run_id``; else its archived record, marked ``"archived": True``
+        (it has no weights); else ``None`` (no run, or only a corrupt one)."""
         folder = self.path(run_id)
-        if not folder.exists():
-            return None
-        try:
-            return self._read_valid(folder, run_id)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            self._set_aside_corrupt(folder, run_id, error)
-            return None
+        if folder.exists():
+            try:
+                return self._read_valid(folder, run_id)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                self._set_aside_corrupt(folder, run_id, error)
+        return self._archived(run_id)
+
+    def _archived(self, run_id: str) -> dict | None:
+        from .archive import load_archive
+
+        for path in self.archives:  # the first archive that has the run wins
+            record = load_archive(path).get(run_id)
+            if record is not None:
+                return {**record, "archived": True}
+        return None
 
     def _set_aside_corrupt(self, folder: Path, run_id: str, error: Exception) -> None:
         """Warn once about a corrupt run and move it to ``.trash``, so the next reader finds no run
@@ -100,16 +153,8 @@ class RunStore:
 
     def _read_valid(self, folder: Path, run_id: str) -> dict:
         record = json.loads((folder / RECORD).read_text())
-        if not isinstance(record, dict):
-            raise ValueError(f"{RECORD} holds {json.dumps(record)[:40]}, not a run record")
-        if record.get("run_id") != run_id:
-            raise ValueError(f"record names run {record.get('run_id')!r}")
-        if record.get("status") not in ("completed", "failed"):
-            raise ValueError(f"unknown status {record.get('status')!r}")
-        from_dict(record["config"])
+        check_record(record, run_id)
         if record["status"] == "completed":
-            for key in ("metrics", "layers", "filters", "history"):
-                record[key]  # noqa: B018 - raises KeyError when missing
             if not (folder / WEIGHTS).is_file():
                 raise ValueError(f"{WEIGHTS} is missing")
             expected = record.get("weights_sha256")
@@ -118,26 +163,54 @@ class RunStore:
         return record
 
     def run_ids(self) -> list[str]:
+        """The ids of the runs in the store's folder (archived runs are not listed)."""
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def records(self, run_ids=None) -> list[dict]:
-        """All readable records (or those of ``run_ids``), skipping corrupt ones with a warning."""
+        """All readable records in the folder (or those of ``run_ids``, which may be archived),
+        skipping corrupt ones with a warning."""
         ids = self.run_ids() if run_ids is None else run_ids
         return [r for r in (self.get(i) for i in ids) if r is not None]
 
     def load_model(self, run_id: str, device: str | torch.device = "cpu") -> ConvNet:
-        """The trained network of a completed run, in eval mode."""
+        """The trained network of a completed run, in eval mode. A run only in an archive is
+        trained again into the store first (see ``retrain_archived``)."""
         record = self.get(run_id)
         if record is None:
             raise KeyError(f"no stored run {run_id!r} in {self.root}; known runs: {len(self.run_ids())}")
         if record["status"] != "completed":
             raise ValueError(f"run {run_id} failed ({record['failure_reason']}); it has no weights")
+        if record.get("archived"):
+            record = self.retrain_archived(record)
         model = build_model(ModelSpec.from_dict(record["model_spec"]))
         state = torch.load(self.path(run_id) / WEIGHTS, map_location=device, weights_only=True)
         model.load_state_dict(state)
         return model.to(device).eval()
+
+    def retrain_archived(self, archived: dict) -> dict:
+        """Train an archived run again from its config, for its weights; return the new record.
+
+        Says so on stderr, appends the run id to ``retrained.txt`` in the store root (``reproduce``
+        counts retrained runs there), and warns (``RetrainDriftWarning``) if the new test error or
+        share of dead filters differs from the archived one.
+        """
+        run_id = archived["run_id"]
+        print(f"retraining {run_id} for its weights (archived records carry none)", file=sys.stderr, flush=True)
+        record = self.run(from_dict(archived["config"]), force=True, quiet=True)
+        with open(self.root / RETRAINED, "a") as log:
+            log.write(f"{run_id}\n")
+        if record["status"] != "completed":
+            raise ValueError(f"retraining archived run {run_id} failed ({record['failure_reason']}); it has no weights")
+        drift = {key: (archived["metrics"].get(key), record["metrics"].get(key))
+                 for key in ("test_error", "dead_by_activation")
+                 if archived["metrics"].get(key) != record["metrics"].get(key)}
+        if drift:
+            changes = ", ".join(f"{key} {old} -> {new}" for key, (old, new) in drift.items())
+            warnings.warn(f"run {run_id} trained again does not match its archived record ({changes}); "
+                          f"using the new run", RetrainDriftWarning, stacklevel=3)
+        return record
 
     # --- running --------------------------------------------------------------------------------
 
@@ -255,7 +328,7 @@ class RunTables:
     records: list
 
     def history_filters(self) -> pd.DataFrame:
-        """Per-epoch selectivity of every filter on the snapshot images (NaN = dead there),
+        """Per-epoch selectivity (NaN = dead on the snapshot images) and |gamma| of every filter,
         with the filter's final status from the full measurement."""
         frames = []
         for record in self.records:
@@ -265,6 +338,7 @@ class RunTables:
             for row in record["history"]:
                 frame = final.copy()
                 frame["selectivity"] = row["filter_selectivity"]
+                frame["gamma"] = row.get("filter_gamma", np.nan)  # runs stored before it was recorded: NaN
                 frame.insert(0, "epoch", row["epoch"])
                 frame.insert(0, "run_id", record["run_id"])
                 frames.append(frame)
@@ -272,7 +346,7 @@ class RunTables:
 
 
 GAMMA_QUANTILE_COLUMNS = ("gamma_min", "gamma_q10", "gamma_median", "gamma_q90", "gamma_max")
-PER_LAYER_HISTORY = ("dead_per_layer", "gamma_quantiles", "filter_selectivity")
+PER_LAYER_HISTORY = ("dead_per_layer", "gamma_quantiles", "filter_selectivity", "filter_gamma")
 
 
 def load_runs(root: str | Path | None = None, run_ids=None, *, include_failed: bool = True) -> RunTables:

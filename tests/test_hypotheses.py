@@ -1,121 +1,408 @@
-"""The notebooks' verdict functions decide from the data: the same code holds or fails."""
+"""The notebooks' verdict functions decide from the data: the same code holds or fails.
+
+Every test builds its runs by hand, so the expected status, and the exact p-value where the number
+of relabellings is known (3 runs against 3: 1/20; 5 against 5: 1/252; a sign flip over n runs:
+1/2^n), follows from the numbers; reversing the numbers must reverse the verdict.
+"""
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from sparsitylib import hypotheses
-from sparsitylib.store import RunTables
-from sparsitylib.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
+from sparsitylib.optim import OPTIMIZERS
+from sparsitylib.prune import EXACT_LOGIT_TOLERANCE
+from sparsitylib.store import RunTables, tables_from_records
+from sparsitylib.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, adjust
+
+NAN = float("nan")
 
 
-def tables(rows, filters=None, history=None):
+def tables(rows, filters=None, history=None, records=None):
     runs = pd.DataFrame(rows)
     runs["run_id"] = [f"r{i}" for i in range(len(runs))]
     runs["status"] = "completed"
     empty = pd.DataFrame()
     return RunTables(runs=runs, layers=empty, filters=filters if filters is not None else empty,
-                     history=history if history is not None else empty, history_layers=empty, records=[])
+                     history=history if history is not None else empty, history_layers=empty,
+                     records=records if records is not None else [])
 
 
 SEEDS = (0, 1, 2)
+FIVE_SEEDS = (0, 1, 2, 3, 4)
+ADAPTIVE = [o for o in OPTIMIZERS if o != "sgd"]
 
 
-def optimizer_rows(adam_l2, sgd_l2, adam_wd, sgd_wd, none_level):
+# --- 1. optimizer x regularizer -------------------------------------------------------------------
+
+
+def optimizer_rows(adaptive_l2, sgd_l2, adam_wd, sgd_wd, none_level, seeds=SEEDS, wd=True):
+    """Every optimizer with L2 (``adaptive_l2``: one level, or a dict per adaptive optimizer) and
+    without regularization, Adam and SGD with WD; each seed adds 0.01 (the arms stay separated)."""
     rows = []
-    for seed in SEEDS:
-        rows += [
-            {"optimizer": "adam", "decay_mode": "l2", "seed": seed, "dead_by_activation": adam_l2[seed]},
-            {"optimizer": "sgd", "decay_mode": "l2", "seed": seed, "dead_by_activation": sgd_l2[seed]},
-            {"optimizer": "adam", "decay_mode": "wd", "seed": seed, "dead_by_activation": adam_wd[seed]},
-            {"optimizer": "sgd", "decay_mode": "wd", "seed": seed, "dead_by_activation": sgd_wd[seed]},
-            {"optimizer": "adam", "decay_mode": "none", "seed": seed, "dead_by_activation": none_level},
-            {"optimizer": "sgd", "decay_mode": "none", "seed": seed, "dead_by_activation": none_level},
-        ]
+    for seed in seeds:
+        for optimizer in OPTIMIZERS:
+            if optimizer == "sgd":
+                l2 = sgd_l2
+            else:
+                l2 = adaptive_l2[optimizer] if isinstance(adaptive_l2, dict) else adaptive_l2
+            rows += [{"optimizer": optimizer, "decay_mode": "l2", "seed": seed, "dead_by_activation": l2 + 0.01 * seed},
+                     {"optimizer": optimizer, "decay_mode": "none", "seed": seed, "dead_by_activation": none_level}]
+        if wd:
+            rows += [{"optimizer": "adam", "decay_mode": "wd", "seed": seed, "dead_by_activation": adam_wd + 0.01 * seed},
+                     {"optimizer": "sgd", "decay_mode": "wd", "seed": seed, "dead_by_activation": sgd_wd + 0.01 * seed}]
     return rows
 
 
-def test_optimizer_verdicts_follow_the_numbers():
-    paper_like = hypotheses.optimizer_regularizer(tables(optimizer_rows([0.2, 0.25, 0.3], [0.0] * 3, [0.05, 0.02, 0.03],
-                                                                        [0.0] * 3, 0.0)))
-    assert [v.status for v in paper_like] == [HOLDS] * 4
-    assert paper_like[0].p_value == pytest.approx(0.05) and paper_like[0].n == {"adam+l2": 3, "sgd+l2": 3}
-    reversed_ = hypotheses.optimizer_regularizer(tables(optimizer_rows([0.0] * 3, [0.2, 0.25, 0.3], [0.0] * 3,
-                                                                       [0.3, 0.4, 0.35], 0.2)))
-    assert [v.status for v in reversed_] == [DOES_NOT_HOLD] * 4
+def test_each_adaptive_optimizer_is_its_own_claim_against_sgd():
+    verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0)))
+    assert len(verdicts) == len(ADAPTIVE) + 2  # one per adaptive optimizer, the bound, Adam vs SGD under WD
+    assert [v.claim for v in verdicts[:len(ADAPTIVE)]] == [
+        f"With L2, {o} leaves more dead filters than SGD" for o in ADAPTIVE]
+    assert verdicts[0].claim.split()[2] == "adam"  # Adam first
+    assert [v.status for v in verdicts] == [HOLDS] * len(verdicts)
+    for optimizer, verdict in zip(ADAPTIVE, verdicts):
+        assert verdict.n == {f"{optimizer}+l2": 3, "sgd+l2": 3}
+        assert verdict.p_value == pytest.approx(1 / 20) and verdict.p_min == pytest.approx(1 / 20)
+        assert verdict.effect == pytest.approx(0.2)
+    bound, wd = verdicts[-2], verdicts[-1]
+    assert bound.claim.startswith("Without regularization") and bound.p_value is None
+    assert len(bound.parts) == len(OPTIMIZERS) and bound.n == {"runs": 3 * len(OPTIMIZERS)}
+    assert wd.n == {"adam+wd": 3, "sgd+wd": 3} and wd.p_value == pytest.approx(0.05)
+    assert wd.effect == pytest.approx(0.05)
+
+
+def test_reversed_optimizer_data_do_not_hold():
+    verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.0, 0.2, 0.0, 0.3, 0.2)))
+    assert [v.status for v in verdicts] == [DOES_NOT_HOLD] * len(verdicts)
+    assert all(v.p_value == pytest.approx(0.05) for v in verdicts if v.p_value is not None)
+    assert verdicts[0].effect == pytest.approx(-0.2) and verdicts[0].supports == -1
+
+
+def test_optimizer_claims_without_wd_runs_or_with_only_some_optimizers_dying():
+    assert len(hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0, 0, 0.0, wd=False)))) == len(ADAPTIVE) + 1
+    levels = {o: 0.0 for o in ADAPTIVE} | {"adam": 0.2, "rmsprop": 0.3}
+    verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(levels, 0.0, 0.05, 0.0, 0.0)))
+    statuses = {v.claim.split()[2]: v.status for v in verdicts[:len(ADAPTIVE)]}
+    assert statuses == {o: HOLDS if o in ("adam", "rmsprop") else INCONCLUSIVE for o in ADAPTIVE}
+    assert hypotheses.adaptive_summary(verdicts) == (
+        f"2 of {len(ADAPTIVE)} adaptive optimizers leave more dead filters than SGD with L2 (each tested on its own, "
+        f"Holm-adjusted): adam, rmsprop.")
+    # a single optimizer without regularization that loses filters breaks the bound
+    rows = optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0)
+    for row in rows:
+        if row["optimizer"] == "adagrad" and row["decay_mode"] == "none":
+            row["dead_by_activation"] = 0.2
+    bound = hypotheses.optimizer_regularizer(tables(rows))[-2]
+    assert bound.status == DOES_NOT_HOLD
+    assert [p["status"] for p in bound.parts] == [DOES_NOT_HOLD if o == "adagrad" else HOLDS for o in sorted(OPTIMIZERS)]
 
 
 def test_two_seeds_per_arm_leave_every_comparison_inconclusive():
-    rows = [r for r in optimizer_rows([0.2, 0.25, 0.3], [0.0] * 3, [0.05, 0.02, 0.03], [0.0] * 3, 0.0) if r["seed"] < 2]
-    adam, _, _, wd = hypotheses.optimizer_regularizer(tables(rows))
+    verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0, seeds=(0, 1))))
+    adam, wd = verdicts[0], verdicts[-1]
     assert adam.status == INCONCLUSIVE and adam.p_value == pytest.approx(1 / 6) and wd.status == INCONCLUSIVE
+    assert adam.p_min == pytest.approx(1 / 6)
 
 
-def sweep_rows(dead, error):
+def test_holm_over_the_seven_claims_needs_more_than_three_seeds():
+    """The reviewer's point: 3 runs against 3 reach p = 1/20 at best, which cannot survive Holm over
+    the notebook's 7 tested claims (6 adaptive optimizers and Adam vs SGD under WD); 5 against 5 can."""
+    three = adjust(hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0))))
+    tested = [v for v in three if v.p_value is not None]
+    assert len(tested) == 7
+    assert all(v.p_value == pytest.approx(0.05) and v.p_adjusted == pytest.approx(0.35) for v in tested)
+    assert all(v.status == INCONCLUSIVE for v in tested) and "Holm over 7 tested claims" in tested[0].family
+    bound = three[-2]
+    assert bound.status == HOLDS and bound.p_adjusted is None  # a bound is not in the family
+    assert hypotheses.adaptive_summary(three).startswith(f"0 of {len(ADAPTIVE)} adaptive optimizers")
+    assert hypotheses.adaptive_summary(three).endswith(": none.")
+
+    five = adjust(hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0, seeds=FIVE_SEEDS))))
+    tested = [v for v in five if v.p_value is not None]
+    assert len(tested) == 7
+    assert all(v.p_value == pytest.approx(1 / 252) and v.p_adjusted == pytest.approx(7 / 252) for v in tested)
+    assert [v.status for v in five] == [HOLDS] * len(five)
+    assert hypotheses.adaptive_summary(five) == (
+        f"{len(ADAPTIVE)} of {len(ADAPTIVE)} adaptive optimizers leave more dead filters than SGD with L2 (each tested "
+        f"on its own, Holm-adjusted): {', '.join(ADAPTIVE)}.")
+
+
+# --- 2. where sparsity lives ------------------------------------------------------------------------
+
+
+def selectivity_tables(adam, sgd, seeds=SEEDS):
+    """Adam+L2 and SGD+L2 runs, each with two live filters at ``level +- 0.05`` (+0.001 per seed)
+    and a dead one at selectivity 1 (dead filters must not count)."""
+    rows, filters = [], []
+    for seed in seeds:
+        for optimizer, level in (("adam", adam), ("sgd", sgd)):
+            run_id = f"r{len(rows)}"
+            rows.append({"optimizer": optimizer, "decay_mode": "l2", "seed": seed})
+            for selectivity, dead in ((level - 0.05 + 0.001 * seed, False), (level + 0.05 + 0.001 * seed, False),
+                                      (1.0, True)):
+                filters.append({"run_id": run_id, "dead_by_activation": dead, "selectivity": selectivity})
+    return tables(rows, pd.DataFrame(filters))
+
+
+def test_where_sparsity_lives_compares_live_filters_selectivity():
+    (verdict,) = hypotheses.where_sparsity_lives(selectivity_tables(0.6, 0.4))
+    assert verdict.status == HOLDS and verdict.p_value == pytest.approx(0.05)
+    assert verdict.values["adam+l2"] == pytest.approx([0.6, 0.601, 0.602])  # the dead filter at 1.0 left out
+    assert verdict.effect == pytest.approx(0.2) and verdict.min_effect == hypotheses.MIN_SELECTIVITY_EFFECT == 0.01
+    (reversed_,) = hypotheses.where_sparsity_lives(selectivity_tables(0.4, 0.6))
+    assert reversed_.status == DOES_NOT_HOLD and reversed_.p_value == pytest.approx(0.05)
+    # separated, but half a point of selectivity is below the minimum effect
+    (tiny,) = hypotheses.where_sparsity_lives(selectivity_tables(0.405, 0.4))
+    assert tiny.p_value == pytest.approx(0.05) and tiny.supports == 0 and tiny.status == INCONCLUSIVE
+
+
+# --- 3. BatchNorm parameters and dynamics -----------------------------------------------------------
+
+
+def test_dead_beta_description_is_one_line_per_run_with_counts():
+    rows = [{"optimizer": "adam", "decay_mode": "l2", "seed": 0}, {"optimizer": "sgd", "decay_mode": "l2", "seed": 1},
+            {"optimizer": "adam", "decay_mode": "none", "seed": 2}]
+    filters = pd.DataFrame({
+        "run_id": ["r0"] * 5 + ["r1"] * 2 + ["r2"] * 2,
+        "dead_by_activation": [True, True, True, False, False, False, False, True, False],
+        "gamma": [1e-4, -2e-4, 3e-4, 0.9, -1.1, 0.8, 1.0, NAN, NAN],  # r2 has no BatchNorm
+        "beta": [-0.2, -0.1, 0.3, 0.1, 0.2, 0.1, 0.1, NAN, NAN],
+    })
+    text = hypotheses.dead_beta_description(tables(rows, filters))
+    assert text == ("- adam+l2, seed 0: 2 of 3 dead filters at beta <= 0; median |gamma| dead 0.0002, alive 1\n"
+                    "- sgd+l2, seed 1: no dead filters")
+    assert not isinstance(text, list)  # a description, not a verdict
+    no_bn = filters[filters["run_id"] == "r2"]
+    assert hypotheses.dead_beta_description(tables(rows, no_bn)) == "No completed runs with BatchNorm."
+
+
+def snapshot(epoch, selectivity, gamma=None):
+    row = {"epoch": epoch, "dead_per_layer": [0], "gamma_quantiles": [[1, 1, 1, 1, 1]], "filter_selectivity": selectivity}
+    if gamma is not None:
+        row["filter_gamma"] = gamma
+    return row
+
+
+def gamma_record(run_id, optimizer, decay_mode, seed, factor, epochs=4, filters=3, with_gamma=True):
+    """|gamma| of filter f at epoch e: (factor + 0.001 seed)^e x (1 - 0.01 f)."""
+    rate = factor + 0.001 * seed
+    history = [snapshot(e, [0.5] * filters, [rate ** e * (1 - 0.01 * f) for f in range(filters)] if with_gamma else None)
+               for e in range(1, epochs + 1)]
+    return {"run_id": run_id, "status": "completed",
+            "config": {"optimizer": optimizer, "decay_mode": decay_mode, "seed": seed, "epochs": epochs},
+            "metrics": {}, "layers": [],
+            "filters": [{"layer": "C1", "filter": f, "dead_by_activation": False} for f in range(filters)],
+            "history": history}
+
+
+def gamma_tables(adam_l2, others, seeds=SEEDS, with_gamma=True):
+    records = []
+    for seed in seeds:
+        for optimizer, mode, factor in (("adam", "l2", adam_l2), ("adam", "wd", others), ("sgd", "l2", others)):
+            records.append(gamma_record(f"{optimizer}-{mode}-{seed}", optimizer, mode, seed, factor,
+                                        with_gamma=with_gamma))
+    return tables_from_records(records)
+
+
+def test_gamma_halving_reads_the_per_epoch_gammas():
+    record = gamma_record("a", "adam", "l2", 0, 1.0)
+    gammas = {1: [0.9, 0.4, 1.0], 2: [0.6, 0.2, 0.9], 3: [0.5, 0.1, 0.8], 4: [0.3, 0.05, 0.7]}
+    record["history"] = [snapshot(e, [0.5] * 3, gammas[e]) for e in range(1, 5)]
+    (row,) = hypotheses.gamma_halving(tables_from_records([record])).to_dict("records")
+    # filter 0 halves at epoch 3 (|gamma| <= 0.5 counts), filter 1 at 1, filter 2 never: censored at epochs + 1
+    assert row["halved"] == pytest.approx(2 / 3) and row["median_halving_epoch"] == 3.0
+    assert row["gamma_log_decay_per_epoch"] == pytest.approx(np.mean(-np.log([0.3, 0.05, 0.7])) / 4)
+    assert (row["optimizer"], row["decay_mode"], row["seed"], row["epochs"]) == ("adam", "l2", 0, 4)
+
+
+def test_gamma_decays_faster_with_adam_l2():
+    speed = hypotheses.gamma_halving(gamma_tables(0.5, 0.95))
+    fast = speed[(speed["optimizer"] == "adam") & (speed["decay_mode"] == "l2")]
+    assert (fast["halved"] == 1.0).all() and (fast["median_halving_epoch"] == 1.0).all()
+    slow = speed[speed["decay_mode"] == "wd"]
+    assert (slow["halved"] == 0.0).all() and (slow["median_halving_epoch"] == 5.0).all()
+    (verdict,) = hypotheses.batchnorm_dynamics(gamma_tables(0.5, 0.95))
+    assert verdict.status == HOLDS and verdict.p_value == pytest.approx(0.05) and len(verdict.parts) == 2
+    assert [p["status"] for p in verdict.parts] == [HOLDS, HOLDS]
+    assert verdict.parts[0]["n"] == {"adam+l2": 3, "adam+wd": 3} and verdict.parts[1]["n"] == {"adam+l2": 3, "sgd+l2": 3}
+    assert verdict.parts[0]["effect"] == pytest.approx(np.log(0.951 / 0.501), abs=1e-3)  # ln(1/0.5) - ln(1/0.95), per epoch
+
+
+def test_gamma_decaying_slower_with_adam_l2_does_not_hold():
+    (five,) = hypotheses.batchnorm_dynamics(gamma_tables(0.95, 0.5, seeds=FIVE_SEEDS))
+    assert five.status == DOES_NOT_HOLD and five.supports == -1
+    assert five.p_value == pytest.approx(2 / 252)  # a part against the claim: its p x 2 parts
+    # with 3 runs an arm, the reversal (p = 0.05 x 2 parts) is not enough to say so
+    (three,) = hypotheses.batchnorm_dynamics(gamma_tables(0.95, 0.5))
+    assert three.status == INCONCLUSIVE and three.p_value == pytest.approx(0.1)
+
+
+def test_runs_without_per_epoch_gamma_are_inconclusive():
+    old = gamma_tables(0.5, 0.95, with_gamma=False)
+    assert hypotheses.gamma_halving(old).empty
+    (verdict,) = hypotheses.batchnorm_dynamics(old)
+    assert verdict.status == INCONCLUSIVE and verdict.p_value is None and "no per-epoch |gamma|" in verdict.evidence
+
+
+# --- 4, 5. regularization strength, learning rate, batch size ---------------------------------------
+
+
+LAMBDAS = (1e-4, 5e-4, 2e-3, 1e-2)
+
+
+def sweep_rows(dead, error, none_dead=0.0, none_error=0.10, none=True):
     """Adam with L2 and WD at four lambdas (``dead[mode][i]``, ``error[mode][i]``), and without
-    regularization; three seeds each, jittered by 0.001 per seed."""
+    regularization (its config keeps the preset's unused decay, 5e-4); three seeds each, the values
+    +0.001 per seed (mean: +0.001)."""
     rows = []
     for seed in SEEDS:
         for mode in ("l2", "wd"):
             for decay, d, e in zip(LAMBDAS, dead[mode], error[mode]):
                 rows.append({"optimizer": "adam", "decay_mode": mode, "decay": decay, "seed": seed,
                              "dead_by_activation": d + 0.001 * seed, "test_error": e + 0.001 * seed})
-        rows.append({"optimizer": "adam", "decay_mode": "none", "decay": 5e-4, "seed": seed,
-                     "dead_by_activation": 0.0, "test_error": 0.11})
+        if none:
+            rows.append({"optimizer": "adam", "decay_mode": "none", "decay": 5e-4, "seed": seed,
+                         "dead_by_activation": none_dead, "test_error": none_error + 0.001 * seed})
     return rows
 
 
-LAMBDAS = (1e-4, 5e-4, 2e-3, 1e-2)
+# mean test error of no regularization 0.101, budget 0.121: L2 eligible at 1e-4 and 2e-3 (not 5e-4),
+# WD at 1e-4 and 5e-4 (its 2e-3 kills more filters but costs 3 points)
+L2_ERROR = [0.10, 0.15, 0.115, 0.20]
+WD_ERROR = [0.10, 0.105, 0.13, 0.14]
 
 
-def test_l2_and_wd_are_compared_at_each_ones_lowest_test_error_lambda():
-    # L2 is best at 5e-4 (20% dead); WD is best at 2e-3 (5% dead), and within 2 points at 1e-2 (15% dead)
-    rows = sweep_rows(dead={"l2": [0.01, 0.2, 0.4, 0.6], "wd": [0.0, 0.01, 0.05, 0.15]},
-                      error={"l2": [0.12, 0.10, 0.13, 0.2], "wd": [0.13, 0.125, 0.10, 0.115]})
-    l2_trend, wd_trend, l2_vs_wd, wd_dead = hypotheses.regularization_strength(tables(rows))
+def test_lambda_zero_comes_from_the_runs_without_regularization():
+    rows = sweep_rows({"l2": [0.1] * 4, "wd": [0.1] * 4}, {"l2": L2_ERROR, "wd": WD_ERROR})
+    runs = tables(rows).runs
+    runs.loc[len(runs)] = {**rows[0], "run_id": "failed", "status": "failed"}
+    zero = hypotheses.with_lambda_zero(runs)
+    assert "failed" not in set(zero["run_id"])
+    assert (zero.loc[zero["decay_mode"] == "none", "decay"] == 0.0).all()
+    assert sorted(zero.loc[zero["decay_mode"] != "none", "decay"].unique()) == list(LAMBDAS)
+    errors = hypotheses.error_by_decay(runs, "adam", "l2")
+    assert list(errors.index) == [0.0, *LAMBDAS] and errors.loc[0.0] == pytest.approx(0.101)
+
+
+def test_budget_lambda_is_the_strongest_within_two_points_chosen_by_error_alone():
+    runs = tables(sweep_rows({"l2": [0.1, 0.2, 0.4, 0.6], "wd": [0.0, 0.05, 0.3, 0.5]},
+                             {"l2": L2_ERROR, "wd": WD_ERROR})).runs
+    assert hypotheses.ERROR_BUDGET == 0.02
+    assert hypotheses.budget_decay(runs, "adam", "l2") == 2e-3  # 5e-4 is out of budget, 2e-3 back in
+    assert hypotheses.budget_decay(runs, "adam", "wd") == 5e-4  # not 2e-3, where more filters die
+    # the dead fractions do not enter the choice
+    other = tables(sweep_rows({"l2": [0.9, 0.0, 0.0, 0.0], "wd": [0.0, 0.0, 0.9, 0.9]},
+                              {"l2": L2_ERROR, "wd": WD_ERROR})).runs
+    assert hypotheses.budget_decay(other, "adam", "l2") == 2e-3 and hypotheses.budget_decay(other, "adam", "wd") == 5e-4
+    assert hypotheses.budget_decay(runs, "adam", "l2", budget=0.005) == 1e-4
+    # no lambda within the budget, or no lambda 0 to measure it from
+    assert hypotheses.budget_decay(tables(sweep_rows({"l2": [0.1] * 4, "wd": [0.1] * 4}, {"l2": [0.2] * 4, "wd": [0.2] * 4})).runs,
+                                   "adam", "wd") is None
+    assert hypotheses.budget_decay(tables(sweep_rows({"l2": [0.1] * 4, "wd": [0.1] * 4}, {"l2": L2_ERROR, "wd": WD_ERROR},
+                                                     none=False)).runs, "adam", "l2") is None
+
+
+def test_regularization_strength_compares_l2_and_wd_at_their_budget_lambdas():
+    rows = sweep_rows({"l2": [0.1, 0.2, 0.4, 0.6], "wd": [0.0, 0.05, 0.3, 0.5]}, {"l2": L2_ERROR, "wd": WD_ERROR})
+    l2_trend, wd_trend, l2_vs_wd, wd_vs_none = hypotheses.regularization_strength(tables(rows))
     assert l2_trend.status == HOLDS and wd_trend.status == HOLDS
-    assert l2_vs_wd.status == HOLDS and set(l2_vs_wd.n) == {"adam+l2 at 0.0005", "adam+wd at 0.002"}
-    # WD at 1e-2 is the eligible lambda with most dead filters; p = 0.05 x 2 eligible lambdas (Bonferroni)
-    assert "adam+wd at 0.01" in wd_dead.n and wd_dead.p_value == pytest.approx(0.1) and wd_dead.status == INCONCLUSIVE
+    assert set(l2_trend.n) == {"decay=0", "decay=0.0001", "decay=0.0005", "decay=0.002", "decay=0.01"}  # lambda 0 in
+    assert l2_vs_wd.status == HOLDS and l2_vs_wd.n == {"adam+l2 at 0.002": 3, "adam+wd at 0.0005": 3}
+    assert l2_vs_wd.p_value == pytest.approx(0.05) and l2_vs_wd.effect == pytest.approx(0.35)
+    assert wd_vs_none.status == HOLDS and wd_vs_none.n == {"adam+wd at 0.0005": 3, "adam+none": 3}
+    assert wd_vs_none.p_value == pytest.approx(0.05) and wd_vs_none.effect == pytest.approx(0.051)
 
 
-def test_wd_leaves_dead_filters_when_one_lambda_near_the_best_error_is_eligible():
-    rows = sweep_rows(dead={"l2": [0.01, 0.2, 0.4, 0.6], "wd": [0.0, 0.01, 0.05, 0.15]},
-                      error={"l2": [0.12, 0.10, 0.13, 0.2], "wd": [0.13, 0.14, 0.10, 0.2]})
-    *_, l2_vs_wd, wd_dead = hypotheses.regularization_strength(tables(rows))
-    assert "adam+wd at 0.002" in wd_dead.n and wd_dead.p_value == pytest.approx(0.05) and wd_dead.status == HOLDS
-    rows = sweep_rows(dead={"l2": [0.0] * 4, "wd": [0.0] * 4}, error={"l2": [0.1] * 4, "wd": [0.1] * 4})
-    *_, l2_vs_wd, wd_dead = hypotheses.regularization_strength(tables(rows))
-    assert l2_vs_wd.status == INCONCLUSIVE and wd_dead.status == INCONCLUSIVE
+def test_regularization_strength_does_not_hold_when_the_budget_lambdas_say_otherwise():
+    # L2's 1e-2 kills 60% but is out of budget; at its budget lambda L2 kills fewer than WD at its own
+    rows = sweep_rows({"l2": [0.01, 0.02, 0.03, 0.6], "wd": [0.0, 0.3, 0.4, 0.5]}, {"l2": L2_ERROR, "wd": WD_ERROR})
+    *_, l2_vs_wd, wd_vs_none = hypotheses.regularization_strength(tables(rows))
+    assert l2_vs_wd.status == DOES_NOT_HOLD and l2_vs_wd.p_value == pytest.approx(0.05)
+    assert l2_vs_wd.effect == pytest.approx(0.03 - 0.3) and wd_vs_none.status == HOLDS
+    # WD at its budget lambda leaves fewer dead filters than no regularization
+    rows = sweep_rows({"l2": [0.1, 0.2, 0.4, 0.6], "wd": [0.0, 0.0, 0.3, 0.5]}, {"l2": L2_ERROR, "wd": WD_ERROR},
+                      none_dead=0.2)
+    *_, wd_vs_none = hypotheses.regularization_strength(tables(rows))
+    assert wd_vs_none.status == DOES_NOT_HOLD and wd_vs_none.p_value == pytest.approx(0.05)
+
+
+def test_regularization_strength_without_a_budget_lambda_is_inconclusive():
+    rows = sweep_rows({"l2": [0.1, 0.2, 0.4, 0.6], "wd": [0.0, 0.05, 0.3, 0.5]}, {"l2": L2_ERROR, "wd": [0.2] * 4})
+    *_, l2_vs_wd, wd_vs_none = hypotheses.regularization_strength(tables(rows))
+    assert l2_vs_wd.status == INCONCLUSIVE and l2_vs_wd.p_value is None and "chosen" in l2_vs_wd.evidence
+    assert "'wd': None" in l2_vs_wd.evidence and "'l2': 0.002" in l2_vs_wd.evidence
+    assert wd_vs_none.status == INCONCLUSIVE and wd_vs_none.p_value is None
+    rows = sweep_rows({"l2": [0.1, 0.2, 0.4, 0.6], "wd": [0.0, 0.05, 0.3, 0.5]}, {"l2": L2_ERROR, "wd": WD_ERROR},
+                      none=False)
+    *_, l2_vs_wd, wd_vs_none = hypotheses.regularization_strength(tables(rows))
+    assert l2_vs_wd.status == INCONCLUSIVE and wd_vs_none.status == INCONCLUSIVE
+
+
+def test_sparsity_error_curves_mark_each_regularizers_budget_lambda():
+    rows = sweep_rows({"l2": [0.1, 0.2, 0.4, 0.6], "wd": [0.0, 0.05, 0.3, 0.5]}, {"l2": L2_ERROR, "wd": WD_ERROR})
+    curves = hypotheses.sparsity_error_curves(tables(rows).runs)
+    l2 = curves[curves["regularizer"] == "l2"].set_index("decay")
+    assert list(l2.index) == [0.0, *LAMBDAS] and (l2["runs"] == 3).all()
+    assert l2["budget_lambda"].tolist() == [False, False, False, True, False]
+    assert l2.loc[0.0, "test_error"] == pytest.approx(0.101) and l2.loc[2e-3, "dead"] == pytest.approx(0.401)
+    assert l2.loc[2e-3, "dead_sd"] == pytest.approx(0.001)
+    wd = curves[curves["regularizer"] == "wd"].set_index("decay")
+    assert wd["budget_lambda"].tolist() == [False, False, True, False, False]
 
 
 def test_trend_verdicts_on_a_setting():
     rows = [{"decay": d, "seed": s, "dead_by_activation": d * 100 + s * 0.01} for d in (1e-4, 5e-4, 1e-3) for s in SEEDS]
     assert hypotheses.increases_with(tables(rows), "decay", "more decay, more dead").status == HOLDS
     assert hypotheses.increases_with(tables(rows), "decay", "more decay, fewer dead", direction=-1).status == DOES_NOT_HOLD
+    # ``where`` restricts the runs
+    rows += [{"decay": d, "seed": s, "dead_by_activation": 0.5 - d * 100} for d in (1e-4, 5e-4, 1e-3) for s in SEEDS]
+    frame = tables(rows)
+    frame.runs["optimizer"] = ["adam"] * 9 + ["sgd"] * 9
+    assert hypotheses.increases_with(frame, "decay", "more", optimizer="sgd").status == DOES_NOT_HOLD
+    assert hypotheses.increases_with(frame, "decay", "more", optimizer="adam").n == {
+        "decay=0.0001": 3, "decay=0.0005": 3, "decay=0.001": 3}
 
 
-def test_dead_filters_with_negative_beta():
-    dead = 10  # 10 of 10 at beta <= 0: binomial p = 1/1024 against a coin flip
-    filters = pd.DataFrame({"run_id": ["r0"] * (dead + 2), "dead_by_activation": [True] * dead + [False, False],
-                            "gamma": [0.0] * dead + [1.0, 0.8], "beta": [-0.3] * dead + [0.2, -0.1]})
-    history = pd.DataFrame({"run_id": ["r0", "r0"], "epoch": [1, 2], "dead_total": [0, dead]})
-    rows = [{"optimizer": "adam", "decay_mode": "l2", "seed": 0, "dead_by_activation": 0.5}]
-    beta, _ = hypotheses.batchnorm_dynamics(tables(rows, filters, history))
-    assert beta.status == HOLDS and "100% of 10 dead filters" in beta.evidence
-    assert beta.p_value == pytest.approx(1 / 1024)
-    filters["beta"] = [0.3] * dead + [0.2, -0.1]
-    beta, _ = hypotheses.batchnorm_dynamics(tables(rows, filters, history))
-    assert beta.status == DOES_NOT_HOLD
-    filters["beta"] = [-0.3, -0.3] + [0.3] * (dead - 2) + [0.2, -0.1]
-    assert hypotheses.batchnorm_dynamics(tables(rows, filters.iloc[:2].assign(beta=[-0.3, -0.2]), history))[0].status \
-        == INCONCLUSIVE  # 2 of 2 is too few to tell from chance
+# --- 6, 7. task difficulty, capacity ----------------------------------------------------------------
 
 
 def test_number_of_classes():
     runs = pd.DataFrame({"classes": [None, (0, 1), [0, 1, 2]], "dataset": ["cifar100", "fashion-mnist", "fashion-mnist"]})
     assert hypotheses.number_of_classes(runs).tolist() == [100, 2, 3]
+
+
+def test_task_difficulty_trends_and_the_dataset_comparison():
+    class_rows = [{"classes": classes, "dataset": "fashion-mnist", "seed": s, "dead_by_activation": dead + 0.01 * s}
+                  for classes, dead in (((0, 1), 0.4), ((0, 1, 2, 3, 4), 0.2), (None, 0.05)) for s in SEEDS]
+    size_rows = [{"train_size": size, "seed": s, "dead_by_activation": dead + 0.01 * s}
+                 for size, dead in ((1000, 0.4), (5000, 0.2), (20000, 0.05)) for s in SEEDS]
+    dataset_rows = [{"dataset": d, "seed": s, "dead_by_activation": dead + 0.01 * s}
+                    for d, dead in (("cifar10", 0.3), ("cifar100", 0.1)) for s in SEEDS]
+    classes, size, datasets = hypotheses.task_difficulty(tables(class_rows), tables(size_rows), tables(dataset_rows))
+    assert classes.status == HOLDS and set(classes.n) == {"n_classes=2", "n_classes=5", "n_classes=10"}
+    assert size.status == HOLDS and datasets.status == HOLDS and datasets.p_value == pytest.approx(0.05)
+    assert len(hypotheses.task_difficulty(tables(class_rows), tables(size_rows))) == 2
+    flipped = [{**r, "dead_by_activation": 0.5 - r["dead_by_activation"]} for r in class_rows]
+    assert hypotheses.task_difficulty(tables(flipped), tables(size_rows))[0].status == DOES_NOT_HOLD
+
+
+def test_capacity_width_trend_and_every_architecture():
+    width_rows = [{"width": w, "seed": s, "dead_by_activation": dead + 0.01 * s}
+                  for w, dead in ((0.5, 0.4), (1.0, 0.2), (2.0, 0.05)) for s in SEEDS]
+    arch_rows = [{"model": m, "optimizer": o, "decay_mode": "l2", "seed": s, "dead_by_activation": dead + 0.01 * s}
+                 for m in ("basicnet", "vgg11") for o, dead in (("adam", 0.3), ("sgd", 0.0)) for s in SEEDS]
+    width, every = hypotheses.capacity(tables(width_rows), tables(arch_rows))
+    assert width.status == HOLDS and every.status == HOLDS and every.p_value == pytest.approx(0.05)
+    assert [p["claim"] for p in every.parts] == ["basicnet: adam+l2 > sgd+l2", "vgg11: adam+l2 > sgd+l2"]
+    # one architecture without the effect: the intersection does not hold
+    arch_rows = [{**r, "dead_by_activation": 0.0} if r["model"] == "vgg11" else r for r in arch_rows]
+    assert hypotheses.capacity(tables(width_rows), tables(arch_rows))[1].status == INCONCLUSIVE
+
+
+# --- 8. mechanism -----------------------------------------------------------------------------------
 
 
 def test_mechanism_variant_labels():
@@ -126,39 +413,268 @@ def test_mechanism_variant_labels():
     assert hypotheses.mechanism_variant({**base, "decay_params": "weights_only"}) == "BN params not decayed"
 
 
-def test_selective_filters_die_compares_filters_that_die_with_survivors():
-    from sparsitylib.store import tables_from_records
-
-    def record(run_id, early, dead):
-        return {"run_id": run_id, "status": "completed", "config": {}, "metrics": {}, "layers": [],
-                "filters": {"layer": ["C1"] * 4, "filter": [0, 1, 2, 3], "dead_by_activation": dead},
-                "history": [{"epoch": 1, "dead_per_layer": [0], "gamma_quantiles": [[1, 1, 1, 1, 1]],
-                             "filter_selectivity": early}]}
-
-    fates = [True, True, False, False]
-    dies_selective = tables_from_records([record("a", [0.9, 0.8, 0.1, 0.2], fates), record("b", [0.7, 0.9, 0.0, 0.3], fates),
-                                          record("c", [0.6, 0.9, 0.2, 0.3], fates)])
-    assert hypotheses.selective_filters_die(dies_selective, ["a", "b", "c"]).status == HOLDS
-    dies_universal = tables_from_records([record("a", [0.1, 0.0, 0.9, 0.8], fates), record("b", [0.2, 0.0, 0.9, 0.7], fates),
-                                          record("c", [0.1, 0.1, 0.5, 0.8], fates)])
-    assert hypotheses.selective_filters_die(dies_universal, ["a", "b", "c"]).status == DOES_NOT_HOLD
-
-
-def pruning_table(implicit_error, difference):
-    rows = [("unpruned (adaptive + L2)", 100, 0.20, 0.20, 1.0, float("nan")),
-            ("implicit: dead filters removed", 50, 0.20, implicit_error, 2.0, difference),
-            ("L1-norm filters (Li et al.)", 49, 0.60, 0.10, 2.04, float("nan")),
-            ("Network Slimming (Liu et al.)", 50, 0.50, 0.12, 2.0, float("nan"))]
-    return pd.DataFrame([{"model": "basicnet", "dataset": "fashion-mnist", "seed": 0, "method": m, "macs": macs,
-                          "test_error_pruned": before, "test_error_finetuned": after, "mac_reduction": reduction,
-                          "max_logit_difference": diff} for m, macs, before, after, reduction, diff in rows])
+def mechanism_rows(leaky_activation=0.5, leaky_gamma=0.0, no_bn_dead=0.0, no_bn_error=0.15, weights_only=0.1):
+    """Fashion-MNIST (10 classes, chance error 0.9): the baseline at 30% dead by either criterion,
+    and each variant; +0.01 per seed."""
+    base = {"activation": "relu", "norm": "batchnorm", "decay_params": "all", "negative_slope": 0.01,
+            "classes": None, "dataset": "fashion-mnist", "test_error": 0.1}
+    rows = []
+    for seed in SEEDS:
+        j = 0.01 * seed
+        rows += [
+            {**base, "seed": seed, "dead_by_activation": 0.3 + j, "dead_by_gamma": 0.3 + j},
+            {**base, "seed": seed, "activation": "leaky_relu", "dead_by_activation": leaky_activation + j,
+             "dead_by_gamma": leaky_gamma + j},
+            {**base, "seed": seed, "norm": "none", "dead_by_activation": no_bn_dead + j, "dead_by_gamma": NAN,
+             "test_error": no_bn_error + 0.001 * seed},
+            {**base, "seed": seed, "decay_params": "weights_only", "dead_by_activation": weights_only + j,
+             "dead_by_gamma": weights_only + j},
+        ]
+    return rows
 
 
-def test_pruning_verdicts():
-    exact, par = hypotheses.pruning(pruning_table(implicit_error=0.105, difference=1e-14))
-    assert exact.status == HOLDS and par.status == HOLDS
-    exact, par = hypotheses.pruning(pruning_table(implicit_error=0.13, difference=2e-4))
-    assert exact.status == DOES_NOT_HOLD and par.status == DOES_NOT_HOLD
+def test_leaky_relu_is_judged_by_the_gamma_criterion():
+    # never positive on the training images (50%) is not dead for a leaky unit: |gamma| says none died
+    leaky, *_ = hypotheses.mechanism(tables(mechanism_rows(leaky_activation=0.5, leaky_gamma=0.0)))
+    assert leaky.status == HOLDS and leaky.p_value == pytest.approx(0.05) and leaky.effect == pytest.approx(0.3)
+    assert leaky.values["leaky ReLU"] == pytest.approx([0.0, 0.01, 0.02])
+    assert "never positive" in leaky.evidence and "0.01x" in leaky.evidence and "51.0%" in leaky.evidence
+    leaky, *_ = hypotheses.mechanism(tables(mechanism_rows(leaky_activation=0.0, leaky_gamma=0.5)))
+    assert leaky.status == DOES_NOT_HOLD  # by the gamma criterion more die with leaky ReLU
+
+
+def test_a_no_batchnorm_control_at_chance_makes_its_comparison_invalid():
+    _, no_bn, weights_only, selective = hypotheses.mechanism(tables(mechanism_rows(no_bn_error=0.9)))
+    assert no_bn.status == INVALID and no_bn.p_value is None
+    assert "3 of 3 runs without BatchNorm did not train" in no_bn.evidence and "chance, 90%" in no_bn.evidence
+    assert len(no_bn.parts) == 1 and no_bn.parts[0]["status"] == HOLDS  # what the comparison would have said
+    assert weights_only.status == HOLDS and weights_only.p_value == pytest.approx(0.05)
+    assert selective.status == INCONCLUSIVE and "no per-epoch filter history" in selective.evidence
+    verdicts = adjust(hypotheses.mechanism(tables(mechanism_rows(no_bn_error=0.9))))
+    assert verdicts[1].status == INVALID and verdicts[1].p_adjusted is None
+    assert "Holm over 2 tested claims" in verdicts[0].family  # leaky and BN params: the invalid one is left out
+
+
+def test_one_untrained_run_of_the_control_is_enough_to_make_it_invalid():
+    rows = mechanism_rows(no_bn_dead=0.7, no_bn_error=0.9)
+    for row in rows:
+        if row.get("norm") == "none" and row["seed"] == 0:
+            row["test_error"] = 0.185  # this one trained
+    _, no_bn, _, _ = hypotheses.mechanism(tables(rows))
+    assert no_bn.status == INVALID and "2 of 3 runs without BatchNorm did not train" in no_bn.evidence
+    assert "The runs that trained: dead 70.0% at test error 18.5%" in no_bn.evidence
+
+
+def test_a_trained_no_batchnorm_control_is_an_ordinary_comparison():
+    _, fewer, _, _ = hypotheses.mechanism(tables(mechanism_rows(no_bn_dead=0.0, no_bn_error=0.15)))
+    assert fewer.status == HOLDS and fewer.p_value == pytest.approx(0.05)
+    assert fewer.n == {hypotheses.BASELINE: 3, "no BatchNorm": 3}
+    _, more, _, _ = hypotheses.mechanism(tables(mechanism_rows(no_bn_dead=0.6, no_bn_error=0.15)))
+    assert more.status == DOES_NOT_HOLD
+    _, _, weights_only, _ = hypotheses.mechanism(tables(mechanism_rows(weights_only=0.6)))
+    assert weights_only.status == DOES_NOT_HOLD
+
+
+# -- death epochs and selectivity before death
+
+# Six snapshots of one run. Layer C1: filter 0 is alive on epochs 1-3 and dead from 4 on (death 4);
+# filter 1 dies at 2, revives at 4 and dies again at 5 (death 5: its last death); filter 2 is dead
+# from epoch 1 (no live epoch before death); filters 3 and 4 survive (filter 4 is silent on the
+# epoch-2 snapshot only). Layer C2: one survivor at 0.9, which must not enter C1's comparison.
+FILTERS = [("C1", 0, True), ("C1", 1, True), ("C1", 2, True), ("C1", 3, False), ("C1", 4, False), ("C2", 0, False)]
+
+
+def death_record(run_id, shift=0.0, dying=((0.5, 0.6, 0.7), (0.3, 0.45)), config=None, metrics=None):
+    (a1, a2, a3), (b1, b4) = dying
+    selectivity = {
+        ("C1", 0): [a1 + shift, a2 + shift, a3 + shift, NAN, NAN, NAN],
+        ("C1", 1): [b1 + shift, NAN, NAN, b4 + shift, NAN, NAN],
+        ("C1", 2): [NAN] * 6,
+        ("C1", 3): [0.2] * 6,
+        ("C1", 4): [0.4, NAN, 0.4, 0.4, 0.4, 0.4],
+        ("C2", 0): [0.9] * 6,
+    }
+    return {"run_id": run_id, "status": "completed", "config": config or {}, "metrics": metrics or {}, "layers": [],
+            "filters": [{"layer": layer, "filter": f, "dead_by_activation": dead} for layer, f, dead in FILTERS],
+            "history": [snapshot(e + 1, [selectivity[(layer, f)][e] for layer, f, _ in FILTERS]) for e in range(6)]}
+
+
+LESS_SELECTIVE = ((0.1, 0.1, 0.1), (0.1, 0.05))
+
+
+def test_death_epochs_are_the_start_of_the_last_run_of_dead_snapshots():
+    history = tables_from_records([death_record("a")]).history_filters()
+    deaths = hypotheses.death_epochs(history).set_index(["layer", "filter"])["death_epoch"]
+    assert deaths.to_dict() == {("C1", 0): 4, ("C1", 1): 5, ("C1", 2): 1}  # survivors have none
+
+
+def test_selectivity_before_death_is_against_same_layer_survivors_at_the_same_epoch():
+    history = tables_from_records([death_record("a")]).history_filters()
+    aligned = hypotheses.selectivity_before_death(history).sort_values(["filter", "epoch"])
+    rows = [(r.filter, r.epoch, r.epochs_before_death) for r in aligned.itertuples()]
+    # filter 1's silent epochs 2 and 3 have no selectivity; filter 2 has no live epoch before death
+    assert rows == [(0, 1, 3), (0, 2, 2), (0, 3, 1), (1, 1, 4), (1, 4, 1)]
+    # C1 survivors: mean of 0.2 and 0.4, except epoch 2, where filter 4 is silent (0.2); C2's 0.9 left out
+    assert aligned["survivors_selectivity"].tolist() == pytest.approx([0.3, 0.2, 0.3, 0.3, 0.3])
+    assert aligned["difference"].tolist() == pytest.approx([0.2, 0.4, 0.4, 0.0, 0.15])
+    assert hypotheses.selectivity_before_death(pd.DataFrame()).empty
+
+
+def death_tables(shifts, dying=((0.5, 0.6, 0.7), (0.3, 0.45)), others=()):
+    return tables_from_records([death_record(f"run{i}", shift, dying) for i, shift in enumerate(shifts)]
+                               + [death_record(f"other{i}", 0.0, LESS_SELECTIVE) for i in range(len(others))])
+
+
+def test_five_runs_with_selective_dying_filters_hold_at_one_in_32():
+    shifts = [0.0, 0.01, 0.02, 0.03, 0.04]
+    ids = [f"run{i}" for i in range(5)]
+    verdict = hypotheses.selective_before_death(death_tables(shifts, others=range(3)), ids, lead_epochs=1)
+    # per run, at one epoch before death: filter 0 (+0.4) and filter 1 (+0.15), averaged
+    assert verdict.values["dying - same-layer survivors"] == pytest.approx([0.275 + s for s in shifts])
+    assert verdict.status == HOLDS and verdict.p_value == pytest.approx(1 / 32) and verdict.p_min == pytest.approx(1 / 32)
+    assert verdict.n == {"dying - same-layer survivors": 5}  # the other runs were not asked for
+    assert "10 dying filters over 5 runs" in verdict.evidence
+    two_before = hypotheses.selective_before_death(death_tables(shifts), ids, lead_epochs=2)
+    assert two_before.values["dying - same-layer survivors"] == pytest.approx([0.4 + s for s in shifts])
+    assert two_before.status == HOLDS
+
+
+def test_three_runs_cannot_decide_and_less_selective_dying_filters_do_not_hold():
+    three = hypotheses.selective_before_death(death_tables([0.0, 0.01, 0.02]), ["run0", "run1", "run2"],
+                                              lead_epochs=1)
+    assert three.status == INCONCLUSIVE and three.p_value == pytest.approx(1 / 8)
+    shifts = [0.0, 0.01, 0.02, 0.03, 0.04]
+    less = hypotheses.selective_before_death(death_tables(shifts, LESS_SELECTIVE), [f"run{i}" for i in range(5)],
+                                             lead_epochs=1)
+    # filter 0: 0.1 - 0.3, filter 1: 0.05 - 0.3
+    assert less.values["dying - same-layer survivors"] == pytest.approx([-0.225 + s for s in shifts])
+    assert less.status == DOES_NOT_HOLD and less.p_value == pytest.approx(1 / 32)
+
+
+def test_selective_before_death_without_deaths_or_history_is_inconclusive():
+    assert hypotheses.selective_before_death(death_tables([0.0]), ["run0"], lead_epochs=5).status == INCONCLUSIVE
+    assert hypotheses.selective_before_death(death_tables([0.0]), ["nope"], lead_epochs=1).status == INCONCLUSIVE
+    assert "no per-epoch filter history" in hypotheses.selective_before_death(tables([{"seed": 0}]), ["r0"]).evidence
+
+
+def test_mechanism_aligns_deaths_in_the_baseline_runs_only():
+    base = {"activation": "relu", "norm": "batchnorm", "decay_params": "all", "negative_slope": 0.01,
+            "classes": None, "dataset": "fashion-mnist"}
+    metrics = {"dead_by_activation": 0.3, "dead_by_gamma": 0.3, "test_error": 0.1}
+    records = [death_record(f"base{s}", 0.01 * s, config={**base, "seed": s}, metrics=metrics) for s in FIVE_SEEDS]
+    records += [death_record(f"leaky{s}", 0.0, LESS_SELECTIVE, config={**base, "seed": s, "activation": "leaky_relu"},
+                             metrics={**metrics, "dead_by_gamma": 0.0}) for s in SEEDS]
+    *_, selective = hypotheses.mechanism(tables_from_records(records), lead_epochs=1)
+    assert selective.status == HOLDS and selective.p_value == pytest.approx(1 / 32)
+    assert selective.values["dying - same-layer survivors"] == pytest.approx([0.275 + 0.01 * s for s in FIVE_SEEDS])
+    *_, two_before = hypotheses.mechanism(tables_from_records(records), lead_epochs=2)
+    assert two_before.values["dying - same-layer survivors"] == pytest.approx([0.4 + 0.01 * s for s in FIVE_SEEDS])
+    assert two_before.claim.startswith("Filters are more selective than their layer's survivors 2 epoch(s) before")
+
+
+# --- 9. pruning -------------------------------------------------------------------------------------
+
+
+def pruning_table(implicit_error=0.105, differences=(1e-14, 1e-14, 1e-14), models=("basicnet",), reduction=2.0,
+                  changed_seed=None):
+    """Per model and seed: the unpruned adaptive network, implicit pruning and the two explicit
+    methods, fine-tuned test errors +0.001 per seed; the best explicit one (slimming) at 0.10."""
+    rows = []
+    for model in models:
+        error = implicit_error[model] if isinstance(implicit_error, dict) else implicit_error
+        for seed, difference in zip(SEEDS, differences):
+            j = 0.001 * seed
+            for method, macs, before, after, factor, diff in [
+                    ("unpruned (adaptive + L2)", 100, 0.20, 0.20, 1.0, NAN),
+                    ("implicit: dead filters removed", 50, 0.20 + (0.01 if seed == changed_seed else 0), error + j,
+                     reduction, difference),
+                    ("L1-norm filters (Li et al.)", 49, 0.60, 0.12 + j, 2.04, NAN),
+                    ("Network Slimming (Liu et al.)", 50, 0.50, 0.10 + j, 2.0, NAN)]:
+                rows.append({"model": model, "dataset": "fashion-mnist", "seed": seed, "method": method, "macs": macs,
+                             "test_error_pruned": before, "test_error_finetuned": after, "mac_reduction": factor,
+                             "max_logit_difference": diff})
+    return pd.DataFrame(rows)
+
+
+def test_exactness_uses_the_float64_tolerance():
+    assert EXACT_LOGIT_TOLERANCE == 1e-9
+    exact, _ = hypotheses.pruning(pruning_table(differences=(1e-14, 1e-14, 1e-14)))
+    assert exact.status == HOLDS and exact.p_value is None and "3 of 3 runs exact" in exact.evidence
+    assert exact.effect == pytest.approx(1e-14)
+    for bad in (1.7e-4, 7.9e-6):
+        exact, _ = hypotheses.pruning(pruning_table(differences=(1e-14, bad, 1e-14)))
+        assert exact.status == DOES_NOT_HOLD and "2 of 3 runs exact" in exact.evidence
+        assert exact.effect == pytest.approx(bad) and f"seed 1: {bad:.2g}" in exact.evidence
+    exact, _ = hypotheses.pruning(pruning_table(changed_seed=2))
+    assert "seed 2: 1e-14 (test error changed)" in exact.evidence and "seed 0: 1e-14;" in exact.evidence
+    empty = hypotheses.exactness("exact", [], [])
+    assert empty.status == INCONCLUSIVE and empty.evidence == "no pruned runs"
+
+
+def test_par_is_non_inferiority_per_architecture():
+    _, par = hypotheses.pruning(pruning_table(implicit_error=0.105))  # within 1 point of slimming's 0.10
+    assert par.status == HOLDS and par.p_value == pytest.approx(0.05) and len(par.parts) == 1
+    assert par.parts[0]["n"] == {"best explicit + tolerance": 3, "implicit": 3}
+    assert par.parts[0]["effect"] == pytest.approx(0.005)  # 0.10 + 0.01 - 0.105
+    _, par = hypotheses.pruning(pruning_table(implicit_error=0.13))  # 3 points worse than the best explicit
+    assert par.status == DOES_NOT_HOLD and par.p_value == pytest.approx(0.05)
+    # every architecture must pass: one failing of two gives p = 0.05 x 2 parts, not enough for either
+    _, par = hypotheses.pruning(pruning_table(implicit_error={"basicnet": 0.105, "vgg11": 0.13},
+                                              models=("basicnet", "vgg11")))
+    assert [p["status"] for p in par.parts] == [HOLDS, DOES_NOT_HOLD]
+    assert par.status == INCONCLUSIVE and par.supports == -1 and par.p_value == pytest.approx(0.1)
+    _, par = hypotheses.pruning(pruning_table(implicit_error=0.105, models=("basicnet", "vgg11")))
+    assert par.status == HOLDS and len(par.parts) == 2
+
+
+def test_par_without_dead_filters_or_comparisons_is_inconclusive():
+    _, par = hypotheses.pruning(pruning_table(reduction=1.0))
+    assert par.status == INCONCLUSIVE and par.parts[0]["evidence"] == "no filter died, so there is nothing to compare"
+    exact, par = hypotheses.pruning(pd.DataFrame())
+    assert exact.status == INCONCLUSIVE and par.status == INCONCLUSIVE
+
+
+# --- 10. training length and learning rate ----------------------------------------------------------
+
+
+def test_lr_x_steps_design_keeps_lr_times_epochs():
+    assert hypotheses.lr_x_steps_design(1e-2, 8, [1e-2, 5e-3, 2.5e-3]) == [(1e-2, 8), (5e-3, 16), (2.5e-3, 32)]
+    for epochs in (e for _, e in hypotheses.lr_x_steps_design(1e-2, 8, [1e-2, 5e-3, 2.5e-3])):
+        assert isinstance(epochs, int)
+    with pytest.raises(ValueError, match="lr 0.003 needs"):
+        hypotheses.lr_x_steps_design(1e-2, 8, [1e-2, 3e-3])
+    with pytest.raises(ValueError, match="lr 0.1"):  # 0.8 epochs
+        hypotheses.lr_x_steps_design(1e-2, 8, [1e-1])
+
+
+def length_rows(dead_by_lr):
+    """Adam+L2 at each lr for 8 / lr steps (lr x steps = 8), given dead fractions (+0.005 per
+    seed), and SGD and Adam without regularization runs that must be left out."""
+    rows = []
+    for seed in SEEDS:
+        for lr, dead in dead_by_lr.items():
+            rows.append({"optimizer": "adam", "decay_mode": "l2", "lr": lr, "steps": round(8 / lr), "seed": seed,
+                         "dead_by_activation": dead + 0.005 * seed})
+        rows += [{"optimizer": "sgd", "decay_mode": "l2", "lr": 0.1, "steps": 80, "seed": seed, "dead_by_activation": 0.9},
+                 {"optimizer": "adam", "decay_mode": "none", "lr": 1e-1, "steps": 80, "seed": seed,
+                  "dead_by_activation": 0.9}]
+    return rows
+
+
+def test_training_length_equivalence_at_equal_lr_x_steps():
+    (same,) = hypotheses.training_length(tables(length_rows({1e-2: 0.30, 5e-3: 0.31, 2.5e-3: 0.302})))
+    assert same.status == HOLDS and same.p_value == pytest.approx(0.05) and same.supports == 1
+    assert same.n == {"lr=0.0025": 3, "lr=0.005": 3, "lr=0.01": 3}
+    assert same.effect == pytest.approx(-0.002) and "lr x steps of every run: 8)" in same.evidence
+    (ordered,) = hypotheses.training_length(tables(length_rows({1e-2: 0.40, 5e-3: 0.20, 2.5e-3: 0.10})))
+    assert ordered.status == DOES_NOT_HOLD and ordered.p_value == pytest.approx(0.05)
+    assert ordered.effect == pytest.approx(0.30)
+    unequal = length_rows({1e-2: 0.30, 2.5e-3: 0.30})
+    for row in unequal:
+        if row["lr"] == 2.5e-3:
+            row["steps"] = 800  # 2.5e-3 x 800 = 2, not the 8 of the other rate
+    (mixed,) = hypotheses.training_length(tables(unequal))
+    assert mixed.status == INCONCLUSIVE and "do not share one lr x steps (2, 8)" in mixed.evidence
 
 
 def long_records(dead_by_lr, sgd_dead=0, seeds=SEEDS):
@@ -181,25 +697,15 @@ def long_records(dead_by_lr, sgd_dead=0, seeds=SEEDS):
     return records
 
 
-def test_training_length_verdicts_read_the_histories():
-    from sparsitylib.store import tables_from_records
-
-    # dead filters a function of lr x steps: lr 1e-3 reaches at epoch 4 what 4e-3 reaches at epoch 1
+def test_training_progress_reads_the_histories():
     collapse = {1e-3: [0, 1, 2, 4], 4e-3: [4, 6, 7, 8], 1.6e-2: [8, 9, 9, 9]}
-    adam_vs_none, adam_vs_sgd, sgd_none, governed = hypotheses.training_length(tables_from_records(long_records(collapse)))
-    assert adam_vs_none.status == HOLDS and adam_vs_sgd.status == HOLDS and sgd_none.status == HOLDS
-    assert governed.status == HOLDS and governed.effect > 0.9
     progress = hypotheses.training_progress(tables_from_records(long_records(collapse)))
     first = progress[(progress["run_id"] == "adam-0.004-0") & (progress["epoch"] == 2)].iloc[0]
     assert first["steps"] == 20 and first["lr_x_steps"] == pytest.approx(4e-3 * 20) and first["dead_fraction"] == 0.6
-    # SGD+L2 with dead filters: the "none at any length" claim fails
-    _, _, sgd_none, _ = hypotheses.training_length(tables_from_records(long_records(collapse, sgd_dead=3)))
-    assert sgd_none.status == DOES_NOT_HOLD
+    assert set(progress["run_id"]) >= {"none-0", "sgd-2"} and len(progress) == 4 * (3 + 2 + 6)
 
 
 def test_onset_finds_the_first_dead_epoch_in_lr_x_steps():
-    from sparsitylib.store import tables_from_records
-
     dead = {1e-3: [0, 0, 0, 0], 4e-3: [0, 0, 3, 5]}
     onset = hypotheses.onset(hypotheses.training_progress(tables_from_records(long_records(dead)))).set_index(
         ["optimizer", "decay_mode", "lr"])
@@ -208,3 +714,46 @@ def test_onset_finds_the_first_dead_epoch_in_lr_x_steps():
     assert late["final_lr_x_steps"] == pytest.approx(4e-3 * 40) and late["final_dead_pct"] == pytest.approx(50)
     never = onset.loc[("adam", "l2", 1e-3)]
     assert math.isnan(never["onset_step"]) and never["final_lr_x_steps"] == pytest.approx(1e-3 * 40)
+
+
+# --- 11. ResNets ------------------------------------------------------------------------------------
+
+
+def resnet_rows(adam_l2, sgd_l2, adam_none):
+    return [{"optimizer": o, "decay_mode": m, "seed": s, "dead_by_activation": dead + 0.01 * s}
+            for o, m, dead in (("adam", "l2", adam_l2), ("sgd", "l2", sgd_l2), ("adam", "none", adam_none))
+            for s in SEEDS]
+
+
+def pruned_rows(differences):
+    return pd.DataFrame([{"seed": s, "max_logit_difference": d, "removed": 10, "dead": 12}
+                         for s, d in zip(SEEDS, differences)])
+
+
+def test_resnet_verdicts():
+    verdicts = hypotheses.resnets(tables(resnet_rows(0.3, 0.0, 0.0)), pruned_rows([1e-14, 2e-14, 1e-14]))
+    assert [v.status for v in verdicts] == [HOLDS, HOLDS, HOLDS]
+    assert [v.p_value for v in verdicts[:2]] == pytest.approx([0.05, 0.05]) and verdicts[2].p_value is None
+    assert verdicts[0].n == {"adam+l2": 3, "sgd+l2": 3} and verdicts[1].n == {"adam+l2": 3, "adam+none": 3}
+    assert "seed 1: 2e-14, 10 of 12 dead filters removed" in verdicts[2].evidence
+    verdicts = hypotheses.resnets(tables(resnet_rows(0.0, 0.3, 0.3)), pruned_rows([1e-14, 7.9e-6, 1e-14]))
+    assert [v.status for v in verdicts] == [DOES_NOT_HOLD, DOES_NOT_HOLD, DOES_NOT_HOLD]
+    assert hypotheses.resnets(tables(resnet_rows(0.3, 0.0, 0.0)), pd.DataFrame())[2].status == INCONCLUSIVE
+
+
+def test_dead_per_stage_counts_each_criterion_over_its_filters():
+    rows = [{"optimizer": "adam", "decay_mode": "l2", "seed": 0}]
+    filters = pd.DataFrame({
+        "run_id": ["r0"] * 6,
+        "layer": ["bn1", "bn1", "layer1.0.bn1", "layer1.0.bn1", "layer2.0.bn2", "layer2.0.bn2"],
+        "dead_by_activation": [True, False, True, False, True, False],
+        "dead_by_gamma": [True, False, False, False, True, True],
+        "measured": [True, True, True, True, False, False],
+    })
+    assert hypotheses.stage_of("bn1") == "stem" and hypotheses.stage_of("layer3.1.bn2") == "stage 3"
+    stages = hypotheses.dead_per_stage(tables(rows, filters)).set_index("stage")
+    assert list(stages.index) == ["stage 1", "stage 2", "stem"]
+    assert stages.loc["stem", "dead_by_activation_pct"] == 50 and stages.loc["stem", "criteria_agreement"] == 1.0
+    assert stages.loc["stage 1", "criteria_agreement"] == 0.5 and stages.loc["stage 1", "dead_by_gamma_pct"] == 0
+    assert stages.loc["stage 2", "measured"] == 0 and math.isnan(stages.loc["stage 2", "dead_by_activation_pct"])
+    assert stages.loc["stage 2", "dead_by_gamma_pct"] == 100 and (stages["setting"] == "adam+l2").all()

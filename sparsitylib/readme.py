@@ -1,0 +1,289 @@
+"""The README's results, written from the committed verdict JSONs so that they cannot go stale.
+
+    python -m sparsitylib readme [--preset quick] [--check] [--readme PATH] [--figures DIR]
+
+Two kinds of markers in the README are regenerated from ``figures/<preset>/*.verdict.json`` and
+``figures/<preset>/MANIFEST.json``:
+
+- the verdict table, everything between ``<!-- verdicts:<preset>:start -->`` and
+  ``<!-- verdicts:<preset>:end -->``: one line on where the numbers come from (preset, runs,
+  seeds, commit, date) and one row per verdict, in notebook order;
+- a number in prose, ``<!-- value:KEY -->text<!-- /value -->`` or
+  ``<!-- value:KEY|FORMAT -->text<!-- /value -->``: the text is replaced by the value at KEY,
+  a path ``<notebook>/<verdict index>/<key>/...`` into that notebook's verdict JSON (for
+  example ``01_optimizer_regularizer/0/values/adam+l2/mean|{:.1%}``). A number steps into a
+  list, ``mean``, ``sd``, ``min`` and ``max`` summarize a list as the last step, and a second
+  step that is not a number reads the file's top level (``01_optimizer_regularizer/seeds``).
+  FORMAT is a Python format string; without it a number under ``effect``, ``ci`` or ``values``
+  takes the verdict's own ``fmt``, a p-value 2 significant digits, anything else ``{:.3g}``.
+
+Value markers take their numbers from the preset whose table the README shows; a README without
+a table for ``--preset`` is left alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .files import write_atomically
+
+DEFAULT_FMT = "{:.3g}"
+P_FMT = "{:.2g}"
+VALUE = re.compile(r"<!-- value:(?P<key>[^|\n]+?)(?:\|(?P<fmt>[^\n]*?))? -->(?P<text>.*?)<!-- /value -->", re.DOTALL)
+SUMMARIES = {"mean": statistics.fmean, "min": min, "max": max,
+             "sd": lambda values: statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+class ReadmeError(ValueError):
+    """A marker the JSONs cannot fill (the message names the marker), or missing verdict files."""
+
+
+def table_markers(preset: str) -> tuple[str, str]:
+    """The start and end markers of the verdict table for ``preset``."""
+    return f"<!-- verdicts:{preset}:start -->", f"<!-- verdicts:{preset}:end -->"
+
+
+def load_verdict_files(figures: Path) -> dict[str, dict]:
+    """Every ``<notebook>.verdict.json`` under ``figures``, by notebook name, in notebook order."""
+    return {path.name.removesuffix(".verdict.json"): json.loads(path.read_text())
+            for path in sorted(figures.glob("*.verdict.json"))}
+
+
+def _cell(text) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def format_p(p: float | None) -> str:
+    """A p-value to 2 significant digits ('0.05', '0.0001', '4.5e-99'); '-' for none."""
+    return "-" if p is None else f"{p:.2g}".replace("e-0", "e-")
+
+
+def _format_n(n: dict | None) -> str:
+    sizes = list((n or {}).values())
+    if not sizes:
+        return ""
+    if len(sizes) == 2:
+        return " vs ".join(str(size) for size in sizes)
+    if len(sizes) == 1:
+        (label, size), = n.items()
+        return f"{size} {label}" if re.fullmatch(r"[a-z ]+s", label) else f"{size} runs"  # a unit, or an arm
+    return f"{sum(sizes)} runs in {len(sizes)} groups"
+
+
+def format_n(verdict: dict) -> str:
+    """'3 vs 3' for two arms, '12 runs in 4 groups' for more; for one, its size and label when
+    the label is a plural noun ('356 dead filters', '100 epochs'), else '3 runs'. A verdict made
+    of parts gives '2 x (3 vs 3)' when every part has the same n, else '6 parts'; '-' when nothing
+    is known."""
+    own = _format_n(verdict.get("n"))
+    if own:
+        return own
+    parts = [_format_n(part.get("n")) for part in verdict.get("parts") or []]
+    if not parts:
+        return "-"
+    if parts[0] and len(set(parts)) == 1:
+        return f"{len(parts)} x ({parts[0]})"
+    return f"{len(parts)} parts"
+
+
+def format_effect(verdict: dict) -> str:
+    """'<effect_label>: <effect> [<low>, <high>]' with the verdict's ``fmt`` (the interval left out
+    when it is missing or not finite); '-' without an effect."""
+    effect = verdict.get("effect")
+    if effect is None:
+        return "-"
+    fmt = verdict.get("fmt") or DEFAULT_FMT
+    text = fmt.format(effect)
+    ci = verdict.get("ci")
+    if ci and all(isinstance(bound, (int, float)) and not math.isnan(bound) for bound in ci):
+        text += f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+    label = verdict.get("effect_label")
+    return f"{label}: {text}" if label else text
+
+
+def provenance(files: dict[str, dict], manifest: dict, preset: str) -> str:
+    """The line above the table: preset, number of runs, seeds, commit and date."""
+    run_ids = set().union(*(data.get("run_ids") or [] for data in files.values()))
+    missing = [name[:2] for name, data in files.items() if "run_ids" not in data]
+    if len(missing) == len(files):
+        runs = "run ids not recorded"
+    else:
+        runs = f"{len(run_ids)} runs" + (f" (run ids missing in {', '.join(missing)})" if missing else "")
+    seeds = sorted(set().union(*(data.get("seeds") or [] for data in files.values())))
+    commit = str(manifest.get("commit") or "unknown")[:7]
+    return (f"_Written by `python -m sparsitylib readme` from `figures/{preset}/*.verdict.json`: preset {preset}, "
+            f"{runs}, seeds {', '.join(map(str, seeds)) or '-'}, commit {commit}, "
+            f"{manifest.get('finished', 'date unknown')}._")
+
+
+def render_table(files: dict[str, dict], manifest: dict, preset: str) -> str:
+    """The generated block between the table markers: the provenance line and the verdict table."""
+    lines = [provenance(files, manifest, preset), "",
+             "| nb | claim | verdict | n | p | p Holm | effect [95% CI] |", "|---|---|---|---|---|---|---|"]
+    old_rule = [name for name, data in files.items() if not is_current_rule(data)]
+    for name, data in files.items():
+        for verdict in data.get("verdicts", []):
+            cells = (name[:2] + (OLD_RULE_MARK if name in old_rule else ""), verdict.get("claim", ""),
+                     verdict.get("status", ""), format_n(verdict), format_p(verdict.get("p_value")),
+                     format_p(verdict.get("p_adjusted")), format_effect(verdict))
+            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    if old_rule:
+        lines += ["", f"{OLD_RULE_MARK} {', '.join(name[:2] for name in old_rule)}: {OLD_RULE_NOTE}"]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+OLD_RULE_MARK = "†"
+OLD_RULE_NOTE = ("decided under the earlier rule (3 runs per arm, no Holm adjustment, no minimum effect, no "
+                 "interval): not yet re-rendered with the current one (see docs/verdicts.md).")
+
+
+def is_current_rule(data: dict) -> bool:
+    """Whether a verdict file was written under the current rule (it records its run ids and
+    Holm-adjusted p-values); older files are shown, marked, until their notebook is re-rendered."""
+    return "run_ids" in data
+
+
+def _walk(files: dict[str, dict], key: str) -> tuple[object, str]:
+    """The value at ``key`` and the format a float there gets by default: the verdict's ``fmt``
+    under ``effect``, ``ci`` and ``values``, 2 significant digits for p-values, else ``{:.3g}``."""
+    notebook, *steps = key.strip().split("/")
+    if notebook not in files:
+        raise KeyError(f"no verdict file for notebook {notebook!r} (have: {', '.join(files) or 'none'})")
+    value, where, number_fmt = files[notebook], notebook, DEFAULT_FMT
+    if steps and re.fullmatch(r"\d+", steps[0]):  # a verdict index
+        value = value.get("verdicts", [])
+    for position, step in enumerate(steps):
+        last = position == len(steps) - 1
+        if isinstance(value, dict) and "claim" in value:  # a step into a verdict's (or part's) field
+            number_fmt = ((value.get("fmt") or DEFAULT_FMT) if step in ("effect", "ci", "values", "min_effect")
+                          else P_FMT if step.startswith("p_") else DEFAULT_FMT)
+        if isinstance(value, list) and last and step in SUMMARIES:
+            if not value:
+                raise KeyError(f"{where} is an empty list: no {step}")
+            value = SUMMARIES[step]([float(v) for v in value])
+        elif isinstance(value, list) and re.fullmatch(r"\d+", step) and int(step) < len(value):
+            value = value[int(step)]
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            choices = (", ".join(map(str, value)) if isinstance(value, dict)
+                       else f"0..{len(value) - 1}" + (" or mean, sd, min, max" if last else "")
+                       if isinstance(value, list) else f"nothing: it is the single value {value!r}")
+            raise KeyError(f"{where} has no {step!r} (choose from {choices})")
+        where += f"/{step}"
+    return value, number_fmt
+
+
+def resolve(files: dict[str, dict], key: str):
+    """The value at ``key`` (``<notebook>/<verdict index>/<key>/...``, see the module's docstring);
+    KeyError saying which step failed and what there is instead."""
+    return _walk(files, key)[0]
+
+
+def format_value(value, fmt: str | None = None, number_fmt: str = DEFAULT_FMT) -> str:
+    """``value`` through ``fmt``; without one, a float goes through ``number_fmt`` and anything
+    else (an integer, a status, a list) is written as it is."""
+    if fmt:
+        return fmt.format(value)
+    if isinstance(value, float):
+        return number_fmt.format(value)
+    return str(value)
+
+
+@dataclass
+class Rendered:
+    """A README with its markers filled, and what was filled."""
+
+    text: str
+    tables: int  # verdict tables written (0: the README shows none for this preset)
+    rows: int
+    values: int  # value markers filled
+    values_changed: int
+
+
+def render(readme: str, figures: Path, preset: str) -> Rendered:
+    """``readme`` with its verdict table and value markers for ``preset`` filled from ``figures``.
+    Raises ReadmeError naming the marker that cannot be filled."""
+    start, end = table_markers(preset)
+    if readme.count(start) == 0 and readme.count(end) == 0:
+        return Rendered(readme, 0, 0, 0, 0)
+    if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):
+        raise ReadmeError(f"expected one {start} followed by one {end}")
+    files = load_verdict_files(figures)
+    if not files:
+        raise ReadmeError(f"no *.verdict.json in {figures}")
+    manifest_path = figures / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    changed = 0
+
+    def fill(match: re.Match) -> str:
+        nonlocal changed
+        key, fmt = match["key"], match["fmt"]
+        try:
+            value, number_fmt = _walk(files, key)
+            new = format_value(value, fmt, number_fmt)
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            line = match.string.count("\n", 0, match.start()) + 1
+            message = error.args[0] if isinstance(error, KeyError) else str(error)
+            marker = match.string[match.start():match.start("text")]
+            raise ReadmeError(f"line {line}: {marker}: {message}") from None
+        changed += new != match["text"]
+        return match.string[match.start():match.start("text")] + new + "<!-- /value -->"
+
+    text, count = VALUE.subn(fill, readme)  # first, so that errors name the line of the file as it is
+    table = render_table(files, manifest, preset)
+    head, rest = text.split(start)
+    text = head + start + table + end + rest.split(end, 1)[1]
+    return Rendered(text, 1, table.count("\n| ") - 1, count, changed)
+
+
+def diff(old: str, new: str, name: str = "README.md") -> str:
+    """The unified diff from ``old`` to ``new`` ('' when equal)."""
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        f"{name} (committed)", f"{name} (from the verdict JSONs)"))
+
+
+def check(readme: Path, figures: Path, preset: str) -> str:
+    """The diff between ``readme`` and what the verdict JSONs say it should be ('' when it matches)."""
+    old = readme.read_text()
+    return diff(old, render(old, figures, preset).text, readme.name)
+
+
+def update(readme: Path, figures: Path, preset: str) -> Rendered:
+    """Rewrite ``readme`` (atomically, only when something changed) from the verdict JSONs."""
+    old = readme.read_text()
+    rendered = render(old, figures, preset)
+    if rendered.text != old:
+        write_atomically(readme, lambda temporary: temporary.write_text(rendered.text))
+    return rendered
+
+
+def main(readme: Path, figures: Path, preset: str, check_only: bool = False) -> int:
+    """The ``readme`` command: 0 when written (or, with ``check_only``, when it matches), 1 when
+    ``check_only`` finds a difference (the diff is printed), 2 when a marker cannot be filled."""
+    try:
+        old = readme.read_text()
+        rendered = render(old, figures, preset) if check_only else update(readme, figures, preset)
+    except (ReadmeError, OSError, json.JSONDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not rendered.tables:
+        print(f"{readme} has no verdict table for the {preset} preset ({table_markers(preset)[0]}); left unchanged")
+        return 0
+    difference = diff(old, rendered.text, readme.name)
+    if check_only:
+        print(difference or f"{readme}: matches {figures}/*.verdict.json", end="" if difference else "\n")
+        return 1 if difference else 0
+    lines = [line for line in difference.splitlines() if line[:3] not in ("+++", "---")]
+    added, removed = sum(line[:1] == "+" for line in lines), sum(line[:1] == "-" for line in lines)
+    print(f"{readme}: verdict table of {rendered.rows} rows, {rendered.values} value markers "
+          f"({rendered.values_changed} changed); " + (f"+{added}/-{removed} lines" if difference else "unchanged"))
+    return 0

@@ -1,0 +1,225 @@
+"""The README's generated parts (verdict table, value markers) and the report's links to cells."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sparsitylib import readme
+from sparsitylib.reproduce import made_by, to_html, write_index
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "figures" / "quick"
+
+NEW_SCHEMA = {
+    "notebook": "01_alpha", "preset": "quick", "seeds": [0, 1, 2, 3, 4], "base": {}, "figures": [],
+    "run_ids": ["r2", "r1", "r3"],
+    "verdicts": [
+        {"claim": "A | B leaves more dead filters", "status": "holds", "evidence": "...", "test": "permutation",
+         "p_value": 0.003968, "p_adjusted": 0.0119, "effect": 0.2551, "effect_label": "difference of means (A - B)",
+         "ci": [0.2012, 0.3049], "fmt": "{:.1%}", "n": {"a": 5, "b": 5}, "p_min": 0.004,
+         "values": {"a": [0.2, 0.25, 0.3], "b": [0.0, 0.0, 0.0]}, "parts": []},
+        {"claim": "more x,\nmore y", "status": "inconclusive", "evidence": "", "test": "permutation: Spearman rho",
+         "p_value": 0.21, "p_adjusted": None, "effect": 0.4, "effect_label": "Spearman rho", "ci": None,
+         "fmt": "{:.2f}", "n": {"x=1": 3, "x=2": 3, "x=3": 4}, "p_min": None, "parts": []},
+    ],
+}
+OLD_SCHEMA = {  # written before p_adjusted, ci, fmt, effect_label and run_ids existed
+    "notebook": "02_beta", "preset": "quick", "seeds": [0, 1, 2],
+    "verdicts": [
+        {"claim": "nothing dies", "status": "holds", "evidence": "", "test": "all parts", "p_value": None,
+         "effect": None, "n": {}, "parts": [{"claim": "a", "n": {"a": 3}}, {"claim": "b", "n": {"b": 3}}]},
+        {"claim": "dead filters sit at beta <= 0", "status": "does not hold", "evidence": "", "p_value": 4.534e-99,
+         "effect": 0.98876, "n": {"dead filters": 356}},
+    ],
+}
+MANIFEST = {"preset": "quick", "commit": "0123456789abcdef", "finished": "2026-11-23 11:55:24 UTC"}
+
+EXPECTED_TABLE = """
+_Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`: preset quick, 3 runs (run ids missing in 02), seeds 0, 1, 2, 3, 4, commit 0123456, 2026-11-23 11:55:24 UTC._
+
+| nb | claim | verdict | n | p | p Holm | effect [95% CI] |
+|---|---|---|---|---|---|---|
+| 01 | A \\| B leaves more dead filters | holds | 5 vs 5 | 0.004 | 0.012 | difference of means (A - B): 25.5% [20.1%, 30.5%] |
+| 01 | more x, more y | inconclusive | 10 runs in 3 groups | 0.21 | - | Spearman rho: 0.40 |
+| 02† | nothing dies | holds | 2 x (3 runs) | - | - | - |
+| 02† | dead filters sit at beta <= 0 | does not hold | 356 dead filters | 4.5e-99 | - | 0.989 |
+
+† 02: decided under the earlier rule (3 runs per arm, no Holm adjustment, no minimum effect, no interval): not yet re-rendered with the current one (see docs/verdicts.md).
+"""
+
+
+@pytest.fixture
+def figures(tmp_path):
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    for data in (OLD_SCHEMA, NEW_SCHEMA):
+        (folder / f"{data['notebook']}.verdict.json").write_text(json.dumps(data))
+    (folder / "MANIFEST.json").write_text(json.dumps(MANIFEST))
+    return folder
+
+
+def test_the_table_is_rendered_from_the_verdict_files_in_notebook_order(figures):
+    files = readme.load_verdict_files(figures)
+    assert list(files) == ["01_alpha", "02_beta"]
+    assert readme.render_table(files, MANIFEST, "quick") == EXPECTED_TABLE
+
+
+def test_render_replaces_only_the_marked_parts(figures):
+    text = ("# Title\n\n<!-- verdicts:quick:start -->\nold table\n<!-- verdicts:quick:end -->\n"
+            "Adam+L2: <!-- value:01_alpha/0/values/a/mean|{:.1%} -->24%<!-- /value --> "
+            "(<!-- value:01_alpha/0/status -->inconclusive<!-- /value -->, p <!-- value:01_alpha/0/p_value -->"
+            "0.05<!-- /value -->) vs <!-- value:01_alpha/0/values/b/max -->0<!-- /value -->.\n")
+    rendered = readme.render(text, figures, "quick")
+    assert rendered.text == (
+        "# Title\n\n<!-- verdicts:quick:start -->" + EXPECTED_TABLE + "<!-- verdicts:quick:end -->\n"
+        "Adam+L2: <!-- value:01_alpha/0/values/a/mean|{:.1%} -->25.0%<!-- /value --> "
+        "(<!-- value:01_alpha/0/status -->holds<!-- /value -->, p <!-- value:01_alpha/0/p_value -->"
+        "0.004<!-- /value -->) vs <!-- value:01_alpha/0/values/b/max -->0.0%<!-- /value -->.\n")
+    # without a format: values take their verdict's fmt, p-values 2 significant digits
+    assert (rendered.rows, rendered.values, rendered.values_changed) == (4, 4, 4)
+    assert readme.render(rendered.text, figures, "quick").text == rendered.text
+    # a README without a table for the preset is left alone, value markers included
+    assert readme.render(text, figures, "paper").text == text
+
+
+def test_value_paths_resolve_and_format(figures):
+    files = readme.load_verdict_files(figures)
+    assert readme.resolve(files, "01_alpha/0/effect") == 0.2551
+    assert readme.resolve(files, "01_alpha/0/values/a/max") == 0.3
+    assert readme.resolve(files, "01_alpha/0/values/a/sd") == pytest.approx(0.05)
+    assert readme.resolve(files, "01_alpha/0/ci/1") == 0.3049
+    assert readme.resolve(files, "02_beta/0/parts/1/n/b") == 3
+    assert readme.resolve(files, "01_alpha/seeds") == [0, 1, 2, 3, 4]
+    assert readme.format_value(readme.resolve(files, "01_alpha/0/values/a/mean"), "{:.1%}") == "25.0%"
+    assert readme.format_value(0.000123) == "0.000123" and readme.format_value(356) == "356"
+
+
+@pytest.mark.parametrize("key, says", [
+    ("09_missing/0/effect", "no verdict file for notebook '09_missing'"),
+    ("01_alpha/7/effect", "01_alpha has no '7' (choose from 0..1)"),
+    ("01_alpha/0/effectt", "01_alpha/0 has no 'effectt'"),
+    ("01_alpha/0/values/a/median", "01_alpha/0/values/a has no 'median' (choose from 0..2 or mean, sd, min, max)"),
+])
+def test_an_unknown_path_raises_an_error_naming_the_marker(figures, key, says):
+    text = f"<!-- verdicts:quick:start --><!-- verdicts:quick:end -->\n\nsee <!-- value:{key} -->1<!-- /value -->\n"
+    with pytest.raises(readme.ReadmeError) as error:
+        readme.render(text, figures, "quick")
+    assert f"line 3: <!-- value:{key} -->: {says}" in str(error.value)
+
+
+def test_the_committed_readme_matches_the_committed_verdict_files():
+    text = (ROOT / "README.md").read_text()
+    assert readme.table_markers("quick")[0] in text and text.count("<!-- value:") >= 5
+    assert readme.check(ROOT / "README.md", FIGURES, "quick") == "", \
+        "README.md is out of date: run `python -m sparsitylib readme`"
+
+
+def edit_first_p_value(text: str) -> tuple[str, str, str]:
+    """``text`` with the last digit of the first p-value in its generated table changed; the old
+    and the new row."""
+    start, end = (text.index(marker) for marker in readme.table_markers("quick"))
+    for row in text[start:end].splitlines():
+        cells = row.split(" | ")
+        if row.startswith("| ") and len(cells) == 7 and re.search(r"\d$", cells[4]):
+            cells[4] = cells[4][:-1] + str((int(cells[4][-1]) + 1) % 10)
+            edited = " | ".join(cells)
+            return text[:start] + text[start:end].replace(row, edited, 1) + text[end:], row, edited
+    raise AssertionError("no p-value in the README's table")
+
+
+def test_check_fails_on_an_edited_p_value_and_update_restores_it(tmp_path, capsys):
+    original = (ROOT / "README.md").read_text()
+    edited, row, edited_row = edit_first_p_value(original)
+    copy = tmp_path / "README.md"
+    copy.write_text(edited)
+    difference = readme.check(copy, FIGURES, "quick")
+    assert f"\n-{edited_row}\n" in difference and f"\n+{row}\n" in difference
+    assert readme.main(copy, FIGURES, "quick", check_only=True) == 1
+    assert "+++ README.md (from the verdict JSONs)" in capsys.readouterr().out
+    assert copy.read_text() == edited  # --check writes nothing
+    assert readme.main(copy, FIGURES, "quick") == 0
+    assert copy.read_text() == original
+    assert "value markers (0 changed); +1/-1 lines" in capsys.readouterr().out
+    assert readme.main(copy, FIGURES, "quick", check_only=True) == 0
+    assert readme.main(copy, FIGURES, "paper", check_only=True) == 0  # no table for that preset: nothing to do
+    assert "has no verdict table for the paper preset" in capsys.readouterr().out
+
+
+def test_the_cli_check_exits_1_with_a_diff(tmp_path):
+    copy = tmp_path / "README.md"
+    copy.write_text(edit_first_p_value((ROOT / "README.md").read_text())[0])
+    result = subprocess.run([sys.executable, "-m", "sparsitylib", "readme", "--check", "--readme", str(copy)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("--- README.md (committed)") and "\n+| 0" in result.stdout  # the edited row, rendered again
+
+
+def _notebook(ids: bool = True):
+    cells = [
+        nbformat.v4.new_markdown_cell("# Demo"),
+        nbformat.v4.new_code_cell("exp = start('07_demo')\ntables = exp.run(configs)", execution_count=1),
+        nbformat.v4.new_code_cell('exp.save(plots.sweep(runs, "width", title=f"{model}: width"),\n'
+                                  '         "width")\nexp.save(plots.categories(runs), "architectures")',
+                                  execution_count=2),
+        nbformat.v4.new_code_cell('%matplotlib inline\nexp.save(figure, name="magic")', execution_count=3),
+        nbformat.v4.new_markdown_cell("## Verdict"),
+        nbformat.v4.new_code_cell("exp.conclude(hypotheses.capacity(tables))", execution_count=4),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    if not ids:  # an nbformat 4.4 notebook: cells have no id
+        notebook.nbformat_minor = 4
+        for cell in notebook.cells:
+            del cell["id"]
+    return notebook
+
+
+def test_made_by_finds_the_cells_and_their_anchors_exist_in_the_html(tmp_path):
+    path = tmp_path / "07_demo.ipynb"
+    nbformat.write(_notebook(), path)
+    cells = nbformat.read(path, as_version=4).cells
+    made = made_by(path)
+    assert {stem: (link.index, link.number) for stem, link in made.figures.items()} == {
+        "07_demo_width": (2, 2), "07_demo_architectures": (2, 2), "07_demo_magic": (3, 3)}
+    assert made.figures["07_demo_width"].anchor == f"cell-id={cells[2].id}"
+    assert (made.verdicts.index, made.verdicts.number, made.verdicts.anchor) == (5, 4, f"cell-id={cells[5].id}")
+    page = to_html(path).read_text()
+    for link in (*made.figures.values(), made.verdicts):
+        assert f'id="{link.anchor}"' in page
+
+
+def test_cells_without_ids_get_anchors_that_exist(tmp_path):
+    path = tmp_path / "07_demo.ipynb"
+    path.write_text(json.dumps(_notebook(ids=False)))
+    made = made_by(path)
+    assert made.verdicts.anchor == "cell-id=cell-5" and made.figures["07_demo_width"].anchor == "cell-id=cell-2"
+    page = to_html(path).read_text()
+    assert 'id="cell-id=cell-5"' in page and 'id="cell-id=cell-2"' in page
+
+
+def test_the_index_links_figures_and_verdicts_to_cells_and_lists_run_ids(tmp_path):
+    figures, report = tmp_path / "figures", tmp_path / "figures" / "report"
+    report.mkdir(parents=True)
+    notebook = _notebook()
+    nbformat.write(notebook, report / "07_demo.ipynb")
+    (figures / "07_demo_width.png").write_bytes(b"")
+    (figures / "07_demo.verdict.json").write_text(json.dumps({"run_ids": ["abc123", "def456"], "verdicts": []}))
+    verdict = {"claim": "narrower, more dead", "status": "holds", "evidence": "rho -0.9", "n": {"w": 9},
+               "p_value": 0.001, "test": "permutation: Spearman rho"}
+    manifest = {"preset": "quick", "commit": "0123456", "finished": "today", "total_seconds": 60.0, "parameters": {},
+                "notebooks": [{"name": "07_demo", "status": "ok", "seconds": 5.0, "error": None,
+                               "verdicts": [verdict]}]}
+    write_index(report / "index.html", manifest, figures)
+    page = (report / "index.html").read_text()
+    width, concluded = notebook.cells[2].id, notebook.cells[5].id
+    assert (f'<figcaption>07_demo_width: <a href="07_demo.html#cell-id={width}">made by cell 2 of 07_demo</a>'
+            f'</figcaption>') in page
+    assert f'<a href="07_demo.html#cell-id={concluded}">cell 4</a>): narrower, more dead' in page
+    assert re.search(r"<details><summary>2 runs</summary><ul><li><code>abc123</code></li>"
+                     r"<li><code>def456</code></li></ul></details>", page)
