@@ -613,23 +613,6 @@ def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = 
 FATE_COLORS = {"survives": ALIVE_COLOR, "dies by the end": DEAD_COLOR}
 
 
-def selectivity_by_fate(history_filters: pd.DataFrame) -> plt.Figure:
-    """Mean selectivity over training of the filters that end dead versus those that survive, per
-    run (thin) and over runs (thick); a filter already dead at an epoch has no selectivity there
-    and is left out."""
-    data = history_filters.dropna(subset=["selectivity"]).copy()
-    data["fate"] = data["dead_by_activation"].astype(bool).map({True: "dies by the end", False: "survives"})
-    per_run = data.groupby(["run_id", "epoch", "fate"], as_index=False)["selectivity"].mean()
-    figure, axis = plt.subplots(figsize=(8.5, 4.2), layout="constrained")
-    _over_time(axis, per_run, "epoch", "selectivity", FATE_COLORS, key="fate")
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_ylabel("mean selectivity of live filters")
-    axis.set_title(f"Were the filters that die selective before they died? ({per_run['run_id'].nunique()} runs)")
-    _legend(figure, [Line2D([], [], color=c, lw=2, label=f) for f, c in FATE_COLORS.items()]
-            + [_run_line()], "filter (thick: mean)")
-    return figure
-
-
 def _method_style(method: str, index: int) -> tuple[str, str]:
     return METHOD_STYLES.get(method, (FALLBACK_COLORS[index % len(FALLBACK_COLORS)], "o"))
 

@@ -133,7 +133,7 @@ def describe(values, fmt: str = DEAD_FMT) -> str:
     """'mean +- sd (n=3)' of per-run values."""
     values = np.asarray(values, dtype=float)
     sd = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{fmt.format(values.mean())} +- {fmt.format(sd)} (n={len(values)})"
+    return f"{fmt.format(values.mean())} +- {fmt.replace('+', '').format(sd)} (n={len(values)})"
 
 
 # --- bootstrap intervals --------------------------------------------------------------------------
@@ -398,8 +398,11 @@ def combine(claim: str, verdicts: list[Verdict]) -> Verdict:
         p_value, supports = min(1.0, min(v.p_value for v in against) * len(verdicts)), -1
     else:
         p_value, supports = max(v.p_value for v in verdicts), int(all(v.supports > 0 for v in verdicts))
+    weakest = min(verdicts, key=lambda v: v.effect if v.effect is not None else math.inf)
     return Verdict(claim, rule(supports, p_value), evidence, "all parts hold (intersection-union)", p_value,
-                   supports=supports, p_min=max(v.p_min or 0 for v in verdicts), parts=parts)
+                   supports=supports, p_min=max(v.p_min or 0 for v in verdicts), parts=parts, effect=weakest.effect,
+                   ci=weakest.ci, fmt=weakest.fmt, effect_label=f"the smallest part's: {weakest.effect_label}"
+                   if weakest.effect_label else None)
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -273,13 +273,11 @@ def test_gamma_beta_uses_a_log_like_axis_with_the_threshold_and_two_state_colour
 # --- the other figures ------------------------------------------------------------------------
 
 
-def test_per_layer_and_selectivity_and_training_figures_build():
+def test_per_layer_and_training_figures_build():
     runs = run_rows([("adam", "l2", 0.25), ("sgd", "l2", 0.0)])
     filters = filters_for(runs)
     figure = plots.per_layer(layers_for(filters), filters, runs)
     assert sum(len(c.get_offsets()) for c in figure.axes[0].collections) == len(runs) * len(LAYERS)
-    history = pd.concat([filters.assign(epoch=e) for e in (1, 2)], ignore_index=True)
-    plots.selectivity_by_fate(history)
     progress = pd.DataFrame([{"run_id": f"r{s}{lr}", "optimizer": "adam", "decay_mode": "l2", "lr": lr, "seed": s,
                               "steps": 100 * e, "lr_x_steps": lr * 100 * e, "dead_fraction": 0.1 * e}
                              for lr in (1e-3, 1e-2) for s in range(2) for e in (1, 2)])

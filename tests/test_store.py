@@ -191,6 +191,7 @@ def test_load_runs_returns_tidy_tables():
     assert set(tables.history_layers.columns) >= {"run_id", "epoch", "layer", "dead", "gamma_median"}
     per_filter = tables.history_filters()
     assert len(per_filter) == 2 * 2 * filters_per_run
-    assert set(per_filter.columns) == {"run_id", "epoch", "layer", "filter", "dead_by_activation", "selectivity"}
+    assert set(per_filter.columns) == {"run_id", "epoch", "layer", "filter", "dead_by_activation", "selectivity", "gamma"}
+    assert (per_filter["gamma"] >= 0).all()  # |gamma| of every filter at every epoch
     only_a = load_runs(run_ids=[a["run_id"]])
     assert only_a.runs["run_id"].tolist() == [a["run_id"]]
