@@ -19,6 +19,7 @@ from .verdict import (
     DOES_NOT_HOLD,
     HOLDS,
     INCONCLUSIVE,
+    UNTRAINED_MARGIN,
     Verdict,
     all_bounds,
     combine,
@@ -31,7 +32,6 @@ from .verdict import (
     paired_greater,
     trend,
 )
-from .verdict import UNTRAINED_MARGIN
 
 DEAD = "dead_by_activation"
 
@@ -168,6 +168,10 @@ def gamma_halving(tables: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# a decay-rate difference worth 1% of |gamma| over the quick preset's 8 epochs counts as none
+MIN_DECAY_RATE_EFFECT = float(np.log(1 / 0.99) / 8)
+
+
 def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
     """Do BatchNorm scales decay faster with Adam+L2 than with Adam+WD or SGD+L2? Per run, the
     mean per-epoch log-decay of |gamma| over all filters (from the snapshots: ln(1/|gamma|) at the
@@ -191,9 +195,6 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
                        "rate). " + faster.evidence)
     return [faster]
 
-
-# a decay-rate difference worth 1% of |gamma| over 8 epochs counts as none
-MIN_DECAY_RATE_EFFECT = float(np.log(1 / 0.99) / 8)
 
 
 # --- 4, 5. regularization strength, learning rate, batch size ----------------------------------

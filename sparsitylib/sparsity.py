@@ -217,7 +217,7 @@ def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None
     parameters = batchnorm_parameters(model, layers)
     return {
         "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) if m is not None else None for m in maxima],
-        "gamma_quantiles": [np.quantile(np.abs(gamma), GAMMA_QUANTILES).tolist() for gamma, _ in parameters],
+        "gamma_quantiles": gamma_quantiles(parameters),
         # per filter, so how fast each filter's scale decays can be followed (NaN without BatchNorm)
         "filter_gamma": np.concatenate([np.abs(gamma) for gamma, _ in parameters]).round(7).tolist(),
         "filter_selectivity": np.concatenate([selectivity(m) if m is not None else np.full(layer.channels, np.nan)
@@ -228,6 +228,6 @@ def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None
 GAMMA_QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
 
 
-def gamma_quantiles(model, quantiles=GAMMA_QUANTILES, layers: list[FilterLayer] | None = None) -> list[list[float]]:
-    """Quantiles of |gamma| per filter layer (NaN without BatchNorm)."""
-    return [np.quantile(np.abs(gamma), quantiles).tolist() for gamma, _ in batchnorm_parameters(model, layers)]
+def gamma_quantiles(parameters: list[tuple[np.ndarray, np.ndarray]], quantiles=GAMMA_QUANTILES) -> list[list[float]]:
+    """Quantiles of |gamma| per filter layer (NaN without BatchNorm), from ``batchnorm_parameters``."""
+    return [np.quantile(np.abs(gamma), quantiles).tolist() for gamma, _ in parameters]

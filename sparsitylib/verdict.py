@@ -274,22 +274,28 @@ def trend_p_min(level_sizes: list[int]) -> float:
     return p if sum(level_sizes) <= EXACT_TREND_RUNS else max(p, 1 / (TREND_RESAMPLES + 1))
 
 
+def _by_level(frame: pd.DataFrame, x: str, y: str, fmt: str) -> tuple[list, dict, dict, str]:
+    """The sorted levels of ``x``, runs per level, per-run values per level (keyed 'x=level'), and
+    a readable 'x=level: mean +- sd (n)' summary."""
+    levels = sorted(frame[x].unique())
+    groups = {f"{x}={level:g}": frame.loc[frame[x] == level, y].astype(float) for level in levels}
+    return (levels, {key: len(g) for key, g in groups.items()}, {key: g.tolist() for key, g in groups.items()},
+            "; ".join(f"{key}: {describe(g, fmt)}" for key, g in groups.items()))
+
+
 def trend(claim: str, frame: pd.DataFrame, x: str, y: str, direction: int = 1, fmt: str = DEAD_FMT,
           min_effect: float = MIN_DEAD_EFFECT) -> Verdict:
     """Claim: ``y`` moves in ``direction`` (+1 up, -1 down) as ``x`` grows. ``frame`` has one row
     per run; the test is Spearman's rho over runs with a permutation p-value, and the difference
     between the means at the largest and the smallest level must exceed ``min_effect``."""
     frame = frame.dropna(subset=[y])
-    levels = sorted(frame[x].unique())
-    n = {f"{x}={level:g}": int((frame[x] == level).sum()) for level in levels}
-    values = {f"{x}={level:g}": frame.loc[frame[x] == level, y].astype(float).tolist() for level in levels}
+    levels, n, values, per_level = _by_level(frame, x, y, fmt)
     common = dict(test="permutation: Spearman rho", n=n, values=values, fmt="{:+.2f}", min_effect=min_effect,
                   effect_label=f"Spearman rho of {y} with {x}")
     if len(levels) < 3:
         return Verdict(claim, INCONCLUSIVE, f"needs at least 3 levels of {x}, got {levels}", **common)
     means = frame.groupby(x)[y].mean()
     span = float(means.iloc[-1] - means.iloc[0])  # largest level minus smallest
-    per_level = "; ".join(f"{x}={level:g}: {describe(frame.loc[frame[x] == level, y], fmt)}" for level in levels)
     p_min = trend_p_min(list(n.values()))
     if frame[y].nunique() == 1:
         return Verdict(claim, INCONCLUSIVE, f"{y} is {fmt.format(frame[y].iloc[0])} in every run: no trend to test. "
@@ -313,9 +319,7 @@ def equivalent(claim: str, frame: pd.DataFrame, x: str, y: str, margin: float = 
     (TOST: the difference shifted by the margin, each way; p = the larger of the two); does not hold
     when that difference is beyond the margin with a one-sided permutation p <= ALPHA."""
     frame = frame.dropna(subset=[y])
-    levels = sorted(frame[x].unique())
-    n = {f"{x}={level:g}": int((frame[x] == level).sum()) for level in levels}
-    values = {f"{x}={level:g}": frame.loc[frame[x] == level, y].astype(float).tolist() for level in levels}
+    levels, n, values, per_level = _by_level(frame, x, y, fmt)
     common = dict(test=f"TOST permutation: extreme levels within +-{fmt.format(margin)}", n=n, values=values,
                   fmt=fmt, min_effect=margin, effect_label=f"mean {y} at the largest minus the smallest {x}")
     if len(levels) < 2:
@@ -330,7 +334,6 @@ def equivalent(claim: str, frame: pd.DataFrame, x: str, y: str, margin: float = 
     _, p_below_upper = permutation_p_values(high - margin, low)  # against "difference >= +margin"
     p_tost = max(p_above_lower, p_below_upper)
     p_greater, p_less = permutation_p_values(high, low)
-    per_level = "; ".join(f"{x}={level:g}: {describe(frame.loc[frame[x] == level, y], fmt)}" for level in levels)
     if abs(effect) <= margin:
         supports, p_value = 1, p_tost
     else:
