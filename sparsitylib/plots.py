@@ -102,13 +102,17 @@ def setting_label(row) -> str:
 
 def with_labels(runs: pd.DataFrame) -> pd.DataFrame:
     """Completed runs with a ``setting`` label and the fractions as percentages; dead by gamma is
-    NaN for a network without BatchNorm (it has no gamma; the store records 0 there)."""
+    NaN for a network without BatchNorm (it has no gamma; the store records 0 there), dead by
+    activation NaN with leaky ReLU (a unit that is never positive still passes a fraction of its
+    input: not dead)."""
     runs = runs[runs["status"] == "completed"].copy()
     runs["setting"] = runs.apply(setting_label, axis=1)
     for column, label in PERCENT_COLUMNS.items():
         runs[label] = 100 * runs[column].astype(float)
     if "norm" in runs:
         runs.loc[runs["norm"] == "none", PERCENT_COLUMNS["dead_by_gamma"]] = np.nan
+    if "activation" in runs:
+        runs.loc[runs["activation"] == "leaky_relu", PERCENT_COLUMNS["dead_by_activation"]] = np.nan
     return runs
 
 
@@ -308,8 +312,13 @@ def _bars(axis, data: pd.DataFrame, x: str, y: str, hue: str | None = None, orde
     _from_zero(axis)
 
 
-def _no_batchnorm(group: pd.DataFrame) -> str:
-    return "n/a\n(no BatchNorm)" if "norm" in group and (group["norm"] == "none").all() else "n/a"
+def _missing_reason(group: pd.DataFrame) -> str:
+    """Why a group's metric is missing (see ``with_labels``)."""
+    if "norm" in group and (group["norm"] == "none").all():
+        return "n/a\n(no BatchNorm)"
+    if "activation" in group and (group["activation"] == "leaky_relu").all():
+        return "n/a\n(leaky: never\npositive is not dead)"
+    return "n/a"
 
 
 def _legend(figure, handles, title: str | None = None) -> None:
@@ -599,7 +608,7 @@ def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = 
     colors = _hue_colors(hue_order, hue) if hue is not None else None
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.5), layout="constrained")
     for axis, label in zip(axes, PERCENT_COLUMNS.values()):
-        _bars(axis, runs, x, label, hue, order, hue_order, colors, missing=_no_batchnorm)
+        _bars(axis, runs, x, label, hue, order, hue_order, colors, missing=_missing_reason)
         axis.set_ylabel(label)
         axis.set_xlabel(x)
         axis.set_title(label)

@@ -208,6 +208,18 @@ def test_no_batchnorm_dead_by_gamma_is_not_a_zero_bar():
     assert plots.summary(variant_runs(), ["variant"]).loc["no BatchNorm", "dead by gamma (%)"] == "n/a"
 
 
+def test_leaky_relu_never_positive_is_not_drawn_as_dead():
+    runs = pd.concat([run_rows([("adam", "l2", 0.25)]).assign(variant="baseline", activation="relu"),
+                      run_rows([("adam", "l2", 0.24)]).assign(variant="leaky ReLU", activation="leaky_relu")],
+                     ignore_index=True)
+    figure = plots.categories(runs, "variant")
+    activation, gamma = figure.axes[0], figure.axes[1]
+    assert len(activation.patches) == 1 and len(gamma.patches) == 2  # leaky ReLU keeps its gamma bar
+    assert any("never\npositive is not dead" in t.get_text() for t in activation.texts)
+    assert plots.summary(runs, ["variant"]).loc["leaky ReLU", "dead by activation (%)"] == "n/a"
+    plt.close(figure)
+
+
 def test_seeds_are_drawn_on_every_bar():
     figure = plots.categories(variant_runs(), "variant")
     dots = sum(len(c.get_offsets()) for c in figure.axes[0].collections)
