@@ -14,6 +14,7 @@ from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .prune import EXACT_LOGIT_TOLERANCE
 from .data import DATASETS
 from .optim import OPTIMIZERS, cumulative_lr
+from .sparsity import GAMMA_THRESHOLD
 from .store import RunTables
 from .verdict import (
     DOES_NOT_HOLD,
@@ -168,8 +169,11 @@ def gamma_halving(tables: RunTables) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# a decay-rate difference worth 1% of |gamma| over the quick preset's 8 epochs counts as none
-MIN_DECAY_RATE_EFFECT = float(np.log(1 / 0.99) / 8)
+def min_decay_rate_effect(epochs: int) -> float:
+    """The smallest decay-rate difference that counts: one worth 1% of |gamma| by the end of
+    ``epochs`` epochs (the rate is a total log-decay divided by the epochs, so the floor scales
+    with the length of training)."""
+    return float(np.log(1 / 0.99) / epochs)
 
 
 def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
@@ -181,20 +185,59 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
     if speed.empty:
         return [Verdict(claim, INCONCLUSIVE, "no per-epoch |gamma| in these runs (stored before it was recorded)")]
     column = "gamma_log_decay_per_epoch"
+    floor = min_decay_rate_effect(int(speed["epochs"].max()))
 
     def arm(optimizer, decay_mode):
         return select(speed.assign(status="completed"), column, optimizer=optimizer, decay_mode=decay_mode)
 
     faster = combine(claim, [
         greater("adam+l2 > adam+wd", arm("adam", "l2"), arm("adam", "wd"), "adam+l2", "adam+wd", fmt="{:.3f}",
-                min_effect=MIN_DECAY_RATE_EFFECT),
+                min_effect=floor),
         greater("adam+l2 > sgd+l2", arm("adam", "l2"), arm("sgd", "l2"), "adam+l2", "sgd+l2", fmt="{:.3f}",
-                min_effect=MIN_DECAY_RATE_EFFECT),
+                min_effect=floor),
     ])
     faster.evidence = ("mean log-decay of |gamma| per epoch (ln 1/|gamma| at the end / epochs; half-life = ln 2 / "
                        "rate). " + faster.evidence)
     return [faster]
 
+
+
+def criteria_agreement(tables: RunTables) -> pd.DataFrame:
+    """Per completed run and layer, over the filters the activation criterion applies to: how many
+    are dead by activation (never fire on the training set), by |gamma| < 1e-3, by both, and the
+    Jaccard index of the two dead sets (both / either; NaN when neither finds one)."""
+    runs = completed(tables.runs)
+    filters = tables.filters
+    if filters.empty:
+        return pd.DataFrame()
+    filters = filters[filters["run_id"].isin(runs["run_id"])]
+    if "measured" in filters:
+        filters = filters[filters["measured"].astype(bool)]
+    activation, gamma = filters["dead_by_activation"].astype(bool), filters["dead_by_gamma"].astype(bool)
+    frame = pd.DataFrame({"run_id": filters["run_id"], "layer": filters["layer"], "activation": activation,
+                          "gamma": gamma, "both": activation & gamma, "either": activation | gamma})
+    counts = frame.groupby(["run_id", "layer"], sort=False).agg(
+        filters=("activation", "size"), dead_by_activation=("activation", "sum"), dead_by_gamma=("gamma", "sum"),
+        dead_by_both=("both", "sum"), dead_by_either=("either", "sum")).reset_index()
+    counts["jaccard"] = (counts["dead_by_both"] / counts["dead_by_either"]).where(counts["dead_by_either"] > 0)
+    settings = runs.set_index("run_id")[["optimizer", "decay_mode", "seed"]]
+    return counts.join(settings, on="run_id")
+
+
+def criteria_description(agreement: pd.DataFrame) -> str:
+    """Per run: filters dead by each criterion and the Jaccard index of the two sets, network-wide."""
+    if agreement.empty:
+        return "no per-filter measurements"
+    totals = agreement.groupby(["optimizer", "decay_mode", "seed", "run_id"], sort=True)[
+        ["filters", "dead_by_activation", "dead_by_gamma", "dead_by_both", "dead_by_either"]].sum().reset_index()
+    parts = []
+    for (optimizer, decay_mode), group in totals.groupby(["optimizer", "decay_mode"], sort=False):
+        runs = "; ".join(
+            f"{r.dead_by_activation / r.filters:.1%} vs {r.dead_by_gamma / r.filters:.1%}"
+            + (f" (Jaccard {r.dead_by_both / r.dead_by_either:.2f})" if r.dead_by_either else " (none dead)")
+            for r in group.itertuples())
+        parts.append(f"{optimizer}+{decay_mode}, per run, dead by activation vs by |gamma| < {GAMMA_THRESHOLD:g}: {runs}")
+    return ". ".join(parts)
 
 
 # --- 4, 5. regularization strength, learning rate, batch size ----------------------------------
@@ -496,6 +539,13 @@ def training_progress(tables: RunTables) -> pd.DataFrame:
         cumulative_lr(r.lr, r.schedule, int(r.steps), int(steps), r.step_milestones, r.step_gamma)
         for r, steps in zip(run.itertuples(), history["steps"])]
     history["dead_fraction"] = history["dead_total"].to_numpy() / run["filters"].to_numpy()
+    per_filter = tables.history_filters()
+    if not per_filter.empty and per_filter["gamma"].notna().any():
+        by_gamma = (per_filter["gamma"] < GAMMA_THRESHOLD).groupby([per_filter["run_id"], per_filter["epoch"]]).mean()
+        by_gamma = by_gamma.where(per_filter["gamma"].notna().groupby([per_filter["run_id"], per_filter["epoch"]]).all())
+        history["dead_gamma_fraction"] = by_gamma.reindex(pd.MultiIndex.from_frame(history[["run_id", "epoch"]])).to_numpy()
+    else:  # runs stored before per-filter |gamma| was recorded
+        history["dead_gamma_fraction"] = np.nan
     for column in ("optimizer", "decay_mode", "lr", "seed"):
         history[column] = run[column].to_numpy()
     return history

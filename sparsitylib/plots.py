@@ -839,3 +839,89 @@ def equal_lr_x_steps(progress: pd.DataFrame, title: str = "", margin: float = 0.
     figure.suptitle(title or "Equal lr x steps")
     figure.tight_layout()
     return figure
+
+
+CRITERION_STYLES = {"by activation (never fires on the snapshot images)": "-",
+                    f"by |gamma| < {GAMMA_THRESHOLD:g}": "--"}
+
+
+def dead_by_criterion_over_epochs(progress: pd.DataFrame, chosen_epochs: int | None = None,
+                                  title: str = "") -> plt.Figure:
+    """Dead filters by both criteria (line style) and test error against epochs, one colour per
+    setting; every run a thin line, the mean a thick one; ``chosen_epochs`` (the regime's length
+    chosen from this curve) drawn as a vertical line. ``progress``: ``hypotheses.training_progress``."""
+    data = progress.copy()
+    data["setting"] = data["optimizer"] + "+" + data["decay_mode"] + " lr=" + data["lr"].map(plain)
+    colors = {s: setting_color(s.split(" ")[0]) for s in data["setting"].unique()}
+    long = pd.concat([data.assign(criterion=name, dead=100 * data[column])
+                      for name, column in zip(CRITERION_STYLES, ("dead_fraction", "dead_gamma_fraction"))])
+    long["key"] = long["setting"] + " | " + long["criterion"]
+    styles = {key: CRITERION_STYLES[key.split(" | ")[1]] for key in long["key"].unique()}
+    key_colors = {key: colors[key.split(" | ")[0]] for key in long["key"].unique()}
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.6), layout="constrained")
+    _over_time(axes[0], long, "epoch", "dead", key_colors, styles, key="key")
+    axes[0].set_ylabel("dead filters (% of all)")
+    axes[0].set_title("Dead filters, both criteria")
+    data["test error (%)"] = 100 * data["test_error"]
+    _over_time(axes[1], data, "epoch", "test error (%)", colors)
+    axes[1].set_title("Test error (first 1,000 test images)")
+    for axis in axes:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _from_zero(axis)
+        if chosen_epochs:
+            axis.axvline(chosen_epochs, color=THRESHOLD_COLOR, lw=1, ls=":")
+    if chosen_epochs:
+        axes[0].annotate(f"chosen length: {chosen_epochs} epochs", (chosen_epochs, axes[0].get_ylim()[1]),
+                         xytext=(4, -12), textcoords="offset points", fontsize=9)
+    steps = data.drop_duplicates("run_id").assign(per_epoch=lambda d: d["steps"] / d["epoch"])
+    handles = ([Line2D([], [], color=c, lw=2, label=s) for s, c in colors.items()]
+               + [Line2D([], [], color="black", lw=1.5, ls=ls, label=name) for name, ls in CRITERION_STYLES.items()]
+               + [_run_line()])
+    _legend(figure, handles, "setting, criterion (thick: mean)")
+    per_epoch = int(round(steps["per_epoch"].median())) if len(steps) else 0
+    figure.suptitle((title or "Dead filters over training")
+                    + f"\n{_runs_phrase(data.groupby('setting')['run_id'].nunique())} per setting; "
+                    f"{per_epoch} update steps per epoch")
+    return figure
+
+
+def criteria_agreement(agreement: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Per layer (x) and setting (colour): dead filters by activation (bar), by |gamma| < 1e-3
+    (hatched bar) and by both (dots inside), as % of the layer's measured filters, with the
+    Jaccard index of the two dead sets (pooled over runs) written above each pair."""
+    data = agreement.copy()
+    data["setting"] = data["optimizer"] + "+" + data["decay_mode"]
+    settings = sorted(data["setting"].unique())
+    layers = list(dict.fromkeys(data["layer"]))
+    figure, axis = plt.subplots(figsize=(max(8, 1.3 * len(layers) * len(settings)), 4.8), layout="constrained")
+    width = 0.8 / (2 * len(settings))
+    for j, setting in enumerate(settings):
+        color = setting_color(setting)
+        for i, layer in enumerate(layers):
+            group = data[(data["setting"] == setting) & (data["layer"] == layer)]
+            if group.empty:
+                continue
+            for k, column in enumerate(("dead_by_activation", "dead_by_gamma")):
+                center = i - 0.4 + width * (2 * j + k + 0.5)
+                values = 100 * group[column] / group["filters"]
+                axis.bar(center, values.mean(), width * 0.9, color=color, alpha=0.45 if k == 0 else 0.2,
+                         edgecolor=color, hatch="//" if k else None, linewidth=1.2)
+                axis.scatter(center + np.linspace(-width * 0.2, width * 0.2, len(values)) if len(values) > 1 else
+                             [center], values, s=14, color=color, edgecolors="black", linewidths=0.4, zorder=3)
+            either, both = group["dead_by_either"].sum(), group["dead_by_both"].sum()
+            label = f"J={both / either:.2f}" if either else "none"
+            axis.text(i - 0.4 + width * (2 * j + 1), 100 * max((group["dead_by_activation"] / group["filters"]).max(),
+                      (group["dead_by_gamma"] / group["filters"]).max()), label, ha="center", va="bottom", fontsize=8)
+    axis.set_xticks(range(len(layers)), layers)
+    axis.set_xlim(-0.6, len(layers) - 0.4)
+    axis.set_ylabel("dead filters (% of the layer's measured filters)")
+    _from_zero(axis)
+    handles = ([Patch(facecolor=setting_color(s), alpha=0.6, label=s) for s in settings]
+               + [Patch(facecolor="white", edgecolor="black", label="by activation"),
+                  Patch(facecolor="white", edgecolor="black", hatch="//", label=f"by |gamma| < {GAMMA_THRESHOLD:g}"),
+                  _run_handle()])
+    _legend(figure, handles, "setting, criterion")
+    figure.suptitle((title or "Do the two criteria find the same dead filters?")
+                    + f"\nJ: Jaccard index of the two dead sets (both / either), runs pooled; "
+                    f"{_runs_phrase(data.groupby('setting')['run_id'].nunique())} per setting")
+    return figure

@@ -19,6 +19,12 @@ Two kinds of markers in the README are regenerated from ``figures/<preset>/*.ver
 
 Value markers take their numbers from the preset whose table the README shows; a README without
 a table for ``--preset`` is left alone.
+
+A third marker compares regimes: between ``<!-- regimes:quick,long:start -->`` and
+``<!-- regimes:quick,long:end -->`` goes one row per claim (matched by notebook and claim text)
+with its status, n and Holm-adjusted p under each named preset, read from
+``figures/<preset>/*.verdict.json``; a claim one regime did not test shows "not tested". It is
+filled whenever the README is written for one of the presets it names.
 """
 
 from __future__ import annotations
@@ -151,6 +157,62 @@ def is_current_rule(data: dict) -> bool:
     return "run_ids" in data
 
 
+REGIMES = re.compile(r"<!-- regimes:(?P<presets>[\w,-]+):start -->(?P<body>.*?)<!-- regimes:(?P=presets):end -->",
+                     re.DOTALL)
+NOT_TESTED = "not tested"
+
+
+def _claims(files: dict[str, dict]) -> dict[tuple[str, str], dict]:
+    return {(name, verdict.get("claim", "")): verdict for name, data in files.items()
+            for verdict in data.get("verdicts", [])}
+
+
+def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
+    """The block between the regimes markers: per claim (notebook and claim text), its status, n
+    and Holm-adjusted p in each preset's verdict files (``by_preset``: preset -> notebook -> file),
+    in notebook order, the first preset's claim order within a notebook."""
+    presets = list(by_preset)
+    claims = {preset: _claims(files) for preset, files in by_preset.items()}
+    keys = list(dict.fromkeys(key for preset in presets for key in claims[preset]))
+    keys.sort(key=lambda key: key[0])  # stable: within a notebook the order of first appearance stays
+    header = "| nb | claim | " + " | ".join(f"{preset}: verdict | n | p Holm" for preset in presets) + " |"
+    lines = [f"_Written by `python -m sparsitylib readme` from "
+             f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}._", "",
+             header, "|---|---|" + "---|---|---|" * len(presets)]
+    for name, claim in keys:
+        cells = [name[:2], claim]
+        for preset in presets:
+            verdict = claims[preset].get((name, claim))
+            cells += ([verdict.get("status", ""), format_n(verdict), format_p(verdict.get("p_adjusted"))] if verdict else [NOT_TESTED, "-", "-"])
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def fill_regimes(text: str, figures_root: Path, preset: str) -> tuple[str, int]:
+    """``text`` with every regimes table that names ``preset`` filled from the verdict files
+    under ``figures_root/<preset>/``; (text, tables filled). A named preset without verdict files
+    raises ReadmeError."""
+    filled = 0
+
+    def fill(match: re.Match) -> str:
+        nonlocal filled
+        presets = match["presets"].split(",")
+        if preset not in presets:
+            return match[0]
+        by_preset = {}
+        for name in presets:
+            files = load_verdict_files(figures_root / name)
+            if not files:
+                raise ReadmeError(f"the regimes table {match['presets']} needs verdict files in "
+                                  f"{figures_root / name}: run `python -m sparsitylib reproduce --preset {name}`")
+            by_preset[name] = files
+        filled += 1
+        start, end = match[0][:match.start("body") - match.start()], match[0][match.end("body") - match.start():]
+        return start + render_regimes(by_preset) + end
+
+    return REGIMES.sub(fill, text), filled
+
+
 def _walk(files: dict[str, dict], key: str) -> tuple[object, str]:
     """The value at ``key`` and the format a float there gets by default: the verdict's ``fmt``
     under ``effect``, ``ci`` and ``values``, 2 significant digits for p-values, else ``{:.3g}``."""
@@ -213,6 +275,7 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
     """``readme`` with its verdict table and value markers for ``preset`` filled from ``figures``.
     Raises ReadmeError naming the marker that cannot be filled."""
     start, end = table_markers(preset)
+    readme, _ = fill_regimes(readme, figures.parent, preset)
     if readme.count(start) == 0 and readme.count(end) == 0:
         return Rendered(readme, 0, 0, 0, 0)
     if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):

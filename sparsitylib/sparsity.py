@@ -208,8 +208,10 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
 
 
 def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None = None) -> dict:
-    """Cheap per-epoch view on a fixed sample of training images: dead filters per layer, each
-    filter's selectivity (NaN when dead on the sample) and |gamma|, and |gamma| quantiles per layer. ``layers``
+    """Cheap per-epoch view on a fixed sample of training images: dead filters per layer; per filter
+    its dead flag on the sample (None where the layer has no activation criterion), selectivity (NaN
+    when dead), |gamma| and beta (NaN without BatchNorm), so when each filter died and what its BN
+    parameters did before can be read from the run; and |gamma| quantiles per layer. ``layers``
     (``find_filter_layers(model)``, which does not change during training) saves finding them again."""
     graph = trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
@@ -220,6 +222,10 @@ def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None
         "gamma_quantiles": gamma_quantiles(parameters),
         # per filter, so how fast each filter's scale decays can be followed (NaN without BatchNorm)
         "filter_gamma": np.concatenate([np.abs(gamma) for gamma, _ in parameters]).round(7).tolist(),
+        "filter_beta": np.concatenate([beta for _, beta in parameters]).round(7).tolist(),
+        "filter_dead": [flag for m, layer in zip(maxima, layers)
+                        for flag in ((m.amax(dim=0) < ACTIVATION_THRESHOLD).tolist() if m is not None
+                                     else [None] * layer.channels)],
         "filter_selectivity": np.concatenate([selectivity(m) if m is not None else np.full(layer.channels, np.nan)
                                               for m, layer in zip(maxima, layers)]).round(6).tolist(),
     }

@@ -328,8 +328,10 @@ class RunTables:
     records: list
 
     def history_filters(self) -> pd.DataFrame:
-        """Per-epoch selectivity (NaN = dead on the snapshot images) and |gamma| of every filter,
-        with the filter's final status from the full measurement."""
+        """Per epoch and filter: ``dead`` on the snapshot images, selectivity (NaN when dead), |gamma|
+        and beta, with the filter's final status (``dead_by_activation``) from the full measurement.
+        Runs stored before a column was recorded have NaN there (``dead`` is then read from the
+        selectivity, NaN exactly when the filter was dead on the snapshot)."""
         frames = []
         for record in self.records:
             if not record.get("filters"):
@@ -338,7 +340,12 @@ class RunTables:
             for row in record["history"]:
                 frame = final.copy()
                 frame["selectivity"] = row["filter_selectivity"]
-                frame["gamma"] = row.get("filter_gamma", np.nan)  # runs stored before it was recorded: NaN
+                frame["gamma"] = row.get("filter_gamma", np.nan)
+                frame["beta"] = row.get("filter_beta", np.nan)
+                if "filter_dead" in row:
+                    frame["dead"] = pd.Series(row["filter_dead"], dtype="boolean")
+                else:  # NaN selectivity = dead, where the layer has an activation criterion at all
+                    frame["dead"] = frame["selectivity"].isna().astype("boolean").mask(final["dead_by_activation"].isna())
                 frame.insert(0, "epoch", row["epoch"])
                 frame.insert(0, "run_id", record["run_id"])
                 frames.append(frame)
@@ -346,7 +353,8 @@ class RunTables:
 
 
 GAMMA_QUANTILE_COLUMNS = ("gamma_min", "gamma_q10", "gamma_median", "gamma_q90", "gamma_max")
-PER_LAYER_HISTORY = ("dead_per_layer", "gamma_quantiles", "filter_selectivity", "filter_gamma")
+PER_LAYER_HISTORY = ("dead_per_layer", "gamma_quantiles", "filter_selectivity", "filter_gamma", "filter_beta",
+                     "filter_dead")
 
 
 def load_runs(root: str | Path | None = None, run_ids=None, *, include_failed: bool = True) -> RunTables:

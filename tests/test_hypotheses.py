@@ -240,6 +240,34 @@ def test_gamma_decaying_slower_with_adam_l2_does_not_hold():
     assert three.status == INCONCLUSIVE and three.p_value == pytest.approx(0.1)
 
 
+def test_the_decay_rate_floor_is_one_percent_of_gamma_over_the_runs_epochs():
+    assert hypotheses.min_decay_rate_effect(8) == pytest.approx(math.log(1 / 0.99) / 8, rel=1e-15)
+    assert hypotheses.min_decay_rate_effect(80) == pytest.approx(hypotheses.min_decay_rate_effect(8) / 10)
+    (verdict,) = hypotheses.batchnorm_dynamics(gamma_tables(0.5, 0.95))  # 4-epoch runs
+    assert [part["min_effect"] for part in verdict.parts] == [pytest.approx(math.log(1 / 0.99) / 4)] * 2
+
+
+def test_criteria_agreement_counts_each_criterion_per_layer_and_their_jaccard_index():
+    rows = [{"optimizer": "adam", "decay_mode": "l2", "seed": 0}, {"optimizer": "sgd", "decay_mode": "l2", "seed": 0}]
+    filters = pd.DataFrame({
+        "run_id": ["r0"] * 6 + ["r1"] * 2,
+        "layer": ["C1", "C1", "C1", "C2", "C2", "C2", "C1", "C1"],
+        "measured": [True, True, True, True, True, False, True, True],  # r0's last C2 filter: gamma criterion only
+        "dead_by_activation": [True, True, False, True, False, False, False, False],
+        "dead_by_gamma": [True, False, False, False, True, True, False, False],
+    })
+    agreement = hypotheses.criteria_agreement(tables(rows, filters)).set_index(["run_id", "layer"])
+    c1 = agreement.loc[("r0", "C1")]
+    assert (c1["filters"], c1["dead_by_activation"], c1["dead_by_gamma"], c1["dead_by_both"]) == (3, 2, 1, 1)
+    assert c1["jaccard"] == 0.5
+    c2 = agreement.loc[("r0", "C2")]
+    assert (c2["filters"], c2["dead_by_both"], c2["dead_by_either"], c2["jaccard"]) == (2, 0, 2, 0.0)
+    assert math.isnan(agreement.loc[("r1", "C1"), "jaccard"])  # neither criterion finds a dead filter
+    text = hypotheses.criteria_description(hypotheses.criteria_agreement(tables(rows, filters)))
+    assert text == ("adam+l2, per run, dead by activation vs by |gamma| < 0.001: 60.0% vs 40.0% (Jaccard 0.25). "
+                    "sgd+l2, per run, dead by activation vs by |gamma| < 0.001: 0.0% vs 0.0% (none dead)")
+
+
 def test_runs_without_per_epoch_gamma_are_inconclusive():
     old = gamma_tables(0.5, 0.95, with_gamma=False)
     assert hypotheses.gamma_halving(old).empty
@@ -703,6 +731,18 @@ def test_training_progress_reads_the_histories():
     first = progress[(progress["run_id"] == "adam-0.004-0") & (progress["epoch"] == 2)].iloc[0]
     assert first["steps"] == 20 and first["lr_x_steps"] == pytest.approx(4e-3 * 20) and first["dead_fraction"] == 0.6
     assert set(progress["run_id"]) >= {"none-0", "sgd-2"} and len(progress) == 4 * (3 + 2 + 6)
+
+
+def test_training_progress_counts_gamma_dead_filters_per_epoch_from_the_snapshots():
+    record = gamma_record("a", "adam", "l2", 0, 1.0)
+    gammas = {1: [0.9, 0.4, 1.0], 2: [5e-4, 0.2, 0.9], 3: [1e-4, 9e-4, 0.8], 4: [1e-4, 1e-3, 0.7]}
+    record["history"] = [snapshot(e, [0.5] * 3, gammas[e]) for e in range(1, 5)]
+    record["config"].update(lr=1e-3, schedule="constant", step_milestones=[0.5, 0.75], step_gamma=0.1)
+    record["metrics"] = {"steps": 40, "filters": 3}
+    progress = hypotheses.training_progress(tables_from_records([record]))
+    # |gamma| < 1e-3 is dead; 1e-3 itself is not
+    assert progress["dead_gamma_fraction"].tolist() == [0, 1 / 3, 2 / 3, 1 / 3]
+    assert progress["dead_fraction"].tolist() == [0, 0, 0, 0]  # the activation criterion, from dead_per_layer
 
 
 def test_onset_finds_the_first_dead_epoch_in_lr_x_steps():

@@ -352,3 +352,44 @@ def test_equal_lr_x_steps_shows_every_seed_at_the_end_from_zero():
     assert sum(len(c.get_offsets()) for c in dots) == 6  # one dot per run
     assert final.get_ylim()[0] == 0
     plt.close(figure)
+
+
+def progress_rows(seeds=(0, 1, 2), epochs=4):
+    rows = []
+    for optimizer, mode, lr in (("adam", "l2", 1e-3), ("sgd", "l2", 0.1)):
+        for seed in seeds:
+            for epoch in range(1, epochs + 1):
+                dying = optimizer == "adam"
+                rows.append({"run_id": f"{optimizer}-{seed}", "optimizer": optimizer, "decay_mode": mode, "lr": lr,
+                             "seed": seed, "epoch": epoch, "steps": 10 * epoch,
+                             "dead_fraction": 0.05 * epoch * dying, "dead_gamma_fraction": 0.02 * epoch * dying,
+                             "test_error": 0.2 - 0.01 * epoch})
+    return pd.DataFrame(rows)
+
+
+def test_dead_by_criterion_over_epochs_draws_both_criteria_every_run_and_the_chosen_length():
+    figure = plots.dead_by_criterion_over_epochs(progress_rows(), chosen_epochs=3)
+    dead_axis = figure.axes[0]
+    lines = [line for line in dead_axis.get_lines() if len(line.get_xdata()) == 4]
+    # 2 settings x 2 criteria: 3 thin run lines and 1 mean each
+    assert len(lines) == 2 * 2 * (3 + 1)
+    assert {line.get_linestyle() for line in lines} == {"-", "--"}
+    assert any(list(line.get_xdata()) == [3, 3] for line in dead_axis.get_lines())  # the chosen length
+    assert dead_axis.get_ylim()[0] < 0 <= dead_axis.get_ylim()[1]
+    assert "n = 3 runs per setting" in figure._suptitle.get_text()
+    plt.close(figure)
+
+
+def test_criteria_agreement_draws_both_criteria_per_layer_with_the_jaccard_index():
+    agreement = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "layer": ["C1", "C2", "C1", "C2"],
+                              "filters": [10, 10, 10, 10], "dead_by_activation": [4, 0, 2, 0],
+                              "dead_by_gamma": [2, 0, 2, 0], "dead_by_both": [2, 0, 1, 0],
+                              "dead_by_either": [4, 0, 3, 0], "optimizer": "adam", "decay_mode": "l2", "seed": [0, 0, 1, 1]})
+    figure = plots.criteria_agreement(agreement)
+    axis = figure.axes[0]
+    texts = [t.get_text() for t in axis.texts]
+    assert texts == ["J=0.43", "none"]  # pooled: 3 both of 7 either in C1; nothing dead in C2
+    heights = sorted(round(p.get_height(), 6) for p in axis.patches)
+    assert heights == [0, 0, 20, 30]  # C1: 30% by activation and 20% by gamma (means over 2 runs)
+    assert sum(len(c.get_offsets()) for c in axis.collections) == 8  # every run, both criteria, both layers
+    plt.close(figure)

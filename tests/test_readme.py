@@ -223,3 +223,32 @@ def test_the_index_links_figures_and_verdicts_to_cells_and_lists_run_ids(tmp_pat
     assert f'<a href="07_demo.html#cell-id={concluded}">cell 4</a>): narrower, more dead' in page
     assert re.search(r"<details><summary>2 runs</summary><ul><li><code>abc123</code></li>"
                      r"<li><code>def456</code></li></ul></details>", page)
+
+
+def test_the_regimes_table_matches_claims_across_presets_and_marks_untested_ones(tmp_path):
+    quick, long = tmp_path / "quick", tmp_path / "long"
+    quick.mkdir(), long.mkdir()
+    (quick / "01_alpha.verdict.json").write_text(json.dumps(NEW_SCHEMA))
+    later = json.loads(json.dumps(NEW_SCHEMA))
+    later["verdicts"][0].update(status="inconclusive", n={"a": 3, "b": 3}, p_adjusted=0.1)
+    later["verdicts"][1]["claim"] = "only in the long regime"
+    (long / "01_alpha.verdict.json").write_text(json.dumps(later))
+    text = "before\n<!-- regimes:quick,long:start -->\nold\n<!-- regimes:quick,long:end -->\nafter\n"
+    filled, count = readme.fill_regimes(text, tmp_path, "long")
+    assert count == 1
+    assert filled == """before
+<!-- regimes:quick,long:start -->
+_Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`, `figures/long/*.verdict.json`._
+
+| nb | claim | quick: verdict | n | p Holm | long: verdict | n | p Holm |
+|---|---|---|---|---|---|---|---|
+| 01 | A \\| B leaves more dead filters | holds | 5 vs 5 | 0.012 | inconclusive | 3 vs 3 | 0.1 |
+| 01 | more x, more y | inconclusive | 10 runs in 3 groups | - | not tested | - | - |
+| 01 | only in the long regime | not tested | - | - | inconclusive | 10 runs in 3 groups | - |
+<!-- regimes:quick,long:end -->
+after
+"""
+    assert readme.fill_regimes(text, tmp_path, "smoke") == (text, 0)  # a table that does not name the preset
+    (long / "01_alpha.verdict.json").unlink()
+    with pytest.raises(readme.ReadmeError, match="reproduce --preset long"):
+        readme.fill_regimes(text, tmp_path, "quick")

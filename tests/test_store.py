@@ -3,7 +3,9 @@ import multiprocessing
 import os
 import warnings
 
+import numpy as np
 import pytest
+import torch
 
 import sparsitylib.train
 from sparsitylib.presets import preset_config
@@ -191,7 +193,17 @@ def test_load_runs_returns_tidy_tables():
     assert set(tables.history_layers.columns) >= {"run_id", "epoch", "layer", "dead", "gamma_median"}
     per_filter = tables.history_filters()
     assert len(per_filter) == 2 * 2 * filters_per_run
-    assert set(per_filter.columns) == {"run_id", "epoch", "layer", "filter", "dead_by_activation", "selectivity", "gamma"}
+    assert set(per_filter.columns) == {"run_id", "epoch", "layer", "filter", "dead_by_activation", "selectivity",
+                                       "gamma", "beta", "dead"}
     assert (per_filter["gamma"] >= 0).all()  # |gamma| of every filter at every epoch
+    assert per_filter["beta"].notna().all()
+    # the dead flag on the snapshot images is exactly "selectivity undefined"
+    assert (per_filter["dead"].astype(bool) == per_filter["selectivity"].isna()).all()
+    last = per_filter[per_filter["epoch"] == per_filter["epoch"].max()]
+    bn = {name: module for name, module in store.load_model(a["run_id"]).named_modules()
+          if isinstance(module, torch.nn.BatchNorm2d)}
+    first_bn = next(iter(bn.values()))
+    first = last[(last["run_id"] == a["run_id"])].head(first_bn.num_features)
+    assert np.allclose(first["beta"], first_bn.bias.detach().double().numpy(), atol=1e-6)  # signed beta of the last epoch
     only_a = load_runs(run_ids=[a["run_id"]])
     assert only_a.runs["run_id"].tolist() == [a["run_id"]]
