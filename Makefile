@@ -1,13 +1,15 @@
 # On a fresh machine (Python 3.11):
 #   make test        set up .venv, fetch Fashion-MNIST where possible, run the test suite
-#   make reproduce   the same set-up, then the reproduction (PRESET=smoke|quick|paper), then the
-#                    README's verdict table and quoted numbers from its verdict JSONs
+#   make reproduce   the same set-up, then the reproduction of both regimes (quick, then long; or
+#                    PRESET=smoke|quick|long|paper for one), then the README's verdict tables and quoted
+#                    numbers from the verdict JSONs
 #   make report      the same set-up, then re-render figures/<preset>/ from its committed run archive
 #                    (figures/<preset>/runs.jsonl.gz): no training, except the runs that pruning needs
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PRESET ?= quick
+PRESET ?=
+PRESETS := $(if $(PRESET),$(PRESET),quick long)
 
 .PHONY: test reproduce report tables setup data benchmark lab clean
 
@@ -15,20 +17,22 @@ test: setup data
 	$(PY) -m pytest
 
 reproduce: setup data
-	$(PY) -m sparsitylib reproduce --preset $(PRESET)
-	$(PY) -m sparsitylib readme --preset $(PRESET)
+	for preset in $(PRESETS); do $(PY) -m sparsitylib reproduce --preset $$preset || exit 1; done
+	for preset in $(PRESETS); do $(PY) -m sparsitylib readme --preset $$preset || exit 1; done
 
 report: setup data
-	$(PY) -m sparsitylib reproduce --from-archive --preset $(PRESET)
-	$(PY) -m sparsitylib readme --preset $(PRESET)
+	for preset in $(PRESETS); do \
+	  if [ -f figures/$$preset/runs.jsonl.gz ]; then $(PY) -m sparsitylib reproduce --from-archive --preset $$preset || exit 1; \
+	  else echo "figures/$$preset/runs.jsonl.gz: no run archive for the $$preset preset yet, skipped"; fi; done
+	for preset in $(PRESETS); do $(PY) -m sparsitylib readme --preset $$preset || exit 1; done
 
 tables: setup data
-	$(PY) -m sparsitylib tables --preset $(PRESET)
+	$(PY) -m sparsitylib tables --preset $(or $(PRESET),quick)
 
 benchmark: setup data
 	$(PY) benchmarks/training_throughput.py
-	$(PY) benchmarks/notebook_cached.py --preset $(PRESET)
-	$(PY) benchmarks/prune_speedup.py --preset $(PRESET)
+	$(PY) benchmarks/notebook_cached.py --preset $(or $(PRESET),quick)
+	$(PY) benchmarks/prune_speedup.py --preset $(or $(PRESET),quick)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
     reproduce = commands.add_parser("reproduce", help="run every notebook with papermill; figures and HTML report")
     reproduce.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    reproduce.add_argument("--only", default=None, help="comma-separated notebook name prefixes, e.g. 01,03")
+    reproduce.add_argument("--only", default=None, help="comma-separated notebook numbers or full names, e.g. 01,03 (exact: a copy of a notebook is never run)")
     reproduce.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                            help="a notebook parameter (VALUE parsed as JSON when it can be, e.g. -p seeds '[0, 1, 2]')")
     reproduce.add_argument("--figures", default=None, help="output folder (default figures/<preset>)")

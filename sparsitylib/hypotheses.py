@@ -53,22 +53,54 @@ def select(runs: pd.DataFrame, metric: str = DEAD, **where) -> np.ndarray:
 # --- 1. optimizer x regularizer -----------------------------------------------------------------
 
 
+HEADLINE = (("adam", "l2"), ("sgd", "l2"), ("adam", "none"))  # the arms notebook 01's seeds are for
+COMPARED_WD = ("adam", "sgd")  # the optimizers whose WD arms are compared; the others' are shown
+
+
+def optimizer_grid(exp, optimizers, compared_seeds, other_seeds, unregularized=None, weight_decay=None) -> list:
+    """Notebook 01's runs: every optimizer with L2, those in ``unregularized`` without regularization
+    and those in ``weight_decay`` with the paper's WD (None: every optimizer). The headline arms
+    (``HEADLINE``) get the notebook's seeds, the other arms compared pairwise (the other adaptive
+    methods with L2, Adam and SGD with WD) ``compared_seeds``, the rest ``other_seeds``."""
+    if not optimizers:
+        raise ValueError("grid values for 'optimizer' must be a non-empty list: name at least one optimizer")
+    arms = ([(o, "l2") for o in optimizers]
+            + [(o, "none") for o in (optimizers if unregularized is None else unregularized)]
+            + [(o, "wd") for o in (optimizers if weight_decay is None else weight_decay)])
+    configs = []
+    for optimizer, mode in arms:
+        seeds = (None if (optimizer, mode) in HEADLINE
+                 else compared_seeds if mode == "l2" or (mode == "wd" and optimizer in COMPARED_WD) else other_seeds)
+        configs += exp.grid(seeds=seeds, optimizer=[optimizer], decay_mode=[mode])
+    return configs
+
+
 def optimizer_regularizer(tables: RunTables) -> list[Verdict]:
-    """Each adaptive optimizer with L2 against SGD with L2 (one claim each, Adam first), the bound
-    "nothing dies without regularization", and Adam against SGD under the paper's WD."""
+    """Each adaptive optimizer with L2 against SGD with L2 (one claim each, Adam first); the bound
+    "nothing dies without regularization"; with Adam, L2 and WD each against no regularization and
+    against each other; Adam against SGD under the paper's WD. Claims whose arms were not run are
+    left out."""
     runs = tables.runs
-    present = set(runs["optimizer"])
-    adaptive = [o for o in OPTIMIZERS if o != "sgd" and o in present]
-    sgd_l2 = select(runs, optimizer="sgd", decay_mode="l2")
-    verdicts = [greater(f"With L2, {o} leaves more dead filters than SGD", select(runs, optimizer=o, decay_mode="l2"),
-                        sgd_l2, f"{o}+l2", "sgd+l2") for o in adaptive]
-    verdicts.append(all_bounds(
-        "Without regularization no filters die, for every optimizer",
-        [near_zero(f"{o}+none", select(runs, optimizer=o, decay_mode="none"), f"{o}+none") for o in sorted(present)]))
-    if "wd" in set(runs["decay_mode"]):
-        verdicts.append(greater("With the paper's weight decay (same lambda), Adam leaves more dead filters than SGD",
-                                select(runs, optimizer="adam", decay_mode="wd"),
-                                select(runs, optimizer="sgd", decay_mode="wd"), "adam+wd", "sgd+wd"))
+    arms = set(zip(runs["optimizer"], runs["decay_mode"]))
+    adaptive = [o for o in OPTIMIZERS if o != "sgd" and (o, "l2") in arms]
+
+    def arm(optimizer, mode):
+        return select(runs, optimizer=optimizer, decay_mode=mode)
+
+    verdicts = [greater(f"With L2, {o} leaves more dead filters than SGD", arm(o, "l2"), arm("sgd", "l2"),
+                        f"{o}+l2", "sgd+l2") for o in adaptive]
+    unregularized = sorted(o for o, mode in arms if mode == "none")
+    verdicts.append(all_bounds("Without regularization no filters die, for every optimizer run without it",
+                               [near_zero(f"{o}+none", arm(o, "none"), f"{o}+none") for o in unregularized]))
+    pairs = [("With Adam, L2 leaves more dead filters than no regularization", ("adam", "l2"), ("adam", "none")),
+             ("With Adam, the paper's weight decay also leaves dead filters (more than no regularization)",
+              ("adam", "wd"), ("adam", "none")),
+             ("With Adam, L2 leaves more dead filters than the paper's weight decay (same lambda)",
+              ("adam", "l2"), ("adam", "wd")),
+             ("With the paper's weight decay (same lambda), Adam leaves more dead filters than SGD",
+              ("adam", "wd"), ("sgd", "wd"))]
+    verdicts += [greater(claim, arm(*a), arm(*b), "+".join(a), "+".join(b)) for claim, a, b in pairs
+                 if a in arms and b in arms]
     return verdicts
 
 
@@ -379,18 +411,44 @@ def mechanism(tables: RunTables, lead_epochs: int = 2) -> list[Verdict]:
     makes its comparison invalid rather than a direction."""
     runs = completed(tables.runs).copy()
     runs["variant"] = runs.apply(mechanism_variant, axis=1)
+    variants = set(runs["variant"])
     baseline = select(runs, variant=BASELINE)
-    leaky = greater("With leaky ReLU fewer filters die (gamma criterion: |gamma| < 1e-3)",
-                    select(runs, "dead_by_gamma", variant=BASELINE), select(runs, "dead_by_gamma", variant="leaky ReLU"),
-                    BASELINE, "leaky ReLU")
-    leaky.evidence += (f"; never positive on the training images (not dead: the unit still passes "
-                       f"{runs.loc[runs['variant'] == 'leaky ReLU', 'negative_slope'].max():g}x): "
-                       f"{describe(select(runs, variant='leaky ReLU'))}")
-    verdicts = [leaky, without_batchnorm(runs, baseline),
-                greater("Decaying BN's gamma and beta is needed for the full effect (more die than when only weights decay)",
-                        baseline, select(runs, variant="BN params not decayed"), BASELINE, "BN params not decayed"),
-                selective_before_death(tables, runs.loc[runs["variant"] == BASELINE, "run_id"], lead_epochs)]
+    verdicts = []
+    if "leaky ReLU" in variants:
+        leaky = greater("With leaky ReLU fewer filters die (gamma criterion: |gamma| < 1e-3)",
+                        select(runs, "dead_by_gamma", variant=BASELINE),
+                        select(runs, "dead_by_gamma", variant="leaky ReLU"), BASELINE, "leaky ReLU")
+        leaky.evidence += (f"; never positive on the training images (not dead: the unit still passes "
+                           f"{runs.loc[runs['variant'] == 'leaky ReLU', 'negative_slope'].max():g}x): "
+                           f"{describe(select(runs, variant='leaky ReLU'))}")
+        verdicts.append(leaky)
+    if "no BatchNorm" in variants:
+        verdicts.append(without_batchnorm(runs, baseline))
+    if "BN params not decayed" in variants:
+        not_decayed = select(runs, variant="BN params not decayed")
+        verdicts += [
+            greater("Decaying BN's gamma and beta is needed for the full effect (more die than when only weights decay)",
+                    baseline, not_decayed, BASELINE, "BN params not decayed"),
+            near_zero("With BN's gamma and beta not decayed, no filters die (the paper's mechanism: the regularizer "
+                      "pulls gamma and beta down)", not_decayed, "BN params not decayed")]
+    verdicts.append(selective_before_death(tables, runs.loc[runs["variant"] == BASELINE, "run_id"], lead_epochs))
     return verdicts
+
+
+MECHANISM_VARIANTS = {"leaky_relu": lambda slope: {"activation": ["leaky_relu"], "negative_slope": [slope]},
+                      "no_batchnorm": lambda slope: {"norm": ["none"]},
+                      "bn_params_not_decayed": lambda slope: {"decay_params": ["weights_only"]}}
+
+
+def mechanism_grid(exp, optimizer: str, baseline_seeds, variants, leaky_slope: float) -> list:
+    """Notebook 8's runs: the baseline (``optimizer`` + L2, ReLU, BatchNorm, everything decayed)
+    over ``baseline_seeds`` and each named variant (``MECHANISM_VARIANTS``) over the notebook's seeds."""
+    unknown = [v for v in variants if v not in MECHANISM_VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown mechanism variants {unknown}; choose from {sorted(MECHANISM_VARIANTS)}")
+    return (exp.grid(seeds=baseline_seeds, optimizer=[optimizer], decay_mode=["l2"])
+            + [c for v in variants for c in exp.grid(optimizer=[optimizer], decay_mode=["l2"],
+                                                      **MECHANISM_VARIANTS[v](leaky_slope))])
 
 
 def without_batchnorm(runs: pd.DataFrame, baseline) -> Verdict:
@@ -597,6 +655,35 @@ def training_length(tables: RunTables) -> list[Verdict]:
     verdict = equivalent(claim, adam, "lr", DEAD)
     verdict.evidence += f" (lr x steps of every run: {', '.join(f'{t:g}' for t in totals)})"
     return [verdict]
+
+
+def first_dead_epoch(progress: pd.DataFrame, column: str) -> float:
+    """The first epoch at which ``column`` (a dead fraction) is above 0; NaN if never."""
+    dying = progress.loc[progress[column] > 0, "epoch"]
+    return float(dying.min()) if len(dying) else float("nan")
+
+
+def pilot_description(progress: pd.DataFrame, chosen_epochs: int | None = None) -> str:
+    """One line per pilot run: when the first filter died by each criterion, and how many were dead
+    at the chosen length and at the end (of all filters)."""
+    lines = []
+    for run_id, run in progress.groupby("run_id", sort=False):
+        run = run.sort_values("epoch")
+        head = (f"{run['optimizer'].iloc[0]}+{run['decay_mode'].iloc[0]} at lr {run['lr'].iloc[0]:g}, seed "
+                f"{run['seed'].iloc[0]}, {int(run['epoch'].max())} epochs ({int(run['steps'].max()):,} steps) at a "
+                f"constant rate")
+        onsets = []
+        for label, column in (("by activation", "dead_fraction"), ("by |gamma| < 1e-3", "dead_gamma_fraction")):
+            first = first_dead_epoch(run, column)
+            onsets.append(f"{label}: first dead filter at epoch {first:.0f}" if first == first else
+                          f"{label}: none dead")
+        at = run.set_index("epoch")
+        ends = [(f"epoch {e}", at.loc[e]) for e in ([chosen_epochs] if chosen_epochs in at.index else [])]
+        ends.append((f"epoch {int(run['epoch'].max())} (end)", run.iloc[-1]))
+        dead = "; ".join(f"at {label}: {row['dead_fraction']:.1%} dead by activation, {row['dead_gamma_fraction']:.1%} "
+                         f"by |gamma|, test error {row['test_error']:.1%} (1,000 test images)" for label, row in ends)
+        lines.append(f"- {head}. {'; '.join(onsets)}. {dead}.")
+    return "\n".join(lines)
 
 
 # --- 11. ResNets ---------------------------------------------------------------------------------

@@ -71,3 +71,8 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
         if optimizer in LEARNING_RATES[preset]:
             values["lr"] = LEARNING_RATES[preset][optimizer]
     return from_dict(values)
+
+
+# The notebooks a preset's report runs (``reproduce``), each with parameters that override the
+# notebook's defaults. A preset not listed runs every notebook with its defaults.
+REPORTS: dict[str, dict[str, dict]] = {}

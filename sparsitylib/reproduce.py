@@ -33,7 +33,7 @@ from .archive import ARCHIVE_NAME
 from .environment import git_commit
 from .files import write_atomically
 from .notebook import project_root
-from .presets import PRESETS
+from .presets import PRESETS, REPORTS
 from .store import RETRAINED, RunStore
 from .verdict import Verdict
 
@@ -48,11 +48,36 @@ class NotebookRun:
     retrained: list = field(default_factory=list)  # archived runs trained again for their weights
 
 
-def notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
-    """The hypothesis notebooks in order; ``only`` keeps those whose name starts with a prefix."""
-    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+# The report's notebooks, by exact name: a copy (``01_optimizer_regularizer-Copy1.ipynb``) or any
+# other notebook in notebooks/ is never part of it.
+CANONICAL_NOTEBOOKS = (
+    "01_optimizer_regularizer", "02_where_sparsity_lives", "03_batchnorm_dynamics", "04_regularization_and_lr",
+    "05_batch_size", "06_task_difficulty", "07_capacity_architecture", "08_mechanism", "09_pruning",
+    "10_training_length", "11_resnets",
+)
+
+
+def report_plan(preset: str) -> dict[str, dict]:
+    """The notebooks a preset's report runs, each with the parameters that override its defaults
+    (``presets.REPORTS``; every canonical notebook with its defaults for a preset not listed there)."""
+    return REPORTS.get(preset, {name: {} for name in CANONICAL_NOTEBOOKS})
+
+
+def _matches(name: str, selector: str) -> bool:
+    """``selector`` names the notebook exactly, by its full name or by its number (``01``)."""
+    return selector in (name, name.split("_", 1)[0])
+
+
+def notebooks(folder: Path, only: list[str] | None = None, names=CANONICAL_NOTEBOOKS) -> list[Path]:
+    """The report's notebooks (``names``, in order) found in ``folder``; ``only`` keeps those named
+    by a full name or number. ``ValueError`` for a selector that names none of them."""
+    found = [folder / f"{name}.ipynb" for name in names if (folder / f"{name}.ipynb").is_file()]
     if only:
-        found = [p for p in found if any(p.stem.startswith(prefix) for prefix in only)]
+        unknown = [s for s in only if not any(_matches(p.stem, s) for p in found)]
+        if unknown:
+            raise ValueError(f"--only {','.join(unknown)}: no notebook of this report has that name or number; "
+                             f"choose from {', '.join(p.stem for p in found)}")
+        found = [p for p in found if any(_matches(p.stem, s) for s in only)]
     return found
 
 
@@ -190,7 +215,8 @@ def retrained_runs(runs: Path) -> list[str]:
 def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: dict | None = None,
               figures_dir: Path | None = None, from_archive: bool = False,
               runs_dir: Path | None = None) -> list[NotebookRun]:
-    """Run the notebooks (all, or those starting with a prefix in ``only``) and write the report.
+    """Run the preset's report notebooks (``report_plan``; all, or those ``only`` names by number
+    or full name) with their planned parameters (``parameters`` override them), and write the report.
 
     ``from_archive``: read the runs from ``<figures>/runs.jsonl.gz`` instead of training them, with
     a run store in ``runs_dir`` (default: a temporary folder); ``ValueError`` if there is none.
@@ -199,9 +225,10 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
         raise ValueError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
     root = project_root()
     source = root / "notebooks"
-    selected = notebooks(source, only)
+    plan = report_plan(preset)
+    selected = notebooks(source, only, names=tuple(plan))
     if not selected:
-        raise ValueError(f"no notebooks in {source} match {only}")
+        raise ValueError(f"no notebooks of the {preset} report in {source}")
     figures = (figures_dir or root / "figures" / preset).resolve()
     archive = figures / ARCHIVE_NAME if from_archive else None
     if archive is not None and not archive.is_file():
@@ -221,7 +248,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
             begun = time.time()
             print(f"{notebook.stem} ...", flush=True)
             earlier = len(retrained_runs(store))
-            status, error = execute(notebook, report / notebook.name, params, source)
+            status, error = execute(notebook, report / notebook.name, {**plan[notebook.stem], **params}, source)
             seconds = time.time() - begun
             to_html(report / notebook.name)
             verdicts = read_verdicts(figures, notebook.stem, begun)
@@ -232,7 +259,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
                 print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
         not_archived = set(RunStore(store, archive=[]).run_ids()) - stored_before - set(retrained_runs(store))
     total = time.time() - started
-    entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": recorded} for r in runs}
+    entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": {**plan[r.name], **recorded}} for r in runs}
     previous = figures / "MANIFEST.json"
     if only and previous.is_file():  # a partial run keeps the other notebooks' latest results
         entries = {**{e["name"]: e for e in json.loads(previous.read_text())["notebooks"]}, **entries}

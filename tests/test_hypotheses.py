@@ -58,7 +58,8 @@ def optimizer_rows(adaptive_l2, sgd_l2, adam_wd, sgd_wd, none_level, seeds=SEEDS
 
 def test_each_adaptive_optimizer_is_its_own_claim_against_sgd():
     verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0)))
-    assert len(verdicts) == len(ADAPTIVE) + 2  # one per adaptive optimizer, the bound, Adam vs SGD under WD
+    # one per adaptive optimizer, the bound; with Adam, L2 and WD against none and each other; Adam vs SGD under WD
+    assert len(verdicts) == len(ADAPTIVE) + 5
     assert [v.claim for v in verdicts[:len(ADAPTIVE)]] == [
         f"With L2, {o} leaves more dead filters than SGD" for o in ADAPTIVE]
     assert verdicts[0].claim.split()[2] == "adam"  # Adam first
@@ -67,22 +68,28 @@ def test_each_adaptive_optimizer_is_its_own_claim_against_sgd():
         assert verdict.n == {f"{optimizer}+l2": 3, "sgd+l2": 3}
         assert verdict.p_value == pytest.approx(1 / 20) and verdict.p_min == pytest.approx(1 / 20)
         assert verdict.effect == pytest.approx(0.2)
-    bound, wd = verdicts[-2], verdicts[-1]
+    bound, l2_none, wd_none, l2_wd, wd = verdicts[len(ADAPTIVE):]
     assert bound.claim.startswith("Without regularization") and bound.p_value is None
+    assert l2_none.n == {"adam+l2": 3, "adam+none": 3} and l2_none.effect == pytest.approx(0.21)  # 0.2 + 0.01 mean seed
+    assert wd_none.n == {"adam+wd": 3, "adam+none": 3} and wd_none.effect == pytest.approx(0.06)
+    assert l2_wd.n == {"adam+l2": 3, "adam+wd": 3} and l2_wd.effect == pytest.approx(0.15)
     assert len(bound.parts) == len(OPTIMIZERS) and bound.n == {"runs": 3 * len(OPTIMIZERS)}
     assert wd.n == {"adam+wd": 3, "sgd+wd": 3} and wd.p_value == pytest.approx(0.05)
     assert wd.effect == pytest.approx(0.05)
 
 
 def test_reversed_optimizer_data_do_not_hold():
-    verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.0, 0.2, 0.0, 0.3, 0.2)))
+    verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.0, 0.2, 0.1, 0.3, 0.2)))
     assert [v.status for v in verdicts] == [DOES_NOT_HOLD] * len(verdicts)
     assert all(v.p_value == pytest.approx(0.05) for v in verdicts if v.p_value is not None)
     assert verdicts[0].effect == pytest.approx(-0.2) and verdicts[0].supports == -1
 
 
 def test_optimizer_claims_without_wd_runs_or_with_only_some_optimizers_dying():
-    assert len(hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0, 0, 0.0, wd=False)))) == len(ADAPTIVE) + 1
+    without_wd = hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0, 0, 0.0, wd=False)))
+    assert [v.claim for v in without_wd[len(ADAPTIVE):]] == [
+        "Without regularization no filters die, for every optimizer run without it",
+        "With Adam, L2 leaves more dead filters than no regularization"]
     levels = {o: 0.0 for o in ADAPTIVE} | {"adam": 0.2, "rmsprop": 0.3}
     verdicts = hypotheses.optimizer_regularizer(tables(optimizer_rows(levels, 0.0, 0.05, 0.0, 0.0)))
     statuses = {v.claim.split()[2]: v.status for v in verdicts[:len(ADAPTIVE)]}
@@ -95,7 +102,7 @@ def test_optimizer_claims_without_wd_runs_or_with_only_some_optimizers_dying():
     for row in rows:
         if row["optimizer"] == "adagrad" and row["decay_mode"] == "none":
             row["dead_by_activation"] = 0.2
-    bound = hypotheses.optimizer_regularizer(tables(rows))[-2]
+    bound = hypotheses.optimizer_regularizer(tables(rows))[len(ADAPTIVE)]
     assert bound.status == DOES_NOT_HOLD
     assert [p["status"] for p in bound.parts] == [DOES_NOT_HOLD if o == "adagrad" else HOLDS for o in sorted(OPTIMIZERS)]
 
@@ -107,27 +114,48 @@ def test_two_seeds_per_arm_leave_every_comparison_inconclusive():
     assert adam.p_min == pytest.approx(1 / 6)
 
 
-def test_holm_over_the_seven_claims_needs_more_than_three_seeds():
+def test_holm_over_the_ten_claims_needs_more_than_three_seeds():
     """The reviewer's point: 3 runs against 3 reach p = 1/20 at best, which cannot survive Holm over
-    the notebook's 7 tested claims (6 adaptive optimizers and Adam vs SGD under WD); 5 against 5 can."""
+    the notebook's 10 tested claims (6 adaptive optimizers, Adam's L2 and WD against none and each
+    other, Adam vs SGD under WD); 5 against 5 can (10/252 < 0.05)."""
     three = adjust(hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0))))
     tested = [v for v in three if v.p_value is not None]
-    assert len(tested) == 7
-    assert all(v.p_value == pytest.approx(0.05) and v.p_adjusted == pytest.approx(0.35) for v in tested)
-    assert all(v.status == INCONCLUSIVE for v in tested) and "Holm over 7 tested claims" in tested[0].family
-    bound = three[-2]
+    assert len(tested) == 10
+    assert all(v.p_value == pytest.approx(0.05) and v.p_adjusted == pytest.approx(0.5) for v in tested)
+    assert all(v.status == INCONCLUSIVE for v in tested) and "Holm over 10 tested claims" in tested[0].family
+    bound = three[len(ADAPTIVE)]
     assert bound.status == HOLDS and bound.p_adjusted is None  # a bound is not in the family
     assert hypotheses.adaptive_summary(three).startswith(f"0 of {len(ADAPTIVE)} adaptive optimizers")
     assert hypotheses.adaptive_summary(three).endswith(": none.")
 
     five = adjust(hypotheses.optimizer_regularizer(tables(optimizer_rows(0.2, 0.0, 0.05, 0.0, 0.0, seeds=FIVE_SEEDS))))
     tested = [v for v in five if v.p_value is not None]
-    assert len(tested) == 7
-    assert all(v.p_value == pytest.approx(1 / 252) and v.p_adjusted == pytest.approx(7 / 252) for v in tested)
+    assert len(tested) == 10
+    assert all(v.p_value == pytest.approx(1 / 252) and v.p_adjusted == pytest.approx(10 / 252) for v in tested)
     assert [v.status for v in five] == [HOLDS] * len(five)
     assert hypotheses.adaptive_summary(five) == (
         f"{len(ADAPTIVE)} of {len(ADAPTIVE)} adaptive optimizers leave more dead filters than SGD with L2 (each tested "
         f"on its own, Holm-adjusted): {', '.join(ADAPTIVE)}.")
+
+
+class FakeExperiment:
+    seeds = [0, 1, 2, 3, 4]
+
+    def grid(self, seeds=None, **vary):
+        (optimizer,), (mode,) = vary["optimizer"], vary["decay_mode"]
+        return [(optimizer, mode, seed) for seed in (self.seeds if seeds is None else seeds)]
+
+
+def test_optimizer_grid_gives_the_headline_arms_the_notebooks_seeds():
+    grid = hypotheses.optimizer_grid(FakeExperiment(), ["sgd", "adam", "adagrad"], compared_seeds=[0, 1, 2],
+                                     other_seeds=[7], unregularized=["adam", "sgd"], weight_decay=None)
+    seeds = {}
+    for optimizer, mode, seed in grid:
+        seeds.setdefault(f"{optimizer}+{mode}", []).append(seed)
+    assert seeds == {"adam+l2": [0, 1, 2, 3, 4], "sgd+l2": [0, 1, 2, 3, 4], "adam+none": [0, 1, 2, 3, 4],
+                     "adagrad+l2": [0, 1, 2], "adam+wd": [0, 1, 2], "sgd+wd": [0, 1, 2],
+                     "sgd+none": [7], "adagrad+wd": [7]}
+    assert len(grid) == len(set(grid))
 
 
 # --- 2. where sparsity lives ------------------------------------------------------------------------
@@ -472,7 +500,7 @@ def test_leaky_relu_is_judged_by_the_gamma_criterion():
 
 
 def test_a_no_batchnorm_control_at_chance_makes_its_comparison_invalid():
-    _, no_bn, weights_only, selective = hypotheses.mechanism(tables(mechanism_rows(no_bn_error=0.9)))
+    _, no_bn, weights_only, _, selective = hypotheses.mechanism(tables(mechanism_rows(no_bn_error=0.9)))
     assert no_bn.status == INVALID and no_bn.p_value is None
     assert "3 of 3 runs without BatchNorm did not train" in no_bn.evidence and "chance, 90%" in no_bn.evidence
     assert len(no_bn.parts) == 1 and no_bn.parts[0]["status"] == HOLDS  # what the comparison would have said
@@ -488,19 +516,46 @@ def test_one_untrained_run_of_the_control_is_enough_to_make_it_invalid():
     for row in rows:
         if row.get("norm") == "none" and row["seed"] == 0:
             row["test_error"] = 0.185  # this one trained
-    _, no_bn, _, _ = hypotheses.mechanism(tables(rows))
+    _, no_bn, _, _, _ = hypotheses.mechanism(tables(rows))
     assert no_bn.status == INVALID and "2 of 3 runs without BatchNorm did not train" in no_bn.evidence
     assert "The runs that trained: dead 70.0% at test error 18.5%" in no_bn.evidence
 
 
 def test_a_trained_no_batchnorm_control_is_an_ordinary_comparison():
-    _, fewer, _, _ = hypotheses.mechanism(tables(mechanism_rows(no_bn_dead=0.0, no_bn_error=0.15)))
+    _, fewer, _, _, _ = hypotheses.mechanism(tables(mechanism_rows(no_bn_dead=0.0, no_bn_error=0.15)))
     assert fewer.status == HOLDS and fewer.p_value == pytest.approx(0.05)
     assert fewer.n == {hypotheses.BASELINE: 3, "no BatchNorm": 3}
-    _, more, _, _ = hypotheses.mechanism(tables(mechanism_rows(no_bn_dead=0.6, no_bn_error=0.15)))
+    _, more, _, _, _ = hypotheses.mechanism(tables(mechanism_rows(no_bn_dead=0.6, no_bn_error=0.15)))
     assert more.status == DOES_NOT_HOLD
-    _, _, weights_only, _ = hypotheses.mechanism(tables(mechanism_rows(weights_only=0.6)))
+    _, _, weights_only, vanishes, _ = hypotheses.mechanism(tables(mechanism_rows(weights_only=0.6)))
     assert weights_only.status == DOES_NOT_HOLD
+    assert vanishes.status == DOES_NOT_HOLD and vanishes.p_value is None  # 60% die without BN decay: a bound fails
+
+
+def test_only_the_variants_run_are_judged_and_sparsity_vanishing_without_bn_decay_is_a_bound():
+    rows = [r for r in mechanism_rows() if r["activation"] == "relu" and r["norm"] == "batchnorm"]
+    for row in rows:
+        if row["decay_params"] == "weights_only":
+            row["dead_by_activation"] = 0.005 * row["seed"]  # 0-1%: within the bound
+    verdicts = hypotheses.mechanism(tables(rows))
+    assert [v.claim.split(" (")[0] for v in verdicts] == [
+        "Decaying BN's gamma and beta is needed for the full effect",
+        "With BN's gamma and beta not decayed, no filters die",
+        "Filters are more selective than their layer's survivors 2 epoch(s) before they die"]
+    assert verdicts[0].status == HOLDS and verdicts[1].status == HOLDS
+    assert verdicts[1].n == {"BN params not decayed": 3}
+
+
+def test_mechanism_grid_runs_the_baseline_over_its_seeds_and_each_named_variant():
+    class Exp:
+        def grid(self, seeds=None, **vary):
+            return [(tuple(seeds or (0, 1, 2)), tuple(sorted((k, tuple(v)) for k, v in vary.items())))]
+
+    grid = hypotheses.mechanism_grid(Exp(), "adam", [0, 1, 2, 3, 4, 5, 6], ["bn_params_not_decayed"], 0.01)
+    assert grid == [((0, 1, 2, 3, 4, 5, 6), (("decay_mode", ("l2",)), ("optimizer", ("adam",)))),
+                    ((0, 1, 2), (("decay_mode", ("l2",)), ("decay_params", ("weights_only",)), ("optimizer", ("adam",))))]
+    with pytest.raises(ValueError, match="unknown mechanism variants \\['dropout'\\]"):
+        hypotheses.mechanism_grid(Exp(), "adam", [0], ["dropout"], 0.01)
 
 
 # -- death epochs and selectivity before death
@@ -743,6 +798,20 @@ def test_training_progress_counts_gamma_dead_filters_per_epoch_from_the_snapshot
     # |gamma| < 1e-3 is dead; 1e-3 itself is not
     assert progress["dead_gamma_fraction"].tolist() == [0, 1 / 3, 2 / 3, 1 / 3]
     assert progress["dead_fraction"].tolist() == [0, 0, 0, 0]  # the activation criterion, from dead_per_layer
+
+
+def test_pilot_description_gives_each_criterions_onset_and_the_dead_fraction_at_the_chosen_length():
+    progress = pd.DataFrame({"run_id": "p", "optimizer": "adam", "decay_mode": "l2", "lr": 1e-3, "seed": 0,
+                             "epoch": [1, 2, 3, 4], "steps": [10, 20, 30, 40],
+                             "dead_fraction": [0, 0.1, 0.2, 0.3], "dead_gamma_fraction": [0, 0, 0, 0.05],
+                             "test_error": [0.3, 0.2, 0.15, 0.1]})
+    assert hypotheses.pilot_description(progress, chosen_epochs=3) == (
+        "- adam+l2 at lr 0.001, seed 0, 4 epochs (40 steps) at a constant rate. by activation: first dead filter at "
+        "epoch 2; by |gamma| < 1e-3: first dead filter at epoch 4. at epoch 3: 20.0% dead by activation, 0.0% by "
+        "|gamma|, test error 15.0% (1,000 test images); at epoch 4 (end): 30.0% dead by activation, 5.0% by |gamma|, "
+        "test error 10.0% (1,000 test images).")
+    never = progress.assign(dead_gamma_fraction=0.0)
+    assert "by |gamma| < 1e-3: none dead" in hypotheses.pilot_description(never)
 
 
 def test_onset_finds_the_first_dead_epoch_in_lr_x_steps():

@@ -11,12 +11,13 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from sparsitylib.reproduce import notebooks, reproduce
+from sparsitylib.presets import PRESETS
+from sparsitylib.reproduce import CANONICAL_NOTEBOOKS, notebooks, report_plan, reproduce
 from sparsitylib.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SMOKE = {"seeds": [0], "other_seeds": [0], "width_seeds": [0], "baseline_seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
-         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2], "latency_repeats": 3}
+SMOKE = {"seeds": [0], "other_seeds": [0], "compared_seeds": [0], "width_seeds": [0], "baseline_seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
+         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2], "latency_repeats": 3, "pilot_epochs": 2}
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,22 @@ def test_bad_parameters_fail_early_and_write_nothing(tmp_path, parameters, messa
     assert message in str(error.value.evalue)
     assert error.value.exec_count <= 3  # the parameters cell, the injected cell, the set-up cell
     assert not runs.exists() and not figures.exists()
+
+
+def test_the_report_runs_the_canonical_notebooks_by_exact_name_never_a_copy(tmp_path):
+    for name in ("01_optimizer_regularizer", "01_optimizer_regularizer-Copy1", "02_where_sparsity_lives", "scratch"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    assert [p.stem for p in notebooks(tmp_path)] == ["01_optimizer_regularizer", "02_where_sparsity_lives"]
+    assert [p.stem for p in notebooks(tmp_path, ["01"])] == ["01_optimizer_regularizer"]
+    assert [p.stem for p in notebooks(tmp_path, ["02_where_sparsity_lives"])] == ["02_where_sparsity_lives"]
+    with pytest.raises(ValueError, match="--only 01_optimizer_regularizer-Copy1: no notebook of this report"):
+        notebooks(tmp_path, ["01_optimizer_regularizer-Copy1"])
+    with pytest.raises(ValueError, match="--only 0: no notebook"):
+        notebooks(tmp_path, ["0"])  # no prefix matching
+
+
+def test_every_canonical_notebook_exists_and_every_planned_one_is_canonical():
+    assert [p.stem for p in notebooks(NOTEBOOKS)] == list(CANONICAL_NOTEBOOKS)
+    for preset in PRESETS:
+        plan = report_plan(preset)
+        assert plan and set(plan) <= set(CANONICAL_NOTEBOOKS), preset
