@@ -264,7 +264,9 @@ def _runs_phrase(counts) -> str:
     counts = sorted(set(int(c) for c in counts))
     if not counts:
         return "no runs"
-    return f"n = {counts[0]} runs" if len(counts) == 1 else f"n = {counts[0]}-{counts[-1]} runs"
+    if len(counts) == 1:
+        return f"n = {counts[0]} run" + ("s" if counts[0] != 1 else "")
+    return f"n = {counts[0]}-{counts[-1]} runs"
 
 
 def _sorted_runs(data: pd.DataFrame) -> pd.DataFrame:
@@ -459,6 +461,9 @@ def gamma_beta(filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
     return figure
 
 
+MARKED_POINTS = 20
+
+
 def _over_time(axis, data: pd.DataFrame, x: str, y: str, colors: dict, styles: dict | None = None,
                key: str = "setting") -> None:
     """Every run as a thin line, the mean over the runs of each key as a thick line with markers."""
@@ -468,7 +473,8 @@ def _over_time(axis, data: pd.DataFrame, x: str, y: str, colors: dict, styles: d
             run = run.sort_values(x)
             axis.plot(run[x], run[y], color=color, lw=0.8, alpha=0.45, ls=style)
         mean = group.groupby(x)[y].mean()
-        axis.plot(mean.index, mean.to_numpy(), color=color, lw=2.2, ls=style, marker="o", ms=4, label=str(value))
+        marker = "o" if len(mean) <= MARKED_POINTS else None  # markers on a long curve would hide its line style
+        axis.plot(mean.index, mean.to_numpy(), color=color, lw=2.2, ls=style, marker=marker, ms=4, label=str(value))
     axis.set_xlabel(x)
 
 
@@ -846,10 +852,11 @@ CRITERION_STYLES = {"by activation (never fires on the snapshot images)": "-",
 
 
 def dead_by_criterion_over_epochs(progress: pd.DataFrame, chosen_epochs: int | None = None,
-                                  title: str = "") -> plt.Figure:
+                                  title: str = "", milestones=()) -> plt.Figure:
     """Dead filters by both criteria (line style) and test error against epochs, one colour per
     setting; every run a thin line, the mean a thick one; ``chosen_epochs`` (the regime's length
-    chosen from this curve) drawn as a vertical line. ``progress``: ``hypotheses.training_progress``."""
+    chosen from this curve) drawn as a vertical line, and ``milestones`` (the epochs where that
+    regime lowers its learning rate) as fainter ones. ``progress``: ``hypotheses.training_progress``."""
     data = progress.copy()
     data["setting"] = data["optimizer"] + "+" + data["decay_mode"] + " lr=" + data["lr"].map(plain)
     colors = {s: setting_color(s.split(" ")[0]) for s in data["setting"].unique()}
@@ -870,9 +877,12 @@ def dead_by_criterion_over_epochs(progress: pd.DataFrame, chosen_epochs: int | N
         _from_zero(axis)
         if chosen_epochs:
             axis.axvline(chosen_epochs, color=THRESHOLD_COLOR, lw=1, ls=":")
+        for epoch in milestones:
+            axis.axvline(epoch, color=THRESHOLD_COLOR, lw=0.8, ls=":", alpha=0.4)
     if chosen_epochs:
-        axes[0].annotate(f"chosen length: {chosen_epochs} epochs", (chosen_epochs, axes[0].get_ylim()[1]),
-                         xytext=(4, -12), textcoords="offset points", fontsize=9)
+        lowered = f"\nlr / 10 at epochs {', '.join(plain(m) for m in milestones)}" if len(milestones) else ""
+        axes[0].annotate(f"chosen length: {chosen_epochs} epochs{lowered}", (chosen_epochs, axes[0].get_ylim()[1]),
+                         xytext=(4, -24 if lowered else -12), textcoords="offset points", fontsize=9)
     steps = data.drop_duplicates("run_id").assign(per_epoch=lambda d: d["steps"] / d["epoch"])
     handles = ([Line2D([], [], color=c, lw=2, label=s) for s, c in colors.items()]
                + [Line2D([], [], color="black", lw=1.5, ls=ls, label=name) for name, ls in CRITERION_STYLES.items()]

@@ -1,6 +1,6 @@
 """Named sets of defaults: ``smoke`` (tests, CI), ``quick`` (a 2-core CPU), ``long`` (the quick
-data and network trained 2.5 times longer with a step schedule, at the optimizers' usual
-learning rates), ``paper`` (a GPU).
+data and network at the optimizers' usual learning rates, trained past the onset of filter death
+and annealed), ``paper`` (a GPU).
 
 A preset fills every setting you do not give. The learning rate, when not given, comes from the
 preset's table for the chosen optimizer, since one learning rate does not suit SGD and Adam alike.
@@ -11,8 +11,9 @@ from __future__ import annotations
 from .config import ConfigError, RunConfig, from_dict
 
 # Learning rates at the CPU presets. Adam at 1e-2 shows the phenomenon within 8 short epochs
-# (REFERENCE.md: 24% dead filters), where 1e-3 shows none; the other adaptive methods get ten
-# times their torch default likewise, SGD (momentum 0.9) the usual 0.1.
+# (REFERENCE.md: 24% dead filters), where 1e-3 shows none; AMSGrad, AdaMax and AdaGrad get ten
+# times their torch default likewise; AdaDelta gets its default (1.0) and RMSprop a tenth of its
+# default (1e-3); SGD (momentum 0.9) the usual 0.1.
 CPU_LEARNING_RATES = {
     "sgd": 0.1,
     "adam": 1e-2,
@@ -22,16 +23,19 @@ CPU_LEARNING_RATES = {
     "adadelta": 1.0,
     "rmsprop": 1e-3,
 }
-# At GPU scale, the optimizers' usual learning rates with a step schedule.
-PAPER_LEARNING_RATES = {
+# The optimizers' usual learning rates: torch's defaults for the adaptive methods, 0.1 for SGD
+# with momentum 0.9.
+USUAL_LEARNING_RATES = {
     "sgd": 0.1,
     "adam": 1e-3,
     "amsgrad": 1e-3,
     "adamax": 2e-3,
     "adagrad": 1e-2,
     "adadelta": 1.0,
-    "rmsprop": 1e-4,
+    "rmsprop": 1e-2,
 }
+# At GPU scale, the usual learning rates with a step schedule (RMSprop at 1e-4, our reconstruction).
+PAPER_LEARNING_RATES = {**USUAL_LEARNING_RATES, "rmsprop": 1e-4}
 
 PRESETS: dict[str, dict] = {
     # seconds per run on a CPU: a small slice of Fashion-MNIST, a thin BasicNet
@@ -40,19 +44,19 @@ PRESETS: dict[str, dict] = {
     # about half a minute per run on a 2-core CPU; see README "The quick regime" for its numbers
     "quick": dict(dataset="fashion-mnist", train_size=10000, test_size=5000, width=0.25, epochs=8,
                   batch_size=64, decay_mode="l2", decay=5e-4),
-    # quick's data and network, 20 epochs (3,140 steps, 2.5x quick) with the learning rate divided by
-    # 10 at 50% and 75% of training, as the paper schedules it; learning rates: the usual ones
-    "long": dict(dataset="fashion-mnist", train_size=10000, test_size=5000, width=0.25, epochs=20,
-                 batch_size=64, schedule="step", step_milestones=(0.5, 0.75), step_gamma=0.1,
+    # quick's data and network at the usual learning rates, chosen from the pilot (notebook 10: Adam+L2
+    # at 1e-3, constant rate, first dead filter at epoch 24, 8% dead at 40, 20% at 80): 40 epochs
+    # (6,280 steps, 5x quick), past the onset; the rate is divided by 10 at 80% and 90% of training
+    # (ends at 1% of it), late enough that the high-rate phase (32 epochs) passes the onset
+    "long": dict(dataset="fashion-mnist", train_size=10000, test_size=5000, width=0.25, epochs=40,
+                 batch_size=64, schedule="step", step_milestones=(0.8, 0.9), step_gamma=0.1,
                  decay_mode="l2", decay=5e-4),
     # our reconstruction of the paper's scale: full-width BasicNet on CIFAR-10, GPU hours
     "paper": dict(dataset="cifar10", width=1.0, epochs=100, batch_size=40, schedule="step",
                   step_milestones=(0.5, 0.75), decay_mode="l2", decay=5e-4),
 }
-LEARNING_RATES = {"smoke": CPU_LEARNING_RATES, "quick": CPU_LEARNING_RATES, "long": PAPER_LEARNING_RATES,
+LEARNING_RATES = {"smoke": CPU_LEARNING_RATES, "quick": CPU_LEARNING_RATES, "long": USUAL_LEARNING_RATES,
                   "paper": PAPER_LEARNING_RATES}
-# The longer-training version of each preset, for notebook 10 (smoke stays small for CI).
-LONG_VERSION = {"smoke": "smoke", "quick": "long", "long": "long", "paper": "paper"}
 
 
 def preset_config(preset: str | None = None, **settings) -> RunConfig:
@@ -75,4 +79,18 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 
 # The notebooks a preset's report runs (``reproduce``), each with parameters that override the
 # notebook's defaults. A preset not listed runs every notebook with its defaults.
-REPORTS: dict[str, dict[str, dict]] = {}
+# ``long`` spends its runs on the claims they decide (42 runs of 5 quick-run equivalents each): the
+# headline arms of notebook 01 (Adam+L2, SGD+L2, Adam alone) with 5 seeds, every other arm with 3;
+# SGD is not run without regularization (SGD+L2 is the comparison; nothing to bound); notebook
+# 08 runs only the BatchNorm-parameter variant; notebook 09 prunes BasicNet only. Notebooks 02
+# and 03 reuse notebook 01's runs; 04-07, 10 and 11 are quick-regime questions.
+REPORTS: dict[str, dict[str, dict]] = {
+    "long": {
+        "01_optimizer_regularizer": {"compared_seeds": [0, 1, 2], "unregularized": ["adam"],
+                                     "weight_decay": ["adam", "sgd"]},
+        "02_where_sparsity_lives": {},
+        "03_batchnorm_dynamics": {"seeds": [0, 1, 2]},
+        "08_mechanism": {"seeds": [0, 1, 2], "baseline_seeds": [0, 1, 2, 3, 4], "variants": ["bn_params_not_decayed"]},
+        "09_pruning": {"models": ["basicnet"]},
+    },
+}

@@ -93,14 +93,21 @@ def test_train_size_is_checked_against_the_selected_classes():
         RunConfig(classes=(0, 1), train_size=20000)
 
 
-def test_the_long_preset_trains_longer_at_the_usual_learning_rates_with_a_step_schedule():
-    from sparsitylib.presets import LONG_VERSION, preset_config
+def test_the_long_preset_trains_past_the_onset_at_the_usual_learning_rates_and_anneals_to_one_percent():
+    from sparsitylib.optim import cumulative_lr
+    from sparsitylib.presets import USUAL_LEARNING_RATES, preset_config
 
-    quick, long = preset_config("quick", optimizer="adam"), preset_config(LONG_VERSION["quick"], optimizer="adam")
+    quick, long = preset_config("quick", optimizer="adam"), preset_config("long", optimizer="adam")
     assert long.lr == 1e-3 and quick.lr == 1e-2 and preset_config("long", optimizer="sgd").lr == 0.1
-    assert long.schedule == "step" and long.epochs > quick.epochs
+    assert preset_config("long", optimizer="rmsprop").lr == USUAL_LEARNING_RATES["rmsprop"] == 1e-2  # torch's default
     assert (long.train_size, long.batch_size, long.width) == (quick.train_size, quick.batch_size, quick.width)
-    assert LONG_VERSION["smoke"] == "smoke"
+    assert long.schedule == "step" and long.step_gamma ** len(long.step_milestones) <= 0.01 + 1e-12
+    # the high-rate phase reaches past the pilot's onset (first dead filter at epoch 24)
+    assert long.step_milestones[0] * long.epochs > 24
+    steps = long.epochs * 157
+    high = cumulative_lr(long.lr, long.schedule, steps, int(long.step_milestones[0] * steps), long.step_milestones,
+                         long.step_gamma)
+    assert high == pytest.approx(long.lr * 0.8 * steps)
 
 
 def test_wd_is_a_decay_mode_with_its_own_run_id():

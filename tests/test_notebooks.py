@@ -108,8 +108,11 @@ def test_the_report_runs_the_canonical_notebooks_by_exact_name_never_a_copy(tmp_
         notebooks(tmp_path, ["0"])  # no prefix matching
 
 
-def test_every_canonical_notebook_exists_and_every_planned_one_is_canonical():
+def test_every_canonical_notebook_exists_and_every_planned_parameter_is_one_of_its_notebooks():
     assert [p.stem for p in notebooks(NOTEBOOKS)] == list(CANONICAL_NOTEBOOKS)
     for preset in PRESETS:
         plan = report_plan(preset)
         assert plan and set(plan) <= set(CANONICAL_NOTEBOOKS), preset
+        for name, parameters in plan.items():
+            documented = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+            assert set(parameters) <= set(documented), (preset, name, set(parameters) - set(documented))
