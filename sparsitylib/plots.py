@@ -887,7 +887,8 @@ def dead_by_criterion_over_epochs(progress: pd.DataFrame, chosen_epochs: int | N
     handles = ([Line2D([], [], color=c, lw=2, label=s) for s, c in colors.items()]
                + [Line2D([], [], color="black", lw=1.5, ls=ls, label=name) for name, ls in CRITERION_STYLES.items()]
                + [_run_line()])
-    _legend(figure, handles, "setting, criterion (thick: mean)")
+    figure.legend(handles=handles, title="setting, criterion (thick: mean)", loc="outside lower center", ncol=2,
+                  frameon=False)
     per_epoch = int(round(steps["per_epoch"].median())) if len(steps) else 0
     figure.suptitle((title or "Dead filters over training")
                     + f"\n{_runs_phrase(data.groupby('setting')['run_id'].nunique())} per setting; "
