@@ -7,6 +7,8 @@ code says "does not hold" when the data say so.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -663,24 +665,42 @@ def first_dead_epoch(progress: pd.DataFrame, column: str) -> float:
     return float(dying.min()) if len(dying) else float("nan")
 
 
+def pilot_facts(run: pd.DataFrame, chosen_epochs: int | None = None) -> dict:
+    """The numbers of one pilot run (its rows of ``training_progress``): setting, length, the first
+    epoch with a dead filter by each criterion (None if none died), and the dead fractions and test
+    error at ``chosen_epochs`` (when the run reached it) and at the end."""
+    run = run.sort_values("epoch")
+    first = {name: first_dead_epoch(run, column)
+             for name, column in (("activation", "dead_fraction"), ("gamma", "dead_gamma_fraction"))}
+
+    def at(row) -> dict:
+        return {"epoch": int(row["epoch"]), "dead_by_activation": float(row["dead_fraction"]),
+                "dead_by_gamma": float(row["dead_gamma_fraction"]), "test_error": float(row["test_error"])}
+
+    by_epoch = run.set_index("epoch")
+    return {"run_id": run["run_id"].iloc[0], "optimizer": run["optimizer"].iloc[0],
+            "decay_mode": run["decay_mode"].iloc[0], "lr": float(run["lr"].iloc[0]), "seed": int(run["seed"].iloc[0]),
+            "epochs": int(run["epoch"].max()), "steps": int(run["steps"].max()),
+            "first_dead_epoch": {name: (None if math.isnan(epoch) else int(epoch)) for name, epoch in first.items()},
+            "at_chosen": at({**by_epoch.loc[chosen_epochs], "epoch": chosen_epochs}) if chosen_epochs in by_epoch.index
+            else None,
+            "at_end": at(run.iloc[-1])}
+
+
 def pilot_description(progress: pd.DataFrame, chosen_epochs: int | None = None) -> str:
     """One line per pilot run: when the first filter died by each criterion, and how many were dead
     at the chosen length and at the end (of all filters)."""
     lines = []
-    for run_id, run in progress.groupby("run_id", sort=False):
-        run = run.sort_values("epoch")
-        head = (f"{run['optimizer'].iloc[0]}+{run['decay_mode'].iloc[0]} at lr {run['lr'].iloc[0]:g}, seed "
-                f"{run['seed'].iloc[0]}, {int(run['epoch'].max())} epochs ({int(run['steps'].max()):,} steps) at a "
-                f"constant rate")
-        onsets = []
-        for label, column in (("by activation", "dead_fraction"), ("by |gamma| < 1e-3", "dead_gamma_fraction")):
-            first = first_dead_epoch(run, column)
-            onsets.append(f"{label}: first dead filter at epoch {first:.0f}" if first == first else
-                          f"{label}: none dead")
-        at = run.set_index("epoch")
-        ends = [(f"epoch {e}", at.loc[e]) for e in ([chosen_epochs] if chosen_epochs in at.index else [])]
-        ends.append((f"epoch {int(run['epoch'].max())} (end)", run.iloc[-1]))
-        dead = "; ".join(f"at {label}: {row['dead_fraction']:.1%} dead by activation, {row['dead_gamma_fraction']:.1%} "
+    for _, run in progress.groupby("run_id", sort=False):
+        facts = pilot_facts(run, chosen_epochs)
+        head = (f"{facts['optimizer']}+{facts['decay_mode']} at lr {facts['lr']:g}, seed {facts['seed']}, "
+                f"{facts['epochs']} epochs ({facts['steps']:,} steps) at a constant rate")
+        onsets = [f"{label}: first dead filter at epoch {facts['first_dead_epoch'][name]}"
+                  if facts["first_dead_epoch"][name] is not None else f"{label}: none dead"
+                  for label, name in (("by activation", "activation"), ("by |gamma| < 1e-3", "gamma"))]
+        ends = ([(f"epoch {chosen_epochs}", facts["at_chosen"])] if facts["at_chosen"] else []) + [
+            (f"epoch {facts['epochs']} (end)", facts["at_end"])]
+        dead = "; ".join(f"at {label}: {row['dead_by_activation']:.1%} dead by activation, {row['dead_by_gamma']:.1%} "
                          f"by |gamma|, test error {row['test_error']:.1%} (1,000 test images)" for label, row in ends)
         lines.append(f"- {head}. {'; '.join(onsets)}. {dead}.")
     return "\n".join(lines)

@@ -50,6 +50,7 @@ class Experiment:
     max_workers: int | None = None
     saved: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
 
     def grid(self, seeds=None, **vary) -> list[RunConfig]:
         """Configs for every combination of ``vary`` (lists), over the notebook's seeds, on top
@@ -100,6 +101,11 @@ class Experiment:
         self.saved.append(path.name)
         return path
 
+    def record(self, name: str, values) -> None:
+        """Keep numbers that are described, not tested (a pilot run's onset, say): ``conclude``
+        writes them under ``facts/<name>`` in the verdict file, where the README can quote them."""
+        self.facts[name] = values
+
     def conclude(self, verdicts: list[Verdict]) -> Verdicts:
         """Holm-adjust the notebook's tested claims (one family per notebook; see ``verdict.adjust``),
         write the verdicts next to the figures (``<notebook>.verdict.json``, read by the report and
@@ -108,6 +114,8 @@ class Experiment:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         payload = {"notebook": self.name, "preset": self.preset, "seeds": self.seeds, "base": self.base,
                    "figures": self.saved, "run_ids": sorted(self.run_ids), "verdicts": [v.to_dict() for v in verdicts]}
+        if self.facts:
+            payload["facts"] = self.facts
         write_atomically(self.figures_dir / f"{self.name}.verdict.json",
                          lambda temporary: temporary.write_text(json.dumps(payload, indent=1)))
         return Verdicts(verdicts)

@@ -810,7 +810,12 @@ def test_pilot_description_gives_each_criterions_onset_and_the_dead_fraction_at_
         "epoch 2; by |gamma| < 1e-3: first dead filter at epoch 4. at epoch 3: 20.0% dead by activation, 0.0% by "
         "|gamma|, test error 15.0% (1,000 test images); at epoch 4 (end): 30.0% dead by activation, 5.0% by |gamma|, "
         "test error 10.0% (1,000 test images).")
+    facts = hypotheses.pilot_facts(progress, chosen_epochs=3)
+    assert facts["first_dead_epoch"] == {"activation": 2, "gamma": 4} and facts["steps"] == 40
+    assert facts["at_chosen"] == {"epoch": 3, "dead_by_activation": 0.2, "dead_by_gamma": 0.0, "test_error": 0.15}
+    assert hypotheses.pilot_facts(progress, chosen_epochs=9)["at_chosen"] is None  # the pilot did not get that far
     never = progress.assign(dead_gamma_fraction=0.0)
+    assert hypotheses.pilot_facts(never)["first_dead_epoch"]["gamma"] is None
     assert "by |gamma| < 1e-3: none dead" in hypotheses.pilot_description(never)
 
 

@@ -221,3 +221,21 @@ def test_every_verdict_carries_an_interval_around_its_effect():
     rho = trend("up", frame([1, 1, 1, 2, 2, 2, 3, 3, 3], [0.0, 0.01, 0.0, 0.1, 0.12, 0.1, 0.3, 0.2, 0.2]), "x", "y")
     assert -1 <= rho.ci[0] <= rho.effect + 1e-12 and rho.effect <= rho.ci[1] + 1e-12 <= 1 + 1e-12
     assert Verdict("c", HOLDS, "e").effect_text == ""
+
+
+def test_conclude_writes_holm_adjusted_verdicts_run_ids_and_recorded_facts(tmp_path):
+    import json
+
+    from sparsitylib.notebook import start
+    from sparsitylib.verdict import Verdict
+
+    exp = start("01_alpha", preset="smoke", seeds=[0], runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path))
+    exp.run_ids += ["b", "a"]
+    exp.record("pilot", {"first_dead_epoch": {"activation": 24, "gamma": None}})
+    exp.conclude([Verdict("x", "holds", "", "permutation", p_value=0.01, effect=0.2, min_effect=0.01),
+                  Verdict("y", "holds", "", "permutation", p_value=0.02, effect=0.2, min_effect=0.01)])
+    written = json.loads((tmp_path / "01_alpha.verdict.json").read_text())
+    assert written["run_ids"] == ["a", "b"]
+    assert written["facts"] == {"pilot": {"first_dead_epoch": {"activation": 24, "gamma": None}}}
+    assert [v["p_adjusted"] for v in written["verdicts"]] == [pytest.approx(0.02), pytest.approx(0.02)]
+    assert not (tmp_path / "runs").exists()  # concluding trains nothing
