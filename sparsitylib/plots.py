@@ -742,15 +742,10 @@ def dead_per_stage(stages: pd.DataFrame, title: str = "") -> plt.Figure:
     return figure
 
 
-def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | None = None, optimizer: str = "adam",
-                      title: str = "") -> plt.Figure:
-    """Dead fraction against test error, one curve per regularizer over its lambdas (lambda 0, no
-    regularization, shared): the means over seeds as a line with each lambda written beside it,
-    every run as a dot (``runs``: one row per run, lambda 0 for no regularization), the
-    equal-error budget (lambda 0's mean error + ``budget``) as a line, each regularizer's budget
-    lambda ringed."""
-    figure, axis = plt.subplots(figsize=(7.5, 5))
-    for regularizer, part in curves.groupby("regularizer", sort=False):
+def _sparsity_error_panel(axis, curves: pd.DataFrame, runs: pd.DataFrame | None, optimizer: str, budget_line,
+                          label_inside=None) -> None:
+    """One panel of ``sparsity_vs_error``; ``label_inside(x, y)`` says which lambdas get a label."""
+    for index, (regularizer, part) in enumerate(curves.groupby("regularizer", sort=False)):
         part = part.sort_values("decay")
         colour = setting_color(f"{optimizer}+{regularizer}")
         axis.plot(100 * part["test_error"], 100 * part["dead"], color=colour, marker="o", linewidth=2,
@@ -759,8 +754,13 @@ def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | 
             mine = runs[(runs["optimizer"] == optimizer) & (runs["decay_mode"] == regularizer)]
             axis.scatter(100 * mine["test_error"], 100 * mine["dead_by_activation"], color=colour, s=14, alpha=0.6)
         for row in part.itertuples():
-            axis.annotate("0" if row.decay == 0 else plain(row.decay), (100 * row.test_error, 100 * row.dead),
-                          textcoords="offset points", xytext=(5, 4), fontsize=8, color=colour)
+            if row.decay == 0 and index:  # lambda 0 is shared: written once
+                continue
+            if label_inside is None or label_inside(100 * row.test_error, 100 * row.dead):
+                # the first regularizer's lambdas above their points, the second's below: at 0% dead they overlap
+                axis.annotate("0" if row.decay == 0 else plain(row.decay), (100 * row.test_error, 100 * row.dead),
+                              textcoords="offset points", xytext=(4, 5) if index % 2 == 0 else (4, -12), fontsize=8,
+                              color=colour, rotation=30 if index % 2 == 0 else -30)
         chosen = part[part["budget_lambda"]]
         axis.scatter(100 * chosen["test_error"], 100 * chosen["dead"], s=220, facecolors="none", edgecolors=colour,
                      linewidths=2)
@@ -768,16 +768,41 @@ def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | 
         reference = runs[(runs["optimizer"] == optimizer) & (runs["decay_mode"] == "none")]
         axis.scatter(100 * reference["test_error"], 100 * reference["dead_by_activation"], color="black", s=14,
                      label="no regularization (each run)")
-    zero = curves.loc[curves["decay"] == 0, "test_error"]
-    if len(zero):
-        axis.axvline(100 * (zero.iloc[0] + budget), color=THRESHOLD_COLOR, linestyle="--",
-                     label=f"budget: no regularization + {budget:.0%}")
+    if budget_line is not None:
+        axis.axvline(budget_line[0], color=THRESHOLD_COLOR, linestyle="--", label=budget_line[1])
     axis.set_xlabel("test error (%): line = mean over seeds, dots = runs")
     axis.set_ylabel("dead by activation (%)")
-    axis.set_ylim(bottom=0)
-    axis.legend(title="regularizer (ringed: budget lambda)", fontsize=8)
-    axis.set_title(title or "Dead filters against test error, one curve per regularizer")
-    figure.tight_layout()
+
+
+ZOOM_POINTS = 6  # the zoomed panel reaches this many points of test error past the budget
+
+
+def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | None = None, optimizer: str = "adam",
+                      title: str = "") -> plt.Figure:
+    """Dead fraction against test error, one curve per regularizer over its lambdas (lambda 0, no
+    regularization, shared): the means over seeds as a line with each lambda written beside it,
+    every run as a dot (``runs``: one row per run, lambda 0 for no regularization), the
+    equal-error budget (lambda 0's mean error + ``budget``) as a line, each regularizer's budget
+    lambda ringed. The right panel zooms on the budget: errors up to ``ZOOM_POINTS`` past it."""
+    figure, (full, zoom) = plt.subplots(1, 2, figsize=(15, 5.5), layout="constrained")
+    zero = curves.loc[curves["decay"] == 0, "test_error"]
+    limit = 100 * (zero.iloc[0] + budget) if len(zero) else None
+    budget_line = (limit, f"budget: no regularization + {budget:.0%}") if limit is not None else None
+    right = limit + ZOOM_POINTS if limit is not None else 100 * curves["test_error"].max()
+    _sparsity_error_panel(full, curves, runs, optimizer, budget_line, lambda x, y: x > right)
+    _sparsity_error_panel(zoom, curves, runs, optimizer, budget_line, lambda x, y: x <= right)
+    inside = curves[100 * curves["test_error"] <= right]
+    left = 100 * min(curves["test_error"].min(), runs["test_error"].min() if runs is not None else 1.0) - 1
+    zoom.set_xlim(left, right)
+    zoom.set_ylim(0, max(5.0, 100 * inside["dead"].max() * 1.2 if len(inside) else 5.0))
+    _from_zero(full)
+    _from_zero(zoom)
+    full.set_title("all lambdas")
+    zoom.set_title(f"near the budget (test error up to {ZOOM_POINTS} points past it)")
+    handles, labels = full.get_legend_handles_labels()
+    figure.legend(handles, labels, title="regularizer (ringed: budget lambda; numbers: lambda)", loc="outside right upper",
+                  frameon=False, fontsize=9)
+    figure.suptitle(title or "Dead filters against test error, one curve per regularizer")
     return figure
 
 

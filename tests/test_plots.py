@@ -321,13 +321,18 @@ def test_sparsity_against_error_draws_the_budget_and_rings_each_regularizers_bud
     runs = pd.DataFrame([{"optimizer": "adam", "decay_mode": mode, "decay": 0.0 if mode == "none" else 1e-3,
                           "test_error": 0.14, "dead_by_activation": 0.02} for mode in ("l2", "wd", "none")])
     figure = plots.sparsity_vs_error(curves, 0.02, runs)
-    axis = figure.axes[0]
-    budget = [line for line in axis.get_lines() if list(line.get_xdata()) == [15.0, 15.0]]
-    assert len(budget) == 1  # 100 x (0.13 + 0.02), a vertical line
-    assert axis.get_ylim()[0] == 0
-    rings = [c for c in axis.collections if c.get_sizes().tolist() == [220]]
-    assert len(rings) == 2 and all(len(c.get_offsets()) == 1 for c in rings)
-    assert plots.setting_color("adam+l2") in {to_hex(line.get_color()) for line in axis.get_lines()}
+    full, zoom = figure.axes[:2]
+    for axis in (full, zoom):
+        budget = [line for line in axis.get_lines() if list(line.get_xdata()) == [15.0, 15.0]]
+        assert len(budget) == 1  # 100 x (0.13 + 0.02), a vertical line
+        assert axis.get_ylim()[0] <= 0 < axis.get_ylim()[1]
+        rings = [c for c in axis.collections if c.get_sizes().tolist() == [220]]
+        assert len(rings) == 2 and all(len(c.get_offsets()) == 1 for c in rings)
+        assert plots.setting_color("adam+l2") in {to_hex(line.get_color()) for line in axis.get_lines()}
+    assert zoom.get_xlim()[1] == pytest.approx(15.0 + plots.ZOOM_POINTS)
+    # each lambda is written once: in the zoom when it falls inside it (error <= 21%), else in the full view
+    assert sorted(t.get_text() for t in zoom.texts) == ["0", "0.0001", "0.0001", "0.001", "0.001"]  # lambda 0 once
+    assert sorted(t.get_text() for t in full.texts) == ["0.01", "0.01"]
     plt.close(figure)
 
 
