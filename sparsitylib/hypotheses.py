@@ -486,6 +486,39 @@ def death_epochs(history_filters: pd.DataFrame) -> pd.DataFrame:
     return deaths.reset_index()[["run_id", "layer", "filter", "death_epoch"]]
 
 
+def bn_around_death(history_filters: pd.DataFrame) -> pd.DataFrame:
+    """Every snapshot of every filter that dies, aligned on its epoch of death (``death_epochs``):
+    run_id, layer, filter, death_epoch, epoch, epochs_from_death (negative before it), |gamma| and
+    beta (NaN for runs stored before beta was recorded)."""
+    if history_filters.empty:
+        return pd.DataFrame()
+    frame = history_filters.merge(death_epochs(history_filters), on=["run_id", "layer", "filter"])
+    frame["epochs_from_death"] = frame["epoch"] - frame["death_epoch"]
+    return frame[["run_id", "layer", "filter", "death_epoch", "epoch", "epochs_from_death", "gamma", "beta"]]
+
+
+def gamma_lag(aligned: pd.DataFrame, runs: pd.DataFrame) -> dict:
+    """Per setting (``optimizer+decay_mode``), from ``bn_around_death``: how many filters died, the
+    median |gamma| at their epoch of death, and the median number of epochs from death until |gamma|
+    first fell below the gamma criterion's 1e-3 (over the filters that got there within training;
+    negative: before they stopped firing)."""
+    if aligned.empty:
+        return {}
+    settings = runs.set_index("run_id")[["optimizer", "decay_mode"]]
+    frame = aligned.join(settings, on="run_id")
+    result = {}
+    for (optimizer, decay_mode), group in frame.groupby(["optimizer", "decay_mode"], sort=True):
+        filters = group.groupby(["run_id", "layer", "filter"])
+        at_death = group.loc[group["epochs_from_death"] == 0, "gamma"]
+        below = group[group["gamma"] < GAMMA_THRESHOLD].groupby(["run_id", "layer", "filter"])["epochs_from_death"].min()
+        result[f"{optimizer}+{decay_mode}"] = {
+            "dying_filters": int(filters.ngroups),
+            "median_gamma_at_death": float(at_death.median()) if len(at_death) else None,
+            "below_threshold_within_training": int(len(below)),
+            "median_epochs_from_death_to_threshold": float(below.median()) if len(below) else None}
+    return result
+
+
 def selectivity_before_death(history_filters: pd.DataFrame) -> pd.DataFrame:
     """Each dying filter's selectivity at every live epoch before its death, beside the mean
     selectivity of the filters of the same layer that survive training, at the same epoch.

@@ -961,3 +961,46 @@ def criteria_agreement(agreement: pd.DataFrame, title: str = "") -> plt.Figure:
                     + f"\nJ: Jaccard index of the two dead sets (both / either), runs pooled; "
                     f"{_runs_phrase(data.groupby('setting')['run_id'].nunique())} per setting")
     return figure
+
+
+GAMMA_RECORDED_FLOOR = 1e-7  # the snapshots keep |gamma| to 7 decimals
+
+
+def bn_around_death(aligned: pd.DataFrame, runs: pd.DataFrame, title: str = "") -> plt.Figure:
+    """|gamma| (log axis, the 1e-3 threshold drawn) and beta of the filters that die, against
+    epochs from each filter's death (0: the first snapshot from which it stays dead): per run the
+    median over its dying filters (thin), per setting the mean of those medians (thick). A panel
+    whose parameter was not recorded says so."""
+    data = join_runs(aligned, with_labels(runs)) if len(aligned) else aligned
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
+    colors = setting_palette(sorted(data["setting"].unique())) if len(data) else {}
+    for axis, column, label in ((axes[0], "gamma", "|gamma|"), (axes[1], "beta", "beta")):
+        values = data.dropna(subset=[column]) if len(data) else data
+        if values.empty:
+            _not_applicable(axis, f"n/a: {label} per epoch not recorded in these runs")
+            axis.set_title(f"{label} of dying filters")
+            axis.set_xticks([]), axis.set_yticks([])
+            continue
+        medians = values.groupby(["setting", "run_id", "epochs_from_death"], as_index=False)[column].median()
+        if column == "gamma":  # recorded to 7 decimals: 0 means below 1e-7
+            medians[column] = medians[column].clip(lower=GAMMA_RECORDED_FLOOR)
+        _over_time(axis, medians, "epochs_from_death", column, colors)
+        axis.axvline(0, color=THRESHOLD_COLOR, lw=0.8, ls=":")
+        axis.set_xlabel("epochs from the filter's death (0: first snapshot from which it stays dead)")
+        axis.set_title(f"{label} of dying filters (median per run)")
+        if column == "gamma":
+            axis.set_yscale("log")
+            axis.axhline(GAMMA_THRESHOLD, color=THRESHOLD_COLOR, lw=1, ls="--", label=f"|gamma| = {GAMMA_THRESHOLD:g}")
+            axis.set_ylabel(f"|gamma| (log; recorded to {GAMMA_RECORDED_FLOOR:g})")
+        else:
+            axis.axhline(0, color=THRESHOLD_COLOR, lw=1, ls="--")
+            axis.set_ylabel("beta")
+    counts = data.drop_duplicates(["run_id", "layer", "filter"]).groupby("setting").size() if len(data) else {}
+    runs_per = data.groupby("setting")["run_id"].nunique() if len(data) else {}
+    handles = [Line2D([], [], color=c, lw=2, label=f"{s} ({counts[s]} dying filters, {runs_per[s]} run{'s' if runs_per[s] != 1 else ''})")
+               for s, c in colors.items()] + [_run_line(),
+                                              Line2D([], [], color=THRESHOLD_COLOR, ls="--", lw=1, label=f"|gamma| = {GAMMA_THRESHOLD:g} / beta = 0")]
+    figure.legend(handles=handles, title="setting (thick: mean of the run medians)", loc="outside lower center",
+                  ncol=2, frameon=False)
+    figure.suptitle(title or "BatchNorm parameters of the filters that die, aligned on their death")
+    return figure

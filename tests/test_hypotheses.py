@@ -640,6 +640,22 @@ def test_selective_before_death_without_deaths_or_history_is_inconclusive():
     assert "no per-epoch filter history" in hypotheses.selective_before_death(tables([{"seed": 0}]), ["r0"]).evidence
 
 
+def test_bn_around_death_aligns_each_dying_filters_gamma_and_beta_on_its_death():
+    history = pd.DataFrame({"run_id": "a", "layer": "C1", "filter": [0, 0, 0, 1, 1, 1], "epoch": [1, 2, 3, 1, 2, 3],
+                            "dead_by_activation": [True, True, True, False, False, False],
+                            "selectivity": [0.5, NAN, NAN, 0.4, 0.4, 0.4],
+                            "gamma": [0.5, 0.01, 1e-4, 0.9, 0.9, 0.9], "beta": [0.1, -0.2, -0.3, 0.2, 0.2, 0.2]})
+    aligned = hypotheses.bn_around_death(history)
+    assert aligned["filter"].tolist() == [0, 0, 0]  # filter 1 survives
+    assert aligned["epochs_from_death"].tolist() == [-1, 0, 1] and aligned["death_epoch"].tolist() == [2, 2, 2]
+    assert aligned["beta"].tolist() == [0.1, -0.2, -0.3] and aligned["gamma"].tolist() == [0.5, 0.01, 1e-4]
+    assert hypotheses.bn_around_death(pd.DataFrame()).empty
+    runs = pd.DataFrame({"run_id": ["a"], "optimizer": ["adam"], "decay_mode": ["l2"]})
+    assert hypotheses.gamma_lag(aligned, runs) == {"adam+l2": {
+        "dying_filters": 1, "median_gamma_at_death": 0.01, "below_threshold_within_training": 1,
+        "median_epochs_from_death_to_threshold": 1.0}}  # |gamma| 1e-4 < 1e-3 one epoch after death
+
+
 def test_mechanism_aligns_deaths_in_the_baseline_runs_only():
     base = {"activation": "relu", "norm": "batchnorm", "decay_params": "all", "negative_slope": 0.01,
             "classes": None, "dataset": "fashion-mnist"}

@@ -398,3 +398,18 @@ def test_criteria_agreement_draws_both_criteria_per_layer_with_the_jaccard_index
     assert heights == [0, 0, 20, 30]  # C1: 30% by activation and 20% by gamma (means over 2 runs)
     assert sum(len(c.get_offsets()) for c in axis.collections) == 8  # every run, both criteria, both layers
     plt.close(figure)
+
+
+def test_bn_around_death_draws_gamma_on_a_log_axis_with_the_threshold_and_marks_unrecorded_beta():
+    runs = run_rows([("adam", "l2", 0.25)], seeds=(0, 1))
+    aligned = pd.DataFrame([{"run_id": run_id, "layer": "C1", "filter": f, "death_epoch": 3, "epoch": e,
+                             "epochs_from_death": e - 3, "gamma": 10.0 ** -e, "beta": np.nan}
+                            for run_id in runs["run_id"] for f in range(2) for e in range(1, 6)])
+    figure = plots.bn_around_death(aligned, runs)
+    gamma, beta = figure.axes[:2]
+    assert gamma.get_yscale() == "log"
+    assert any(list(line.get_ydata()) == [plots.GAMMA_THRESHOLD] * 2 for line in gamma.get_lines())
+    assert any("not recorded" in t.get_text() for t in beta.texts)
+    thin = [line for line in gamma.get_lines() if line.get_linewidth() == 0.8 and len(line.get_xdata()) == 5]
+    assert len(thin) == 2  # one line per run
+    plt.close(figure)
