@@ -167,24 +167,34 @@ def _claims(files: dict[str, dict]) -> dict[tuple[str, str], dict]:
             for verdict in data.get("verdicts", [])}
 
 
-def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
-    """The block between the regimes markers: per claim (notebook and claim text), its status, n
-    and Holm-adjusted p in each preset's verdict files (``by_preset``: preset -> notebook -> file),
-    in notebook order, the first preset's claim order within a notebook."""
+def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
+    """Per claim (notebook and claim text): the notebook's number, the claim, then status, n and
+    Holm-adjusted p in each preset's verdict files (``by_preset``: preset -> notebook -> file), in
+    notebook order, the first preset's claim order within a notebook; "not tested" where a preset
+    did not make the claim."""
     presets = list(by_preset)
     claims = {preset: _claims(files) for preset, files in by_preset.items()}
     keys = list(dict.fromkeys(key for preset in presets for key in claims[preset]))
     keys.sort(key=lambda key: key[0])  # stable: within a notebook the order of first appearance stays
-    header = "| nb | claim | " + " | ".join(f"{preset}: verdict | n | p Holm" for preset in presets) + " |"
-    lines = [f"_Written by `python -m sparsitylib readme` from "
-             f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}._", "",
-             header, "|---|---|" + "---|---|---|" * len(presets)]
+    rows = []
     for name, claim in keys:
         cells = [name[:2], claim]
         for preset in presets:
             verdict = claims[preset].get((name, claim))
-            cells += ([verdict.get("status", ""), format_n(verdict), format_p(verdict.get("p_adjusted"))] if verdict else [NOT_TESTED, "-", "-"])
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            cells += ([verdict.get("status", ""), format_n(verdict), format_p(verdict.get("p_adjusted"))] if verdict
+                      else [NOT_TESTED, "-", "-"])
+        rows.append(cells)
+    return rows
+
+
+def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
+    """The block between the regimes markers: ``regime_rows`` as a Markdown table."""
+    presets = list(by_preset)
+    header = "| nb | claim | " + " | ".join(f"{preset}: verdict | n | p Holm" for preset in presets) + " |"
+    lines = [f"_Written by `python -m sparsitylib readme` from "
+             f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}._", "",
+             header, "|---|---|" + "---|---|---|" * len(presets)]
+    lines += ["| " + " | ".join(_cell(cell) for cell in cells) + " |" for cells in regime_rows(by_preset)]
     return "\n" + "\n".join(lines) + "\n"
 
 

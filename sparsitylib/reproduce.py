@@ -302,6 +302,27 @@ def _run_ids(figures: Path, notebook: str) -> str:
     return f"<details><summary>{len(run_ids)} runs</summary><ul>{items}</ul></details>"
 
 
+REGIMES = ("quick", "long")  # the two regimes of the reproduction, compared claim by claim
+
+
+def _regimes_section(figures: Path, preset: str) -> str:
+    """When this report is one of ``REGIMES`` and every regime's verdict files exist
+    (``figures/<regime>/``, side by side), a table of each claim's status, n and Holm p in each."""
+    from .readme import load_verdict_files, regime_rows
+
+    if preset not in REGIMES:
+        return ""
+    by_preset = {name: load_verdict_files(figures.parent / name) for name in REGIMES}
+    if not all(by_preset.values()):
+        return ""
+    head = "".join(f"<th>{html.escape(name)}: verdict</th><th>n</th><th>p Holm</th>" for name in REGIMES)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>"
+                   for cells in regime_rows(by_preset))
+    links = ", ".join(f"<a href='../../{name}/report/index.html'>{name}</a>" for name in REGIMES)
+    return (f"<h2>Both regimes, claim by claim</h2><p>Every claim with its status, n and Holm-adjusted p in each "
+            f"regime (reports: {links}).</p><table><tr><th>nb</th><th>claim</th>{head}</tr>{rows}</table>")
+
+
 def write_index(path: Path, manifest: dict, figures: Path) -> None:
     """The report's ``index.html``: one row per notebook (status, time, verdicts linked to the cell
     that concluded them, the run ids behind them) and every figure, captioned with the cell that
@@ -333,5 +354,6 @@ def write_index(path: Path, manifest: dict, figures: Path) -> None:
 <p>Commit {html.escape(str(manifest['commit']))}, finished {manifest['finished']}, {manifest['total_seconds'] / 60:.1f} min.
 Parameters: <code>{html.escape(json.dumps(manifest['parameters']))}</code></p>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>verdicts</th><th>runs</th></tr>{''.join(rows)}</table>
+{_regimes_section(figures, manifest['preset'])}
 <h2>Figures</h2>{''.join(images)}</body></html>"""
     path.write_text(body)

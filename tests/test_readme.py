@@ -249,6 +249,14 @@ _Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`, 
 after
 """
     assert readme.fill_regimes(text, tmp_path, "smoke") == (text, 0)  # a table that does not name the preset
+    # the report's index of either regime shows the same comparison
+    (quick / "report").mkdir()
+    manifest = {"preset": "quick", "commit": "0123456", "finished": "today", "total_seconds": 60.0, "parameters": {},
+                "notebooks": []}
+    write_index(quick / "report" / "index.html", manifest, quick)
+    page = (quick / "report" / "index.html").read_text()
+    assert "Both regimes, claim by claim" in page and "<td>only in the long regime</td><td>not tested</td>" in page
+    assert "<td>holds</td><td>5 vs 5</td><td>0.012</td><td>inconclusive</td><td>3 vs 3</td><td>0.1</td>" in page
     (long / "01_alpha.verdict.json").unlink()
     with pytest.raises(readme.ReadmeError, match="reproduce --preset long"):
         readme.fill_regimes(text, tmp_path, "quick")
