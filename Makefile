@@ -27,7 +27,7 @@ report: setup data
 	for preset in $(PRESETS); do $(PY) -m sparsitylib readme --preset $$preset || exit 1; done
 
 tables: setup data
-	$(PY) -m sparsitylib tables --preset $(or $(PRESET),quick)
+	$(PY) -m sparsitylib headline --preset $(or $(PRESET),quick)
 
 benchmark: setup data
 	$(PY) benchmarks/training_throughput.py

@@ -1,13 +1,15 @@
 """Command line: ``python -m sparsitylib <command> ...``.
 
-    python -m sparsitylib run [--preset smoke|quick|paper] [--force] [--quiet] key=value ...
+    python -m sparsitylib run [--preset smoke|quick|long|paper] [--force] [--quiet] key=value ...
         Train a run (or load it from the store) and print its summary as JSON.
-    python -m sparsitylib table [--preset ...] key=value ...
+    python -m sparsitylib layers [--preset ...] key=value ...      (alias: table)
         The same, printed as a per-layer table of dead filters.
-    python -m sparsitylib tables [--preset quick]
-        The headline comparison: Adam+L2, Adam without regularization and SGD+L2, one table each.
-    python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...]
-        Execute every hypothesis notebook with papermill; figures and an HTML report in figures/<preset>/.
+    python -m sparsitylib headline [--preset quick]                 (alias: tables)
+        The headline comparison: Adam+L2, Adam without regularization and SGD+L2, one table after another.
+    python -m sparsitylib runs [--runs DIR] [key=value ...]
+        List the stored runs (id, status, key settings, dead filters, test error), filtered by settings.
+    python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...] [--runs DIR]
+        Execute the preset's report notebooks with papermill; figures and an HTML report in figures/<preset>/.
     python -m sparsitylib reproduce --from-archive [--preset quick] [--runs DIR]
         The same from the committed run records (figures/<preset>/runs.jsonl.gz): no training, except
         the runs whose weights a notebook needs.
@@ -118,18 +120,32 @@ HEADLINE_RUNS = (
 )
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help that keeps the description's line breaks and shows every option's default."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sparsitylib", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    _add_run_arguments(commands.add_parser("run", help="train or load one run; print its summary as JSON"))
-    _add_run_arguments(commands.add_parser("table", help="train or load one run; print its per-layer table"))
-    tables = commands.add_parser("tables", help="Adam+L2, Adam and SGD+L2 side by side (per-layer tables)")
-    tables.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser = argparse.ArgumentParser(prog="python -m sparsitylib", description=__doc__, formatter_class=_Help)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     title="commands (python -m sparsitylib COMMAND --help for each)")
+
+    def command(name: str, help: str, aliases=()) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, aliases=list(aliases), formatter_class=_Help)
+
+    _add_run_arguments(command("run", "train one run, or load it from the store; print its summary as JSON"))
+    _add_run_arguments(command("layers", "train or load one run; print its dead filters per layer",
+                               aliases=["table"]))
+    tables = command("headline", "the headline comparison: Adam+L2, Adam without regularization and SGD+L2, "
+                                 "one per-layer table after another", aliases=["tables"])
+    tables.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="the preset (see docs/configuration.md)")
     tables.add_argument("--quiet", action="store_true", help="no progress bars")
     tables.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
-    reproduce = commands.add_parser("reproduce", help="run every notebook with papermill; figures and HTML report")
-    reproduce.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    listing = command("runs", "list the stored runs: id, status, key settings, dead filters, test error")
+    listing.add_argument("settings", nargs="*", metavar="key=value",
+                         help="keep the runs whose config has these values, e.g. optimizer=adam decay_mode=l2")
+    listing.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    reproduce = command("reproduce", "run the preset's report notebooks with papermill; figures and an HTML report")
+    reproduce.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="the preset (see docs/configuration.md)")
     reproduce.add_argument("--only", default=None, help="comma-separated notebook numbers or full names, e.g. 01,03 (exact: a copy of a notebook is never run)")
     reproduce.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                            help="a notebook parameter (VALUE parsed as JSON when it can be, e.g. -p seeds '[0, 1, 2]')")
@@ -137,25 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--from-archive", action="store_true",
                            help=f"read the runs from <figures>/{ARCHIVE_NAME} instead of training them")
     reproduce.add_argument("--runs", default=None,
-                           help="with --from-archive: run store folder for retrained runs (default: a temporary one)")
-    archive = commands.add_parser("archive", help="write the run records behind a preset's report, without weights")
-    archive.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+                           help="run store folder the notebooks use (default $SPARSITYLIB_RUNS or ./runs; with "
+                                "--from-archive a temporary one)")
+    archive = command("archive", "write the run records behind a preset's report, without weights")
+    archive.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="the preset (see docs/configuration.md)")
     archive.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
     archive.add_argument("--figures", default=None, help="the report's folder, with its verdict files "
                                                           "(default figures/<preset>)")
     archive.add_argument("--out", default=None, help=f"archive file (default <figures>/{ARCHIVE_NAME})")
-    prune = commands.add_parser("prune", help="remove a stored run's dead filters; report params, MACs, latency")
-    prune.add_argument("run_id")
+    prune = command("prune", "remove a stored run's dead filters; report params, MACs, latency")
+    prune.add_argument("run_id", help="a stored run's id (16 hex digits; `runs` lists them)")
     prune.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
                        help="activation: remove filters that never fire (exact); gamma: |gamma| below threshold, "
                             "constant folded into the next layer")
-    prune.add_argument("--gamma-threshold", type=float, default=1e-3)
+    prune.add_argument("--gamma-threshold", type=float, default=1e-3, help="|gamma| below this is dead (gamma criterion)")
     prune.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     prune.add_argument("--min-run-time", type=float, default=0.5,
                        help="seconds of timed forward passes per latency measurement (torch.utils.benchmark)")
     prune.add_argument("--save", default=None, help="write the pruned model (widths + state_dict) here")
     prune.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
-    inspect = commands.add_parser("inspect", help="measure (and prune) the dead filters of your own CNN")
+    inspect = command("inspect", "measure (and prune) the dead filters of your own CNN")
     inspect.add_argument("model", metavar="MODEL",
                          help="torchvision:<name>[:key=value,...] (e.g. torchvision:resnet18:num_classes=10) or "
                               "package.module:factory")
@@ -170,19 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
                          help="activation: filters that never fire on the images (exact where removable); gamma: "
                               "|gamma| < --gamma-threshold, the constant act(beta) folded into the next layer")
-    inspect.add_argument("--gamma-threshold", type=float, default=1e-3)
+    inspect.add_argument("--gamma-threshold", type=float, default=1e-3, help="|gamma| below this is dead (gamma criterion)")
     inspect.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     inspect.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed passes per latency measurement")
-    readme = commands.add_parser("readme", help="write the README's verdict table and quoted numbers from the "
-                                                "verdict JSONs (--check: exit 1 with a diff if out of date)")
-    readme.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    readme = command("readme", "write the README's verdict tables and quoted numbers from the verdict JSONs "
+                               "(--check: exit 1 with a diff if out of date)")
+    readme.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="the preset (see docs/configuration.md)")
     readme.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 and print a diff if the file differs")
     readme.add_argument("--readme", default=None, help="the Markdown file (default README.md of the repository)")
     readme.add_argument("--figures", default=None,
                         help="the verdict JSONs and MANIFEST.json (default figures/<preset>)")
-    data = commands.add_parser("data", help="check that a data set is available")
-    data.add_argument("dataset", nargs="?", default="fashion-mnist")
+    data = command("data", "check that a data set is available")
+    data.add_argument("dataset", nargs="?", default="fashion-mnist", help="fashion-mnist, cifar10, cifar100 or synthetic")
     data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
     return parser
 
@@ -286,10 +303,6 @@ def _reproduce(args) -> int:
         except json.JSONDecodeError:
             parameters[name] = text
     only = [p.strip() for p in args.only.split(",")] if args.only else None
-    if args.runs and not args.from_archive:
-        print("error: --runs goes with --from-archive (otherwise set SPARSITYLIB_RUNS or -p runs_dir DIR)",
-              file=sys.stderr)
-        return EXIT_USAGE
     try:
         runs = reproduce(args.preset, only, parameters, Path(args.figures) if args.figures else None,
                          from_archive=args.from_archive, runs_dir=Path(args.runs) if args.runs else None)
@@ -356,8 +369,40 @@ def _run(args) -> int:
     return EXIT_OK if record["status"] == "completed" else EXIT_RUN_FAILED
 
 
-COMMANDS = {"run": _run, "table": _run, "tables": _headline_tables, "reproduce": _reproduce, "archive": _archive,
-            "prune": _prune, "inspect": _inspect, "data": _check_data, "readme": _readme}
+def _list_runs(args) -> int:
+    filters = parse_settings(args.settings)  # an unknown key is a ConfigError: exit 2
+    store = RunStore(args.runs)
+    records = [r for r in store.records() if all(r["config"].get(k) == v for k, v in filters.items())]
+    if not records:
+        print(f"no stored runs in {store.root}" + (f" with {' '.join(args.settings)}" if filters else ""))
+        return EXIT_OK
+    print(run_listing(records))
+    print(f"{len(records)} run{'s' if len(records) != 1 else ''} in {store.root}")
+    return EXIT_OK
+
+
+LISTED = ("model", "width", "optimizer", "lr", "decay_mode", "decay", "epochs", "seed")
+
+
+def run_listing(records: list[dict]) -> str:
+    """One line per run: id, status, the settings that tell runs apart, dead filters, test error."""
+    def key(record):
+        return tuple(str(record["config"].get(name)) for name in LISTED)
+
+    rows = [["run_id", "status", *LISTED, "dead", "test_error"]]
+    for record in sorted(records, key=key):
+        config, metrics = record["config"], record.get("metrics", {})
+        dead, error = metrics.get("dead_by_activation"), metrics.get("test_error")
+        rows.append([record["run_id"], record["status"], *(f"{config.get(n):g}" if isinstance(config.get(n), float)
+                                                           else str(config.get(n)) for n in LISTED),
+                     "-" if dead is None else f"{dead:.1%}", "-" if error is None else f"{error:.1%}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+COMMANDS = {"run": _run, "layers": _run, "table": _run, "headline": _headline_tables, "tables": _headline_tables,
+            "runs": _list_runs, "reproduce": _reproduce, "archive": _archive, "prune": _prune, "inspect": _inspect,
+            "data": _check_data, "readme": _readme}
 # Environment faults, each one message and its own exit code (most specific class first)
 FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
           (ConfigError, EXIT_USAGE))

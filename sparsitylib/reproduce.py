@@ -198,6 +198,10 @@ def _run_store(archive: Path | None, runs_dir: Path | None, root: Path):
     """The run store folder the notebooks use: as configured, or with an archive, ``runs_dir``
     or a temporary folder (removed afterwards) backed by that archive."""
     if archive is None:
+        if runs_dir is not None:
+            with _environment(SPARSITYLIB_RUNS=str(Path(runs_dir).resolve())):
+                yield Path(runs_dir).resolve()
+            return
         yield Path(os.environ["SPARSITYLIB_RUNS"]) if "SPARSITYLIB_RUNS" in os.environ else root / "runs"
         return
     with contextlib.ExitStack() as stack:
@@ -218,6 +222,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     """Run the preset's report notebooks (``report_plan``; all, or those ``only`` names by number
     or full name) with their planned parameters (``parameters`` override them), and write the report.
 
+    ``runs_dir``: the run store the notebooks use (default ``$SPARSITYLIB_RUNS`` or ``<repo>/runs``).
     ``from_archive``: read the runs from ``<figures>/runs.jsonl.gz`` instead of training them, with
     a run store in ``runs_dir`` (default: a temporary folder); ``ValueError`` if there is none.
     """

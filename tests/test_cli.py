@@ -30,10 +30,34 @@ def test_bad_input_fails_before_any_work_and_writes_nothing(isolated_store):
     assert not isolated_store.exists()
 
 
-def test_table_prints_per_layer_counts(isolated_store):
-    result = cli("table", "--preset", "smoke", "--quiet", *SMALL, env_root=isolated_store)
+def test_layers_prints_per_layer_counts_and_table_is_its_alias_and_runs_lists_them(isolated_store):
+    result = cli("layers", "--preset", "smoke", "--quiet", *SMALL, env_root=isolated_store)
     assert result.returncode == 0, result.stderr
     assert "C7" in result.stdout and "test error" in result.stdout
+    alias = cli("table", "--preset", "smoke", "--quiet", *SMALL, env_root=isolated_store)
+    assert alias.returncode == 0 and alias.stdout == result.stdout
+    cli("run", "--preset", "smoke", "--quiet", "optimizer=sgd", *SMALL, env_root=isolated_store)
+    listing = cli("runs", env_root=isolated_store)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["run_id", "status", "model", "width", "optimizer", "lr", "decay_mode", "decay",
+                                "epochs", "seed", "dead", "test_error"]
+    assert len(lines) == 4 and lines[-1].startswith("2 runs in")
+    only_sgd = cli("runs", "optimizer=sgd", env_root=isolated_store).stdout.splitlines()
+    assert len(only_sgd) == 3 and " sgd " in only_sgd[1] and only_sgd[-1].startswith("1 run in")
+    assert "no stored runs" in cli("runs", "optimizer=adamax", env_root=isolated_store).stdout
+    bad = cli("runs", "colour=red", env_root=isolated_store)
+    assert bad.returncode == 2 and "unknown config key 'colour'" in bad.stderr
+
+
+def test_help_describes_every_command_and_shows_defaults(tmp_path):
+    top = cli("--help", env_root=tmp_path).stdout
+    for name in ("run", "layers (table)", "headline (tables)", "runs", "reproduce", "archive", "prune", "inspect",
+                 "data", "readme"):
+        assert f"    {name}" in top, name
+    reproduce = cli("reproduce", "--help", env_root=tmp_path).stdout
+    assert "(default: quick)" in " ".join(reproduce.split())  # --preset
+    assert "(default: 1)" in " ".join(cli("inspect", "--help", env_root=tmp_path).stdout.split())  # --threads
 
 
 def test_prune_prints_what_pruning_bought(isolated_store):
