@@ -34,8 +34,11 @@ benchmark: setup data
 	$(PY) benchmarks/notebook_cached.py --preset $(or $(PRESET),quick)
 	$(PY) benchmarks/prune_speedup.py --preset $(or $(PRESET),quick)
 
+# JupyterLab on the notebooks, without opening a browser (the URL is printed); as root it needs
+# --allow-root. LAB_ARGS adds flags, e.g. make lab LAB_ARGS="--port 9999 --ip 0.0.0.0".
+LAB_ARGS ?=
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
 setup: $(VENV)/.installed
 

@@ -139,8 +139,12 @@ def start(
 
     ``None`` means "the preset's value" for dataset, model, width and epochs; runs go to
     ``runs_dir`` (default ``$SPARSITYLIB_RUNS`` or ``<repo>/runs``) and figures to
-    ``figures_dir`` (default ``<repo>/figures/<preset>``). ``scheduler_address`` names a Dask
-    scheduler (``tcp://host:8786``); ``None`` runs on local processes.
+    ``figures_dir``. Only ``reproduce`` writes the committed report (it passes
+    ``figures/<preset>``); a notebook run any other way (JupyterLab, papermill by hand) writes to
+    ``<repo>/scratch/<preset>`` (ignored by git) unless ``figures_dir`` is given, under the name of
+    the notebook file it runs from when Jupyter says which (a copy never takes the original's
+    name). ``scheduler_address`` names a Dask scheduler (``tcp://host:8786``); ``None`` runs on
+    local processes.
     """
     if preset not in PRESETS:
         raise ParameterError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
@@ -162,9 +166,24 @@ def start(
         raise ParameterError(f"max_workers must be a positive integer or None, got {max_workers!r}")
     root = project_root()
     runs = Path(runs_dir) if runs_dir else (default_root() if "SPARSITYLIB_RUNS" in os.environ else root / "runs")
-    figures = Path(figures_dir) if figures_dir else root / "figures" / preset
+    figures = Path(figures_dir) if figures_dir else root / SCRATCH / preset
+    name = own_name(name)
+    if not figures_dir:
+        print(f"{name}: figures and verdicts go to {os.path.relpath(figures)}/ (a scratch folder; `python -m "
+              f"sparsitylib reproduce` writes the report in figures/{preset}/)")
     return Experiment(name=name, preset=preset, seeds=list(seeds), base=base, runs_dir=runs.resolve(),
                       figures_dir=figures.resolve(), executor=connect(scheduler_address), max_workers=max_workers)
+
+
+SCRATCH = "scratch"  # where notebooks run outside `reproduce` write, unless given figures_dir
+
+
+def own_name(name: str) -> str:
+    """The name outputs are saved under: the stem of the notebook file the kernel runs, when
+    Jupyter says which (``JPY_SESSION_NAME``, set by Jupyter Server for each notebook's kernel),
+    else ``name``."""
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    return Path(session).stem if session.endswith(".ipynb") else name
 
 
 def connect(scheduler_address: str | None, timeout: str = "10s"):
