@@ -17,6 +17,10 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import statistics
+import sys
+
+from tqdm import tqdm as plain_tqdm
 from tqdm.auto import tqdm
 
 from .config import RunConfig, from_dict
@@ -116,6 +120,47 @@ def local_executor(runs: int, max_workers: int | None = None) -> ProcessPoolExec
                                initargs=(max(1, cores // workers), None))
 
 
+PLAIN_PROGRESS = "SPARSITYLIB_PLAIN_PROGRESS"  # set (by reproduce): a text progress line per finished run
+
+
+def steps_of(config: RunConfig) -> int | None:
+    """Update steps a config trains for (None when its training-set size is the data set's, unknown here)."""
+    return config.epochs * math.ceil(config.train_size / config.batch_size) if config.train_size else None
+
+
+def _speed_key(config: dict) -> tuple:
+    return (config.get("model"), config.get("width"), config.get("batch_size"), config.get("dataset"))
+
+
+def estimate_seconds(configs: list[RunConfig], records: list[dict], workers: int) -> tuple[float | None, int]:
+    """Wall time to train ``configs`` on ``workers`` parallel workers, from the seconds per step of
+    completed stored runs of the same network, batch size and data set (their median); (seconds,
+    runs the estimate rests on), seconds None when some config has no such run."""
+    per_step: dict[tuple, list[float]] = {}
+    for record in records:
+        duration, steps = record.get("environment", {}).get("duration_s"), record.get("metrics", {}).get("steps")
+        if record.get("status") == "completed" and duration and steps:
+            per_step.setdefault(_speed_key(record["config"]), []).append(duration / steps)
+    total, used = 0.0, 0
+    for config in configs:
+        known, steps = per_step.get(_speed_key(config.to_dict())), steps_of(config)
+        if not known or steps is None:
+            return None, 0
+        total += statistics.median(known) * steps
+        used += len(known)
+    return total / max(workers, 1), used
+
+
+def _announce(missing: list[RunConfig], stored: int, store: RunStore, workers: int) -> None:
+    """Say, before training, how many runs will be trained and roughly how long it will take."""
+    seconds, basis = estimate_seconds(missing, store.records(), workers)
+    when = (f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s") if seconds is not None else \
+        "time unknown (no stored run of this network to estimate from)"
+    print(f"training {len(missing)} run{'s' if len(missing) != 1 else ''} ({stored} already stored) on {workers} "
+          f"worker{'s' if workers != 1 else ''}: {when}" + (f", from {basis} stored runs' speed on this machine"
+                                                             if seconds is not None else ""), file=sys.stderr, flush=True)
+
+
 def run_grid(
     configs: list[RunConfig],
     executor: Executor | None = None,
@@ -152,17 +197,21 @@ def run_grid(
         store.check_writable()  # one clear error before any work, not one per run
         own_executor = executor is None
         executor = executor or local_executor(len(missing), max_workers)
+        if not quiet:
+            _announce(missing, len(records), store, getattr(executor, "_max_workers", None) or 1)
         try:
             futures = {executor.submit(_train_one, config.to_dict(), str(store.root), download): config
                        for config in missing}
-            progress = tqdm(as_completed(futures), total=len(futures), disable=quiet, desc="runs", unit="run")
+            bar = plain_tqdm if os.environ.get(PLAIN_PROGRESS) else tqdm
+            progress = bar(as_completed(futures), total=len(futures), disable=quiet, desc="runs", unit="run",
+                           **({"file": sys.stderr, "mininterval": 0, "ascii": True} if bar is plain_tqdm else {}))
             for future in progress:
                 config = futures[future]
                 try:
                     records[config.run_id] = future.result()
                 except Exception as error:  # a worker's failure must not stop the grid
                     errors.append(GridError(config, f"{type(error).__name__}: {error}"))
-                progress.set_postfix(failed=len(errors))
+                progress.set_postfix(failed=len(errors), refresh=False)
         finally:
             if own_executor:
                 executor.shutdown()

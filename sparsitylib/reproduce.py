@@ -24,6 +24,7 @@ import html
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 from .archive import ARCHIVE_NAME
 from .environment import git_commit
 from .files import write_atomically
+from .grid import PLAIN_PROGRESS
 from .notebook import project_root
 from .presets import PRESETS, REPORTS
 from .store import RETRAINED, RunStore
@@ -81,14 +83,49 @@ def notebooks(folder: Path, only: list[str] | None = None, names=CANONICAL_NOTEB
     return found
 
 
-def execute(notebook: Path, output: Path, parameters: dict, cwd: Path) -> tuple[str, str | None]:
-    """Run one notebook with papermill; (status, error message)."""
+def _ipc_kernel_manager():
+    """A kernel manager whose kernel talks over local IPC sockets instead of unencrypted TCP (the
+    kernel then has no reason to warn about eavesdropping)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
+class _Indented:
+    """A file-like object papermill writes the cells' stdout and stderr to: each line printed as
+    it comes, indented under the notebook's name (the grid's "runs: 3/12" lines, the notebooks'
+    own messages)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        for line in text.replace("\r", "\n").splitlines():
+            if line.strip():
+                self.stream.write(f"    {line.rstrip()}\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def execute(notebook: Path, output: Path, parameters: dict, cwd: Path, quiet: bool = False) -> tuple[str, str | None]:
+    """Run one notebook with papermill; (status, error message). Unless ``quiet``, what its cells
+    print (the grid's progress: runs done / total, with an estimate of their time) is shown as it
+    comes; the kernel talks over local IPC sockets."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    echo = None if quiet else _Indented(sys.stdout)
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
-                                   progress_bar=False, kernel_name="python3")
+        with _environment(**{PLAIN_PROGRESS: "1"}):
+            papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
+                                       progress_bar=False, stdout_file=echo, stderr_file=echo, kernel_name="python3",
+                                       kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as error:
         return "failed", f"{error.ename}: {error.evalue}"
     return "ok", None

@@ -60,3 +60,19 @@ def test_equal_step_epochs_match_the_reference_number_of_update_steps():
     assert [equal_step_epochs(quick, batch_size=b) for b in (32, 64, 128, 256)] == [4, 8, 16, 31]
     assert [equal_step_epochs(quick, train_size=n) for n in (2500, 5000, 10000)] == [31, 16, 8]
     assert equal_step_epochs(quick, train_size=1_000_000) == 1  # at least one epoch
+
+
+def test_the_time_estimate_uses_the_seconds_per_step_of_stored_runs_of_the_same_network():
+    from sparsitylib.grid import estimate_seconds, steps_of
+    from sparsitylib.presets import preset_config
+
+    quick = preset_config("quick", optimizer="adam")
+    assert steps_of(quick) == 8 * 157
+    stored = [{"status": "completed", "config": preset_config("quick", optimizer="sgd", seed=s).to_dict(),
+               "environment": {"duration_s": seconds}, "metrics": {"steps": 1256}}
+              for s, seconds in enumerate((62.8, 125.6, 94.2))]  # 0.05, 0.1, 0.075 s a step: median 0.075
+    longer = preset_config("quick", optimizer="adam", epochs=16)
+    seconds, basis = estimate_seconds([quick, longer], stored, workers=2)
+    assert seconds == pytest.approx(0.075 * (1256 + 2512) / 2) and basis == 6
+    other_network = preset_config("quick", optimizer="adam", width=0.5)
+    assert estimate_seconds([quick, other_network], stored, workers=2) == (None, 0)
