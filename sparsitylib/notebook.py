@@ -168,6 +168,8 @@ def start(
     runs = Path(runs_dir) if runs_dir else (default_root() if "SPARSITYLIB_RUNS" in os.environ else root / "runs")
     figures = Path(figures_dir) if figures_dir else root / SCRATCH / preset
     name = own_name(name)
+    if preset in PLUMBING_PRESETS:
+        print(SMOKE_BANNER)
     if not figures_dir:
         print(f"{name}: figures and verdicts go to {os.path.relpath(figures)}/ (a scratch folder; `python -m "
               f"sparsitylib reproduce` writes the report in figures/{preset}/)")
@@ -175,6 +177,9 @@ def start(
                       figures_dir=figures.resolve(), executor=connect(scheduler_address), max_workers=max_workers)
 
 
+PLUMBING_PRESETS = ("smoke",)
+SMOKE_BANNER = ("SMOKE PRESET: a plumbing check (seconds per run, too short for any filter to die); these numbers "
+                "say nothing about the paper. Use quick (or demo) for results.")
 SCRATCH = "scratch"  # where notebooks run outside `reproduce` write, unless given figures_dir
 
 

@@ -365,6 +365,14 @@ def _regimes_section(figures: Path, preset: str) -> str:
             f"regime (reports: {links}).</p><table><tr><th>nb</th><th>claim</th>{head}</tr>{rows}</table>")
 
 
+def _banner(preset: str) -> str:
+    from .notebook import PLUMBING_PRESETS, SMOKE_BANNER
+
+    if preset not in PLUMBING_PRESETS:
+        return ""
+    return f"<p style='background:#fff3cd;border:1px solid #d39e00;padding:8px'><b>{html.escape(SMOKE_BANNER)}</b></p>"
+
+
 def write_index(path: Path, manifest: dict, figures: Path) -> None:
     """The report's ``index.html``: one row per notebook (status, time, verdicts linked to the cell
     that concluded them, the run ids behind them) and every figure, captioned with the cell that
@@ -393,6 +401,7 @@ def write_index(path: Path, manifest: dict, figures: Path) -> None:
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Implicit filter sparsity: {manifest['preset']}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}td{{vertical-align:top;padding:4px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>Implicit filter-level sparsity: reproduction at the {manifest['preset']} preset</h1>
+{_banner(manifest['preset'])}
 <p>Commit {html.escape(str(manifest['commit']))}, finished {manifest['finished']}, {manifest['total_seconds'] / 60:.1f} min.
 Parameters: <code>{html.escape(json.dumps(manifest['parameters']))}</code></p>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>verdicts</th><th>runs</th></tr>{''.join(rows)}</table>

@@ -52,6 +52,8 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
         assert run.verdicts == verdict["verdicts"]
     index = (figures / "report" / "index.html").read_text()
     assert all(f"{run.name}.html" in index for run in runs)
+    assert "a plumbing check" in index  # the smoke banner, in the report
+    assert "a plumbing check" in (figures / "report" / f"{runs[0].name}.html").read_text()  # and in each notebook
     manifest = json.loads((figures / "MANIFEST.json").read_text())
     assert manifest["preset"] == "smoke" and manifest["parameters"]["seeds"] == [0]
     recorded = manifest["parameters"]["figures_dir"]  # relative to the repository, as the index shows it
