@@ -300,6 +300,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
             for verdict in verdicts:
                 print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
         not_archived = set(RunStore(store, archive=[]).run_ids()) - stored_before - set(retrained_runs(store))
+        runs_total, runs_timed = runs_seconds(figures, RunStore(store))  # the archive's records count too
     total = time.time() - started
     entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": {**plan[r.name], **recorded}} for r in runs}
     previous = figures / "MANIFEST.json"
@@ -308,6 +309,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     manifest = {"preset": preset, "parameters": recorded, "commit": git_commit(),
                 "run_archive": os.path.relpath(archive, root) if archive else None,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
+                "runs_seconds": round(runs_total, 1), "runs_timed": runs_timed,
                 "notebooks": [entries[name] for name in sorted(entries)]}
     write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
@@ -373,38 +375,70 @@ def _banner(preset: str) -> str:
     return f"<p style='background:#fff3cd;border:1px solid #d39e00;padding:8px'><b>{html.escape(SMOKE_BANNER)}</b></p>"
 
 
+STATUS_COLOURS = {"holds": "#1a7f37", "does not hold": "#b42318", "inconclusive": "#6e7781", "invalid": "#9a6700"}
+
+
+def _badge(status: str) -> str:
+    colour = STATUS_COLOURS.get(status, "#6e7781")
+    return (f"<span style='background:{colour};color:white;border-radius:4px;padding:1px 6px;white-space:nowrap'>"
+            f"{html.escape(status)}</span>")
+
+
+def runs_seconds(figures: Path, store: RunStore) -> tuple[float, int]:
+    """The training time recorded in the run records behind the report's verdict files (their
+    ``run_ids``), and how many of them have one: what the runs took, not what a re-render took."""
+    run_ids = set()
+    for path in figures.glob("*.verdict.json"):
+        run_ids |= set(json.loads(path.read_text()).get("run_ids") or [])
+    durations = [(store.get(run_id) or {}).get("environment", {}).get("duration_s") for run_id in sorted(run_ids)]
+    known = [d for d in durations if d]
+    return float(sum(known)), len(known)
+
+
 def write_index(path: Path, manifest: dict, figures: Path) -> None:
-    """The report's ``index.html``: one row per notebook (status, time, verdicts linked to the cell
-    that concluded them, the run ids behind them) and every figure, captioned with the cell that
-    made it. Cells are found in the executed notebooks next to ``path``."""
-    rows, figure_cells = [], {}
+    """The report's ``index.html``: how many verdicts hold, do not hold, are inconclusive or
+    invalid; then per notebook its verdicts (colour-coded status, n and p, linked to the cell that
+    concluded them, the evidence one click away), its figures beside them (each captioned with the
+    cell that made it), and the run ids behind it; then, when both regimes exist, the claims side
+    by side. Cells are found in the executed notebooks next to ``path``."""
+    counts = {}
+    for run in manifest["notebooks"]:
+        for verdict in run["verdicts"]:
+            counts[verdict["status"]] = counts.get(verdict["status"], 0) + 1
+    summary = " ".join(f"{_badge(status)} {counts[status]}" for status in STATUS_COLOURS if status in counts)
+    sections = []
     for run in manifest["notebooks"]:
         name = run["name"]
         executed = path.parent / f"{name}.ipynb"
         made = made_by(executed) if executed.is_file() else MadeBy()
-        figure_cells.update({stem: (name, link) for stem, link in made.figures.items()})
         concluded = _cell_link(name, made.verdicts, f"cell {made.verdicts.number}") if made.verdicts else ""
-        verdicts = "".join(f"<li><b>{html.escape(v['status'])}</b> ({html.escape(significance(v))}"
-                           f"{', ' + concluded if concluded else ''}): "
-                           f"{html.escape(v['claim'])}<br><small>{html.escape(v['evidence'])}</small></li>"
+        verdicts = "".join(f"<li>{_badge(v['status'])} {html.escape(v['claim'])} <small>({html.escape(significance(v))}"
+                           f"{', ' + concluded if concluded else ''})</small><details><summary><small>evidence</small>"
+                           f"</summary><small>{html.escape(v['evidence'])}</small></details></li>"
                            for v in run["verdicts"])
+        images = []
+        for png in sorted(figures.glob(f"{name}_*.png")):
+            link = made.figures.get(png.stem)
+            caption = _cell_link(name, link, f"made by cell {link.number}") if link else ""
+            images.append(f"<figure><img src='../{png.name}' style='max-width:100%'><figcaption>{png.stem}"
+                          f"{': ' + caption if caption else ''}</figcaption></figure>")
         status = run["status"] if not run["error"] else f"{run['status']}: {html.escape(run['error'])}"
-        rows.append(f"<tr><td><a href='{name}.html'>{name}</a></td><td>{status}</td>"
-                    f"<td>{run['seconds']:.0f} s</td><td><ul>{verdicts or '<li>no verdict</li>'}</ul></td>"
-                    f"<td>{_run_ids(figures, name)}</td></tr>")
-    images = []
-    for png in sorted(figures.glob("*.png")):
-        notebook, link = figure_cells.get(png.stem, (None, None))
-        caption = _cell_link(notebook, link, f"made by cell {link.number} of {notebook}") if link else ""
-        images.append(f"<figure><img src='../{png.name}' style='max-width:100%'><figcaption>{png.stem}"
-                      f"{': ' + caption if caption else ''}</figcaption></figure>")
+        sections.append(f"<h2><a href='{name}.html'>{name}</a></h2><p><small>{status}, rendered in "
+                        f"{run['seconds']:.0f} s</small></p><ul>{verdicts or '<li>no verdict</li>'}</ul>"
+                        f"{''.join(images)}{_run_ids(figures, name)}")
+    compute = manifest.get("runs_seconds")
+    took = (f"The {manifest.get('runs_timed', 0)} runs behind it took {compute / 3600:.1f} h of training in all "
+            f"(one core each; the sum of their recorded durations); this render took "
+            f"{manifest['total_seconds'] / 60:.1f} min." if compute else
+            f"This render took {manifest['total_seconds'] / 60:.1f} min.")
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Implicit filter sparsity: {manifest['preset']}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}td{{vertical-align:top;padding:4px 8px;border-bottom:1px solid #ddd}}</style>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}td{{vertical-align:top;padding:4px 8px;border-bottom:1px solid #ddd}}li{{margin:4px 0}}</style>
 </head><body><h1>Implicit filter-level sparsity: reproduction at the {manifest['preset']} preset</h1>
 {_banner(manifest['preset'])}
-<p>Commit {html.escape(str(manifest['commit']))}, finished {manifest['finished']}, {manifest['total_seconds'] / 60:.1f} min.
-Parameters: <code>{html.escape(json.dumps(manifest['parameters']))}</code></p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>verdicts</th><th>runs</th></tr>{''.join(rows)}</table>
+<p><b>Verdicts:</b> {summary or 'none'}</p>
+<p>Commit {html.escape(str(manifest['commit']))}, finished {manifest['finished']}. {took}
+<details><summary><small>parameters</small></summary><code>{html.escape(json.dumps(manifest['parameters']))}</code></details></p>
+{''.join(sections)}
 {_regimes_section(figures, manifest['preset'])}
-<h2>Figures</h2>{''.join(images)}</body></html>"""
+</body></html>"""
     path.write_text(body)

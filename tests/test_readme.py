@@ -218,11 +218,15 @@ def test_the_index_links_figures_and_verdicts_to_cells_and_lists_run_ids(tmp_pat
     write_index(report / "index.html", manifest, figures)
     page = (report / "index.html").read_text()
     width, concluded = notebook.cells[2].id, notebook.cells[5].id
-    assert (f'<figcaption>07_demo_width: <a href="07_demo.html#cell-id={width}">made by cell 2 of 07_demo</a>'
+    assert (f'<figcaption>07_demo_width: <a href="07_demo.html#cell-id={width}">made by cell 2</a>'
             f'</figcaption>') in page
-    assert f'<a href="07_demo.html#cell-id={concluded}">cell 4</a>): narrower, more dead' in page
+    assert f'narrower, more dead <small>(n=9, p=0.001, <a href="07_demo.html#cell-id={concluded}">cell 4</a>)' in page
     assert re.search(r"<details><summary>2 runs</summary><ul><li><code>abc123</code></li>"
                      r"<li><code>def456</code></li></ul></details>", page)
+    # the claim comes before its figure, the count of verdicts by status opens the page
+    assert page.index("narrower, more dead") < page.index("07_demo_width.png")
+    assert "<b>Verdicts:</b> <span style='background:#1a7f37" in page and "holds</span> 1" in page
+    assert "<details><summary><small>evidence</small></summary><small>rho -0.9</small></details>" in page
 
 
 def test_the_regimes_table_matches_claims_across_presets_and_marks_untested_ones(tmp_path):
@@ -260,3 +264,19 @@ after
     (long / "01_alpha.verdict.json").unlink()
     with pytest.raises(readme.ReadmeError, match="reproduce --preset long"):
         readme.fill_regimes(text, tmp_path, "quick")
+
+
+def test_the_report_counts_the_training_time_of_the_runs_behind_it(tmp_path):
+    from sparsitylib.reproduce import runs_seconds
+
+    (tmp_path / "01_a.verdict.json").write_text(json.dumps({"run_ids": ["a", "b"], "verdicts": []}))
+    (tmp_path / "02_b.verdict.json").write_text(json.dumps({"run_ids": ["b", "c", "gone"], "verdicts": []}))
+
+    class Store:
+        records = {"a": {"environment": {"duration_s": 60.0}}, "b": {"environment": {"duration_s": 30.0}},
+                   "c": {"environment": {}}}
+
+        def get(self, run_id):
+            return self.records.get(run_id)
+
+    assert runs_seconds(tmp_path, Store()) == (90.0, 2)  # b counted once; c has no duration; "gone" is not stored
