@@ -280,3 +280,25 @@ def test_the_report_counts_the_training_time_of_the_runs_behind_it(tmp_path):
             return self.records.get(run_id)
 
     assert runs_seconds(tmp_path, Store()) == (90.0, 2)  # b counted once; c has no duration; "gone" is not stored
+
+
+def test_every_table_in_the_readme_and_the_docs_renders_as_a_table():
+    """A Markdown table broken by a blank line (or a stray row) renders as a paragraph of pipes:
+    every source line that starts with '|' must come out as a row of a rendered table."""
+    import mistune
+
+    render = mistune.create_markdown(plugins=["table"])
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text()
+        in_code = False
+        source_rows = 0
+        for line in text.splitlines():
+            if line.lstrip().startswith("```"):
+                in_code = not in_code
+            elif (not in_code and line.startswith("|") and line.rstrip().endswith("|")  # a row, not prose on |gamma|
+                  and not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", line.strip())):
+                source_rows += 1
+        page = render(text)
+        rendered_rows = page.count("<tr>")
+        assert rendered_rows == source_rows, f"{path.name}: {source_rows} table lines, {rendered_rows} rendered rows"
+        assert "<p>|" not in page, f"{path.name}: a table line renders as a paragraph"
