@@ -1,5 +1,7 @@
 # On a fresh machine (Python 3.11):
 #   make test        set up .venv, fetch Fashion-MNIST where possible, run the test suite
+#   make demo        the same set-up, then notebook 01's headline comparison at the demo preset
+#                    (Adam+L2, Adam, SGD+L2; a few minutes on 2 cores): figures/demo/
 #   make reproduce   the same set-up, then the reproduction of both regimes (quick, then long; or
 #                    PRESET=smoke|quick|long|paper for one), then the README's verdict tables and quoted
 #                    numbers from the verdict JSONs
@@ -11,10 +13,14 @@ PY := $(VENV)/bin/python
 PRESET ?=
 PRESETS := $(if $(PRESET),$(PRESET),quick long)
 
-.PHONY: test reproduce report tables setup data benchmark lab clean
+.PHONY: test demo reproduce report tables setup data benchmark lab clean
 
 test: setup data
 	$(PY) -m pytest
+
+demo: setup data
+	$(PY) -m sparsitylib reproduce --preset demo
+	@echo "the figure: figures/demo/01_optimizer_regularizer_heatmaps.png (the report: figures/demo/report/index.html)"
 
 reproduce: setup data
 	for preset in $(PRESETS); do $(PY) -m sparsitylib reproduce --preset $$preset || exit 1; done

@@ -41,6 +41,11 @@ PRESETS: dict[str, dict] = {
     # seconds per run on a CPU: a small slice of Fashion-MNIST, a thin BasicNet
     "smoke": dict(dataset="fashion-mnist", train_size=1000, test_size=1000, width=0.125, epochs=2,
                   batch_size=64, snapshot_size=256, decay_mode="l2", decay=5e-4),
+    # the first five minutes: quick's data and network for 6 epochs (942 steps, where Adam+L2 at 1e-2
+    # has already lost about a sixth of its filters), a smaller test set; notebook 01's three
+    # headline runs, one seed each (see README "The first five minutes")
+    "demo": dict(dataset="fashion-mnist", train_size=10000, test_size=2000, width=0.25, epochs=6,
+                 batch_size=64, decay_mode="l2", decay=5e-4),
     # about half a minute per run on a 2-core CPU; see README "The quick regime" for its numbers
     "quick": dict(dataset="fashion-mnist", train_size=10000, test_size=5000, width=0.25, epochs=8,
                   batch_size=64, decay_mode="l2", decay=5e-4),
@@ -55,7 +60,7 @@ PRESETS: dict[str, dict] = {
     "paper": dict(dataset="cifar10", width=1.0, epochs=100, batch_size=40, schedule="step",
                   step_milestones=(0.5, 0.75), decay_mode="l2", decay=5e-4),
 }
-LEARNING_RATES = {"smoke": CPU_LEARNING_RATES, "quick": CPU_LEARNING_RATES, "long": USUAL_LEARNING_RATES,
+LEARNING_RATES = {"smoke": CPU_LEARNING_RATES, "demo": CPU_LEARNING_RATES, "quick": CPU_LEARNING_RATES, "long": USUAL_LEARNING_RATES,
                   "paper": PAPER_LEARNING_RATES}
 
 
@@ -85,6 +90,11 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 # 08 runs only the BatchNorm-parameter variant; notebook 09 prunes BasicNet only. Notebooks 02
 # and 03 reuse notebook 01's runs; 04-07, 10 and 11 are quick-regime questions.
 REPORTS: dict[str, dict[str, dict]] = {
+    # notebook 01's headline comparison only: Adam+L2, Adam without regularization, SGD+L2, one run each
+    "demo": {
+        "01_optimizer_regularizer": {"seeds": [0], "compared_seeds": [0], "other_seeds": [0],
+                                     "optimizers": ["adam", "sgd"], "unregularized": ["adam"], "weight_decay": []},
+    },
     "long": {
         "01_optimizer_regularizer": {"compared_seeds": [0, 1, 2], "unregularized": ["adam"],
                                      "weight_decay": ["adam", "sgd"]},
