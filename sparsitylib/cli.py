@@ -1,6 +1,6 @@
 """Command line: ``python -m sparsitylib <command> ...``.
 
-    python -m sparsitylib run [--preset smoke|quick|long|paper] [--force] [--quiet] key=value ...
+    python -m sparsitylib run [--preset smoke|demo|quick|long|paper] [--force] [--quiet] [--threads 1] key=value ...
         Train a run (or load it from the store) and print its summary as JSON.
     python -m sparsitylib layers [--preset ...] key=value ...      (alias: table)
         The same, printed as a per-layer table of dead filters.
@@ -111,6 +111,27 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--download", action="store_true", help="let torchvision download a missing data set")
     parser.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    _add_threads(parser)
+
+
+DEFAULT_THREADS = 1  # measured in docs/benchmarks.md (benchmarks/threads.py): see "Threads for one process"
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help="CPU threads for training (recorded in the run; on a machine other work shares, 1 is "
+                             "fastest, see docs/benchmarks.md)")
+
+
+def _set_threads(args) -> bool:
+    """Apply --threads; False (after saying why) when it is not a positive number."""
+    if args.threads < 1:
+        print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return False
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return True
 
 
 HEADLINE_RUNS = (
@@ -140,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--preset", choices=sorted(PRESETS), default="quick", help="the preset (see docs/configuration.md)")
     tables.add_argument("--quiet", action="store_true", help="no progress bars")
     tables.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
+    _add_threads(tables)
     listing = command("runs", "list the stored runs: id, status, key settings, dead filters, test error")
     listing.add_argument("settings", nargs="*", metavar="key=value",
                          help="keep the runs whose config has these values, e.g. optimizer=adam decay_mode=l2")
@@ -352,6 +374,8 @@ def _readme(args) -> int:
 
 
 def _headline_tables(args) -> int:
+    if not _set_threads(args):
+        return EXIT_USAGE
     store = RunStore(args.runs)
     configs = [preset_config(args.preset, **settings) for settings in HEADLINE_RUNS]
     failed = False
@@ -364,6 +388,8 @@ def _headline_tables(args) -> int:
 
 def _run(args) -> int:
     config = preset_config(args.preset, **parse_settings(args.settings))
+    if not _set_threads(args):
+        return EXIT_USAGE
     record = RunStore(args.runs).run(config, force=args.force, quiet=args.quiet, download=args.download)
     print(json.dumps(run_summary(record), indent=2) if args.command == "run" else layer_table(record))
     return EXIT_OK if record["status"] == "completed" else EXIT_RUN_FAILED

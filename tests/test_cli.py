@@ -46,6 +46,11 @@ def test_layers_prints_per_layer_counts_and_table_is_its_alias_and_runs_lists_th
     only_sgd = cli("runs", "optimizer=sgd", env_root=isolated_store).stdout.splitlines()
     assert len(only_sgd) == 3 and " sgd " in only_sgd[1] and only_sgd[-1].startswith("1 run in")
     assert "no stored runs" in cli("runs", "optimizer=adamax", env_root=isolated_store).stdout
+    threads = json.loads(cli("run", "--preset", "smoke", "--quiet", "--threads", "2", "--force", "optimizer=sgd", *SMALL,
+                             env_root=isolated_store).stdout)
+    record = json.loads((isolated_store / threads["run_id"] / "record.json").read_text())
+    assert record["environment"]["threads"] == 2  # the thread count is applied and recorded
+    assert cli("layers", "--threads", "0", *SMALL, env_root=isolated_store).returncode == 2
     bad = cli("runs", "colour=red", env_root=isolated_store)
     assert bad.returncode == 2 and "unknown config key 'colour'" in bad.stderr
 
