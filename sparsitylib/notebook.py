@@ -80,18 +80,16 @@ class Experiment:
         self.run_ids.extend(r["run_id"] for r in result.records if r["run_id"] not in self.run_ids)
         return result.tables()
 
-    def save(self, figure, name: str) -> list[Path]:
+    def save(self, figure, name: str) -> None:
         """Save ``figure`` as PNG and PDF under ``figures_dir`` as ``<notebook>_<name>``, each file
-        written under a temporary name and renamed, so a failure never leaves half a figure."""
+        written under a temporary name and renamed, so a failure never leaves half a figure. Returns
+        nothing, so that a cell ending with it shows no machine paths (``saved`` lists the files)."""
         self.figures_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
         for suffix in ("png", "pdf"):
             path = self.figures_dir / f"{self.name}_{name}.{suffix}"
             write_atomically(path, lambda temporary: figure.savefig(
                 temporary, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight"))
-            paths.append(path)
             self.saved.append(path.name)
-        return paths
 
     def save_text(self, text: str, name: str, suffix: str = "md") -> Path:
         """Save ``text`` (a Markdown table, say) under ``figures_dir`` as ``<notebook>_<name>.<suffix>``."""

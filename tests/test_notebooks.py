@@ -49,6 +49,8 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
         for name in verdict["figures"]:
             assert (figures / name).stat().st_size > 1000
         assert (figures / "report" / f"{run.name}.html").is_file()
+        page = (figures / "report" / f"{run.name}.html").read_text()
+        assert str(folder) not in page and "PosixPath" not in page, run.name  # no machine paths in the report
         assert run.verdicts == verdict["verdicts"]
     index = (figures / "report" / "index.html").read_text()
     assert all(f"{run.name}.html" in index for run in runs)
