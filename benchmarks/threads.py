@@ -1,5 +1,6 @@
-"""How many CPU threads a single training process should use: torch's default, 1, and one per
-core, on an idle machine and with another process keeping one core busy, side by side.
+"""How many CPU threads a single training process should use: 1, one per core, and torch's
+default where it differs, on an idle machine and with another process keeping one core busy,
+side by side.
 
     .venv/bin/python benchmarks/threads.py [--preset smoke] [--rounds 3]
 
@@ -30,12 +31,11 @@ while True:
 """
 
 
-def train_once(preset: str, threads: int | None, store: str) -> float:
-    """Seconds of training of one run in a fresh process (``threads`` None: torch's default)."""
+def train_once(preset: str, threads: int, store: str) -> float:
+    """Seconds of training of one run in a fresh process with ``threads`` threads."""
     command = [sys.executable, "-m", "sparsitylib", "run", "--preset", preset, "--force", "--quiet",
                "--runs", store, "optimizer=adam", "decay_mode=l2"]
-    if threads is not None:
-        command[4:4] = ["--threads", str(threads)]
+    command[4:4] = ["--threads", str(threads)]
     environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     result = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
     return float(json.loads(result.stdout)["duration_s"])
@@ -49,9 +49,12 @@ def main() -> None:
     import torch
 
     cores = os.cpu_count() or 1
-    settings = {f"torch default ({torch.get_num_threads()})": None, "1": 1, f"one per core ({cores})": cores}
+    default = torch.get_num_threads()  # what a process without --threads would use (the CLI's default is 1)
+    settings = {"1": 1, f"one per core ({cores})": cores}
+    if default != cores:
+        settings[f"torch default ({default})"] = default
     print(f"{args.preset} preset, Adam+L2, one run per measurement, median of {args.rounds} rounds; "
-          f"{cores} cores; torch {torch.__version__}")
+          f"{cores} cores (torch's default: {default} threads); torch {torch.__version__}")
     for neighbour in (False, True):
         busy = subprocess.Popen([sys.executable, "-c", NEIGHBOUR]) if neighbour else None
         time.sleep(2 if busy else 0)
