@@ -141,14 +141,15 @@ def estimate_seconds(configs: list[RunConfig], records: list[dict], workers: int
         duration, steps = record.get("environment", {}).get("duration_s"), record.get("metrics", {}).get("steps")
         if record.get("status") == "completed" and duration and steps:
             per_step.setdefault(_speed_key(record["config"]), []).append(duration / steps)
-    total, used = 0.0, 0
+    total, used = 0.0, set()
     for config in configs:
-        known, steps = per_step.get(_speed_key(config.to_dict())), steps_of(config)
+        key = _speed_key(config.to_dict())
+        known, steps = per_step.get(key), steps_of(config)
         if not known or steps is None:
             return None, 0
         total += statistics.median(known) * steps
-        used += len(known)
-    return total / max(workers, 1), used
+        used.add(key)
+    return total / max(workers, 1), sum(len(per_step[key]) for key in used)
 
 
 def _announce(missing: list[RunConfig], stored: int, store: RunStore, workers: int) -> None:

@@ -73,6 +73,6 @@ def test_the_time_estimate_uses_the_seconds_per_step_of_stored_runs_of_the_same_
               for s, seconds in enumerate((62.8, 125.6, 94.2))]  # 0.05, 0.1, 0.075 s a step: median 0.075
     longer = preset_config("quick", optimizer="adam", epochs=16)
     seconds, basis = estimate_seconds([quick, longer], stored, workers=2)
-    assert seconds == pytest.approx(0.075 * (1256 + 2512) / 2) and basis == 6
+    assert seconds == pytest.approx(0.075 * (1256 + 2512) / 2) and basis == 3  # the 3 stored runs, once
     other_network = preset_config("quick", optimizer="adam", width=0.5)
     assert estimate_seconds([quick, other_network], stored, workers=2) == (None, 0)
