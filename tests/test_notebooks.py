@@ -79,7 +79,8 @@ def test_help_notebook_documents_the_parameters():
     assert result.returncode == 0, result.stderr
     for name in ("preset", "seeds", "other_seeds", "optimizers", "scheduler_address"):
         assert name in result.stdout
-    assert "smoke | quick | long | paper" in result.stdout
+    assert "smoke | demo | quick | long | paper" in result.stdout
+    assert "None: <repo>/scratch/<preset>" in result.stdout  # where a notebook run by hand writes
 
 
 @pytest.mark.parametrize("parameters,message", [
