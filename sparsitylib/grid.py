@@ -13,12 +13,11 @@ import itertools
 import math
 import multiprocessing
 import os
+import statistics
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import statistics
-import sys
 
 from tqdm import tqdm as plain_tqdm
 from tqdm.auto import tqdm

@@ -235,7 +235,6 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
     return [faster]
 
 
-
 def criteria_agreement(tables: RunTables) -> pd.DataFrame:
     """Per completed run and layer, over the filters the activation criterion applies to: how many
     are dead by activation (never fire on the training set), by |gamma| < 1e-3, by both, and the

@@ -323,8 +323,13 @@ def _missing_reason(group: pd.DataFrame) -> str:
     return "n/a"
 
 
-def _legend(figure, handles, title: str | None = None) -> None:
-    figure.legend(handles=handles, title=title, loc="outside right upper", frameon=False)
+def _legend(figure, handles, title: str | None = None, below: bool = False) -> None:
+    """The figure's one legend, outside the panels: at the right, or ``below`` them in two columns
+    (for wide legends that would crowd the title)."""
+    if below:
+        figure.legend(handles=handles, title=title, loc="outside lower center", ncol=2, frameon=False)
+    else:
+        figure.legend(handles=handles, title=title, loc="outside right upper", frameon=False)
 
 
 def _setting_handles(colors: dict, kind: str = "line") -> list:
@@ -912,8 +917,7 @@ def dead_by_criterion_over_epochs(progress: pd.DataFrame, chosen_epochs: int | N
     handles = ([Line2D([], [], color=c, lw=2, label=s) for s, c in colors.items()]
                + [Line2D([], [], color="black", lw=1.5, ls=ls, label=name) for name, ls in CRITERION_STYLES.items()]
                + [_run_line()])
-    figure.legend(handles=handles, title="setting, criterion (thick: mean)", loc="outside lower center", ncol=2,
-                  frameon=False)
+    _legend(figure, handles, "setting, criterion (thick: mean)", below=True)
     per_epoch = int(round(steps["per_epoch"].median())) if len(steps) else 0
     figure.suptitle((title or "Dead filters over training")
                     + f"\n{_runs_phrase(data.groupby('setting')['run_id'].nunique())} per setting; "
@@ -1000,7 +1004,6 @@ def bn_around_death(aligned: pd.DataFrame, runs: pd.DataFrame, title: str = "") 
     handles = [Line2D([], [], color=c, lw=2, label=f"{s} ({counts[s]} dying filters, {runs_per[s]} run{'s' if runs_per[s] != 1 else ''})")
                for s, c in colors.items()] + [_run_line(),
                                               Line2D([], [], color=THRESHOLD_COLOR, ls="--", lw=1, label=f"|gamma| = {GAMMA_THRESHOLD:g} / beta = 0")]
-    figure.legend(handles=handles, title="setting (thick: mean of the run medians)", loc="outside lower center",
-                  ncol=2, frameon=False)
+    _legend(figure, handles, "setting (thick: mean of the run medians)", below=True)
     figure.suptitle(title or "BatchNorm parameters of the filters that die, aligned on their death")
     return figure

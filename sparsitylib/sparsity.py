@@ -217,15 +217,15 @@ def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None
     layers = layers if layers is not None else find_filter_layers(model, graph)
     maxima = per_image_max_activations(model, images, layers=layers, graph=graph)
     parameters = batchnorm_parameters(model, layers)
+    dead = [(m.amax(dim=0) < ACTIVATION_THRESHOLD) if m is not None else None for m in maxima]
     return {
-        "dead_per_layer": [int((m.amax(dim=0) < ACTIVATION_THRESHOLD).sum()) if m is not None else None for m in maxima],
+        "dead_per_layer": [int(d.sum()) if d is not None else None for d in dead],
         "gamma_quantiles": gamma_quantiles(parameters),
         # per filter, so how fast each filter's scale decays can be followed (NaN without BatchNorm)
         "filter_gamma": np.concatenate([np.abs(gamma) for gamma, _ in parameters]).round(7).tolist(),
         "filter_beta": np.concatenate([beta for _, beta in parameters]).round(7).tolist(),
-        "filter_dead": [flag for m, layer in zip(maxima, layers)
-                        for flag in ((m.amax(dim=0) < ACTIVATION_THRESHOLD).tolist() if m is not None
-                                     else [None] * layer.channels)],
+        "filter_dead": [flag for d, layer in zip(dead, layers)
+                        for flag in (d.tolist() if d is not None else [None] * layer.channels)],
         "filter_selectivity": np.concatenate([selectivity(m) if m is not None else np.full(layer.channels, np.nan)
                                               for m, layer in zip(maxima, layers)]).round(6).tolist(),
     }

@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -318,7 +318,8 @@ class RunTables:
     """Runs as tidy DataFrames: ``runs`` (one row per run: config + metrics), and in long form
     ``layers`` (run x layer), ``filters`` (run x filter), ``history`` (run x epoch) and
     ``history_layers`` (run x epoch x layer: dead filters and |gamma| quantiles).
-    ``history_filters()`` builds the largest table, run x epoch x filter, on request."""
+    ``history_filters()`` builds the largest table, run x epoch x filter, on first request and
+    keeps it (a notebook asks for it from several analyses of the same runs)."""
 
     runs: pd.DataFrame
     layers: pd.DataFrame
@@ -326,12 +327,19 @@ class RunTables:
     history: pd.DataFrame
     history_layers: pd.DataFrame
     records: list
+    _history_filters: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
     def history_filters(self) -> pd.DataFrame:
         """Per epoch and filter: ``dead`` on the snapshot images, selectivity (NaN when dead), |gamma|
         and beta, with the filter's final status (``dead_by_activation``) from the full measurement.
         Runs stored before a column was recorded have NaN there (``dead`` is then read from the
-        selectivity, NaN exactly when the filter was dead on the snapshot)."""
+        selectivity, NaN exactly when the filter was dead on the snapshot). Built once; each call
+        returns a shallow copy, so adding a column to it changes nothing here."""
+        if self._history_filters is None:
+            self._history_filters = self._build_history_filters()
+        return self._history_filters.copy(deep=False)
+
+    def _build_history_filters(self) -> pd.DataFrame:
         frames = []
         for record in self.records:
             if not record.get("filters"):
