@@ -344,7 +344,10 @@ class RunTables:
         for record in self.records:
             if not record.get("filters"):
                 continue
-            final = pd.DataFrame(record["filters"])[["layer", "filter", "dead_by_activation"]]
+            filters = pd.DataFrame(record["filters"])
+            final = filters[["layer", "filter", "dead_by_activation"]]
+            # filters without an activation criterion (a residual branch): never "dead on the snapshot"
+            unmeasured = ~filters["measured"].astype(bool) if "measured" in filters else pd.Series(False, filters.index)
             for row in record["history"]:
                 frame = final.copy()
                 frame["selectivity"] = row["filter_selectivity"]
@@ -353,7 +356,7 @@ class RunTables:
                 if "filter_dead" in row:
                     frame["dead"] = pd.Series(row["filter_dead"], dtype="boolean")
                 else:  # NaN selectivity = dead, where the layer has an activation criterion at all
-                    frame["dead"] = frame["selectivity"].isna().astype("boolean").mask(final["dead_by_activation"].isna())
+                    frame["dead"] = frame["selectivity"].isna().astype("boolean").mask(unmeasured)
                 frame.insert(0, "epoch", row["epoch"])
                 frame.insert(0, "run_id", record["run_id"])
                 frames.append(frame)

@@ -207,3 +207,17 @@ def test_load_runs_returns_tidy_tables():
     assert np.allclose(first["beta"], first_bn.bias.detach().double().numpy(), atol=1e-6)  # signed beta of the last epoch
     only_a = load_runs(run_ids=[a["run_id"]])
     assert only_a.runs["run_id"].tolist() == [a["run_id"]]
+
+
+def test_the_dead_flag_of_old_records_is_read_from_the_selectivity_and_unknown_without_an_activation_criterion():
+    from sparsitylib.store import tables_from_records
+
+    record = {"run_id": "r", "status": "completed", "config": {}, "metrics": {}, "layers": [],
+              "filters": [{"layer": "C1", "filter": 0, "measured": True, "dead_by_activation": True},
+                          {"layer": "C1", "filter": 1, "measured": True, "dead_by_activation": False},
+                          {"layer": "B1", "filter": 0, "measured": False, "dead_by_activation": False}],
+              "history": [{"epoch": 1, "dead_per_layer": [1, None], "gamma_quantiles": [[1] * 5, [1] * 5],
+                           "filter_selectivity": [float("nan"), 0.3, float("nan")]}]}  # stored before filter_dead
+    dead = tables_from_records([record]).history_filters()["dead"]
+    assert dead.isna().tolist() == [False, False, True]  # no activation criterion: unknown, not dead
+    assert bool(dead.iloc[0]) and not bool(dead.iloc[1])
