@@ -147,27 +147,42 @@ def find_filter_layers(model: nn.Module, graph: fx.GraphModule | None = None) ->
 
 
 class _Probe(nn.Module):
-    """Passes its input through and keeps each image's maximum over space."""
+    """Passes its input through. Keeps each image's maximum over space and, streamed over every
+    batch, per channel: the sum of |activation| over images and positions, the count of
+    activations above ``threshold`` ("firing"), and how many values each channel had."""
 
-    def __init__(self):
+    def __init__(self, threshold: float = 0.0):
         super().__init__()
+        self.threshold = threshold
         self.maxima: list[torch.Tensor] = []
+        self.abs_sum: torch.Tensor | None = None
+        self.firing: torch.Tensor | None = None
+        self.values = 0
 
     def forward(self, x):
-        self.maxima.append(x.amax(dim=tuple(range(2, x.dim()))).float().cpu())
+        spatial = tuple(range(2, x.dim()))
+        self.maxima.append(x.amax(dim=spatial).float().cpu())
+        every = (0, *spatial)
+        abs_sum = x.abs().sum(dim=every, dtype=torch.float64).cpu()
+        firing = (x > self.threshold).sum(dim=every).cpu()
+        self.abs_sum = abs_sum if self.abs_sum is None else self.abs_sum + abs_sum
+        self.firing = firing if self.firing is None else self.firing + firing
+        self.values += x.numel() // x.shape[1]
         return x
 
 
-def probed_copy(model: nn.Module, layers: list[FilterLayer], graph: fx.GraphModule | None = None):
+def probed_copy(model: nn.Module, layers: list[FilterLayer], graph: fx.GraphModule | None = None,
+                threshold: float = 0.0):
     """An eval-mode traced copy of ``model`` with BatchNorm folded into its convolutions (exact
     algebra, ``fuse_conv_bn_eval``) and a probe after every measured activation and every
-    residual stream's activation. Returns the copy, the layers' probes in the order of ``layers``
-    (None for a layer without activation criterion) and the streams' probes by node name."""
+    residual stream's activation (counting values above ``threshold`` as firing). Returns the
+    copy, the layers' probes in the order of ``layers`` (None for a layer without activation
+    criterion) and the streams' probes by node name."""
     graph = copy.deepcopy(graph or trace(model)).eval()
     nodes = {node.name: node for node in graph.graph.nodes}
 
     def probe_after(node_name: str, probe_name: str) -> _Probe:
-        probe, node = _Probe(), nodes[node_name]
+        probe, node = _Probe(threshold), nodes[node_name]
         graph.add_submodule(probe_name, probe)
         with graph.graph.inserting_after(node):
             probed = graph.graph.call_module(probe_name, (node,))

@@ -4,7 +4,9 @@
     for epoch in range(epochs):
         train_one_epoch(...)
         monitor(epoch)           # measures; warns when filters start dying
-    monitor.history              # one row per epoch and layer: dead filters, |gamma| quantiles
+    monitor.history              # one row per epoch and layer: dead filters by every definition, |gamma| quantiles
+    monitor.deaths()             # per dead filter: the epoch it died, its gamma and beta before
+    monitor.plot()               # dead filters per layer over epochs
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .dormancy import add_definitions, layer_counts
 from .filters import find_filter_layers
-from .sparsity import epoch_snapshot
+from .sparsity import GAMMA_THRESHOLD, epoch_snapshot
 
 ADAPTIVE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.Adagrad, torch.optim.Adadelta,
             torch.optim.RMSprop, torch.optim.NAdam, torch.optim.RAdam)
@@ -49,42 +52,73 @@ def likely_cause(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> s
             "If you do not want the sparsity, exclude BatchNorm parameters from weight decay or lower it.")
 
 
+def _measured_module(model: nn.Module) -> nn.Module:
+    """The module to measure: a ``torch.compile``d model's original (its graph is not traceable)."""
+    return getattr(model, "_orig_mod", model)
+
+
 class SparsityMonitor:
-    """Measures dead filters per layer (ReLU output zero on every sample image, BatchNorm in
-    inference mode) and |gamma| quantiles each time it is called.
+    """Measures each filter (ReLU output on a fixed sample of images, BatchNorm in inference mode)
+    each time it is called: dead filters per layer by every definition of ``dormancy``, |gamma|
+    quantiles, and per filter gamma, beta and its flags, so when each filter died can be read back.
 
     Args:
-        model: any traceable CNN (see ``filters.find_filter_layers``).
+        model: any traceable CNN (see ``filters.find_filter_layers``); a ``torch.compile``d one is
+            measured through its original module.
         images: a fixed sample of training images (a few hundred to a thousand is enough).
         optimizer: optional; lets a warning name the likely cause.
-        warn: issue a ``FiltersDyingWarning`` when the number of dead filters grows.
+        warn: issue a ``FiltersDyingWarning`` when the number of dead filters grows. The first
+            measurement is the baseline: it never warns.
+        dormancy: also measure the dormant definitions (mean |activation|, firing fraction).
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
-                 warn: bool = True):
-        self.model, self.images, self.optimizer, self.warn = model, images, optimizer, warn
-        self.layers = find_filter_layers(model)
+                 warn: bool = True, dormancy: bool = True):
+        self.model, self.images, self.optimizer, self.warn, self.dormancy = model, images, optimizer, warn, dormancy
+        self.layers = find_filter_layers(_measured_module(model))
         self._rows: list[dict] = []
+        self._filter_rows: list[pd.DataFrame] = []
         self._dead: dict[str, int] | None = None
 
     def __call__(self, epoch: int | None = None) -> dict:
-        """Measure now; returns the snapshot (dead_per_layer, gamma_quantiles, filter_selectivity)."""
-        snapshot = epoch_snapshot(self.model, self.images, self.layers)  # measures a copy: the model's mode is kept
+        """Measure now; returns the snapshot (``sparsity.epoch_snapshot``)."""
+        snapshot = epoch_snapshot(_measured_module(self.model), self.images, self.layers, dormancy=self.dormancy)  # a copy: the model's mode is kept
         epoch = len({row["epoch"] for row in self._rows}) + 1 if epoch is None else epoch
+        filters = self._filter_table(snapshot, epoch)
+        counts = layer_counts(filters).set_index("layer") if self.dormancy else None
         dead = {}
         for layer, count, quantiles in zip(self.layers, snapshot["dead_per_layer"], snapshot["gamma_quantiles"]):
             dead[layer.name] = count or 0
-            self._rows.append({"epoch": epoch, "layer": layer.name, "filters": layer.channels, "measured": layer.measured,
-                               "dead": count, "dead_pct": 100.0 * count / layer.channels if count is not None else np.nan,
-                               **dict(zip(GAMMA_QUANTILES, np.abs(quantiles)))})
-        if self.warn:
+            row = {"epoch": epoch, "layer": layer.name, "filters": layer.channels, "measured": layer.measured,
+                   "dead": count, "dead_pct": 100.0 * count / layer.channels if count is not None else np.nan,
+                   **dict(zip(GAMMA_QUANTILES, np.abs(quantiles)))}
+            if counts is not None:
+                row.update({name: counts.loc[layer.name, name] for name in counts.columns if name not in ("filters", "activation")})
+            self._rows.append(row)
+        self._filter_rows.append(filters)
+        if self.warn and self._dead is not None:
             self._warn_if_dying(epoch, dead)
         self._dead = dead
         return snapshot
 
+    def _filter_table(self, snapshot: dict, epoch) -> pd.DataFrame:
+        """One row per filter: epoch, layer, filter, gamma, beta, and each definition's flag."""
+        names = [layer.name for layer in self.layers for _ in range(layer.channels)]
+        filters = pd.DataFrame({
+            "epoch": epoch, "layer": names,
+            "filter": [i for layer in self.layers for i in range(layer.channels)],
+            "measured": [layer.measured for layer in self.layers for _ in range(layer.channels)],
+            "gamma": snapshot["filter_gamma"], "beta": snapshot["filter_beta"],
+            "dead_by_activation": [bool(flag) for flag in snapshot["filter_dead"]],
+        })
+        filters["dead_by_gamma"] = filters["gamma"].abs() < GAMMA_THRESHOLD  # NaN (no BatchNorm) compares False
+        if self.dormancy:
+            filters["mean_abs_activation"], filters["firing_fraction"] = snapshot["filter_mean_abs"], snapshot["filter_firing"]
+            filters = add_definitions(filters)
+        return filters
+
     def _warn_if_dying(self, epoch, dead: dict[str, int]) -> None:
-        before = self._dead or {name: 0 for name in dead}
-        grown = {name: dead[name] - before[name] for name in dead if dead[name] > before[name]}
+        grown = {name: dead[name] - self._dead[name] for name in dead if dead[name] > self._dead[name]}
         if grown:
             where = ", ".join(f"{name} +{n}" for name, n in grown.items())
             warnings.warn(FiltersDyingWarning(
@@ -94,5 +128,62 @@ class SparsityMonitor:
 
     @property
     def history(self) -> pd.DataFrame:
-        """One row per call and layer: epoch, layer, filters, dead, dead_pct, |gamma| quantiles."""
-        return pd.DataFrame(self._rows, columns=["epoch", "layer", "filters", "measured", "dead", "dead_pct", *GAMMA_QUANTILES])
+        """One row per measurement and layer: epoch, layer, filters, measured, dead (activation
+        criterion) and dead_pct, |gamma| quantiles, and how many filters each other definition
+        marks (``gamma``, ``dormant-0`` ...; NaN where it does not apply)."""
+        columns = ["epoch", "layer", "filters", "measured", "dead", "dead_pct", *GAMMA_QUANTILES]
+        extra = [c for c in (self._rows[0] if self._rows else {}) if c not in columns]
+        return pd.DataFrame(self._rows, columns=columns + extra)
+
+    @property
+    def filter_history(self) -> pd.DataFrame:
+        """One row per measurement and filter: epoch, layer, filter, gamma (|gamma|), beta, and each
+        definition's flag (``dead_by_activation``, ``dead_by_gamma``, ``dormant_tau_0`` ...)."""
+        return pd.concat(self._filter_rows, ignore_index=True) if self._filter_rows else pd.DataFrame()
+
+    def deaths(self, column: str = "dead_by_activation") -> pd.DataFrame:
+        """Per filter that is dead (by ``column``) at the last measurement and stayed dead since
+        some epoch: that epoch, and its |gamma| and beta at the first measurement and at death."""
+        history = self.filter_history
+        if history.empty:
+            return pd.DataFrame(columns=["layer", "filter", "died_at", "gamma_first", "beta_first", "gamma_at_death", "beta_at_death"])
+        rows = []
+        for (layer, index), trace_ in history.groupby(["layer", "filter"], sort=False):
+            flags = trace_[column].to_numpy(bool)
+            if not flags[-1]:
+                continue
+            alive_at = np.flatnonzero(~flags)
+            start = alive_at[-1] + 1 if len(alive_at) else 0
+            rows.append({"layer": layer, "filter": index, "died_at": trace_["epoch"].iloc[start],
+                         "gamma_first": trace_["gamma"].iloc[0], "beta_first": trace_["beta"].iloc[0],
+                         "gamma_at_death": trace_["gamma"].iloc[start], "beta_at_death": trace_["beta"].iloc[start]})
+        return pd.DataFrame(rows, columns=["layer", "filter", "died_at", "gamma_first", "beta_first", "gamma_at_death", "beta_at_death"])
+
+    def plot(self, column: str = "dead", ax=None):
+        """Dead filters per layer (``column`` of ``history``: ``dead`` by activation, or another
+        definition's name) against epoch, one line per layer; returns the figure."""
+        import matplotlib.pyplot as plt
+
+        history = self.history
+        if column not in history:
+            raise ValueError(f"no column {column!r} in the history; use one of {list(history.columns[4:])}")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        for layer, rows in history[history[column].notna()].groupby("layer", sort=False):
+            ax.plot(rows["epoch"], rows[column], marker="o", markersize=3, label=layer)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"filters ({'dead by activation' if column == 'dead' else column})")
+        ax.set_ylim(bottom=0)
+        if history["layer"].nunique() <= 12:
+            ax.legend(fontsize="small", ncol=2, frameon=False)
+        return ax.figure
+
+    def state_dict(self) -> dict:
+        """The history, so that a resumed training keeps it (``load_state_dict``)."""
+        return {"rows": list(self._rows), "filter_rows": [frame.to_dict(orient="list") for frame in self._filter_rows],
+                "dead": dict(self._dead) if self._dead is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._rows = list(state["rows"])
+        self._filter_rows = [pd.DataFrame(frame) for frame in state["filter_rows"]]
+        self._dead = dict(state["dead"]) if state["dead"] is not None else None

@@ -23,6 +23,8 @@ import torch
 from torch import fx
 from torch.fx.experimental.optimization import fuse
 
+from .dormancy import DORMANCY_TAUS, DORMANT_FIRING, add_definitions, agreement
+from .dormancy import totals as definition_totals
 from .filters import FilterLayer, batches, find_filter_layers, probed_copy, trace
 
 ACTIVATION_THRESHOLD = 1e-12  # paper: a filter whose max activation is below this is inactive
@@ -38,6 +40,10 @@ class SparsityReport:
     filters: pd.DataFrame
     layers: pd.DataFrame
     totals: dict
+
+    def agreement(self) -> pd.DataFrame:
+        """How far the definitions' sets agree: ``dormancy.agreement`` on this report's filters."""
+        return agreement(self.filters)
 
     def to_dict(self) -> dict:
         return {
@@ -56,22 +62,44 @@ def inference_copy(model):
     return fuse(trace(model).eval(), inplace=True, no_trace=True)
 
 
-def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
-                  graph: fx.GraphModule | None = None) -> tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]:
-    """Each image's maximum response per channel, with BatchNorm in inference mode (running
-    statistics): an (images x filters) tensor for each filter layer of ``model``
-    (``find_filter_layers``; None for a layer without activation criterion), and one for each
-    residual stream's activation, by node name. ``data`` is a tensor of images or an iterable of
-    batches. ``model`` itself is not changed; ``graph``, ``model`` traced, saves tracing it again."""
+@dataclass
+class ChannelStatistics:
+    """One filter layer's responses over the data, after its activation (BatchNorm in inference
+    mode): each image's maximum per channel (images x filters), and per channel the mean |value|
+    over images and positions and the fraction of those values above the activation threshold."""
+
+    per_image_max: torch.Tensor
+    mean_abs: np.ndarray
+    firing_fraction: np.ndarray
+
+
+def record_statistics(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
+                      graph: fx.GraphModule | None = None, activation_threshold: float = ACTIVATION_THRESHOLD
+                      ) -> tuple[list[ChannelStatistics | None], dict[str, torch.Tensor]]:
+    """One streaming pass over ``data`` (a tensor of images or an iterable of batches, of any
+    size): ``ChannelStatistics`` for each filter layer of ``model`` (``find_filter_layers``; None
+    for a layer without activation criterion or when no image was seen), and each residual
+    stream's per-image maxima by node name. ``model`` itself is not changed; ``graph``, ``model``
+    traced, saves tracing it again."""
     graph = graph or trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
-    probed, probes, streams = probed_copy(model, layers, graph)
+    probed, probes, streams = probed_copy(model, layers, graph, threshold=activation_threshold)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     with torch.inference_mode():
         for images in batches(data, batch_size):
             probed(images.to(device))
-    per_layer = [torch.cat(probe.maxima) if probe is not None and probe.maxima else None for probe in probes]
+    per_layer = [ChannelStatistics(torch.cat(probe.maxima), (probe.abs_sum / probe.values).numpy(),
+                                   (probe.firing.double() / probe.values).numpy())
+                 if probe is not None and probe.maxima else None for probe in probes]
     return per_layer, {name: torch.cat(probe.maxima) for name, probe in streams.items() if probe.maxima}
+
+
+def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
+                  graph: fx.GraphModule | None = None) -> tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]:
+    """Each image's maximum response per channel (``record_statistics``' per_image_max), per
+    filter layer and per residual stream."""
+    per_layer, streams = record_statistics(model, data, batch_size, layers, graph)
+    return [stats.per_image_max if stats is not None else None for stats in per_layer], streams
 
 
 def per_image_max_activations(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
@@ -116,6 +144,8 @@ def measure_sparsity(
     gamma_threshold: float = GAMMA_THRESHOLD,
     selectivity_threshold: float = SELECTIVITY_THRESHOLD,
     batch_size: int = MEASURE_BATCH_SIZE,
+    dormancy_taus=DORMANCY_TAUS,
+    dormant_firing: float = DORMANT_FIRING,
 ) -> SparsityReport:
     """Measure every filter of any traceable CNN on ``data`` (normally the training set): a tensor
     of images or an iterable of batches such as a ``DataLoader``.
@@ -125,9 +155,16 @@ def measure_sparsity(
     criterion: its rows have ``measured`` False, ``max_activation`` NaN and ``dead_by_activation``
     False, and ``note`` says why; where such a layer is added to a residual stream that then goes
     through an activation, ``stream_max_activation`` is that stream's maximum per channel (zero: the
-    stream carries nothing in that channel after the addition)."""
+    stream carries nothing in that channel after the addition).
+
+    The same pass gives the other communities' definitions (``dormancy``): per filter
+    ``mean_abs_activation`` and ``firing_fraction`` over images and positions, ``apoz``,
+    ``dormancy_score`` (ReDo), ``dormant_tau_<tau>`` for each of ``dormancy_taus`` and
+    ``dormant_<p>pct`` (fires on fewer than ``dormant_firing`` of its values); ``totals["definitions"]``
+    counts each, and ``SparsityReport.agreement()`` compares their sets."""
     for name, value in (("activation_threshold", activation_threshold), ("gamma_threshold", gamma_threshold),
-                        ("selectivity_threshold", selectivity_threshold)):
+                        ("selectivity_threshold", selectivity_threshold), ("dormant_firing", dormant_firing),
+                        *((f"dormancy tau {tau!r}", tau) for tau in dormancy_taus)):
         if not (0 <= value < 1):
             raise ValueError(f"{name} must be in [0, 1), got {value}")
     graph = trace(model)
@@ -135,16 +172,17 @@ def measure_sparsity(
     if not layers:
         raise ValueError(f"{type(model).__name__} has no convolution followed by BatchNorm or an activation: "
                          "there are no filters to measure")
-    maxima_per_layer, streams = record_maxima(model, data, batch_size, layers, graph)
-    if all(m is None or len(m) == 0 for m in maxima_per_layer) and any(layer.measured for layer in layers):
+    statistics, streams = record_statistics(model, data, batch_size, layers, graph, activation_threshold)
+    if all(m is None for m in statistics) and any(layer.measured for layer in layers):
         raise ValueError("no images to measure on: the data is empty")
     frames = []
-    for layer, per_image, (gamma, beta) in zip(layers, maxima_per_layer, batchnorm_parameters(model, layers)):
-        if per_image is not None:
-            max_activation = per_image.double().amax(dim=0).numpy()
-            selective = selectivity(per_image, selectivity_threshold, activation_threshold)
+    for layer, stats, (gamma, beta) in zip(layers, statistics, batchnorm_parameters(model, layers)):
+        if stats is not None:
+            max_activation = stats.per_image_max.double().amax(dim=0).numpy()
+            selective = selectivity(stats.per_image_max, selectivity_threshold, activation_threshold)
+            mean_abs, firing = stats.mean_abs, stats.firing_fraction
         else:
-            max_activation = selective = np.full(layer.channels, np.nan)
+            max_activation = selective = mean_abs = firing = np.full(layer.channels, np.nan)
         stream = streams.get(layer.stream)
         stream_max = stream.double().amax(dim=0).numpy() if stream is not None else np.full(layer.channels, np.nan)
         frames.append(pd.DataFrame({
@@ -157,11 +195,14 @@ def measure_sparsity(
             "dead_by_activation": max_activation < activation_threshold,  # NaN (not measured) compares False
             "dead_by_gamma": np.abs(gamma) < gamma_threshold,  # NaN (no BN) compares False
             "selectivity": selective,
+            "mean_abs_activation": mean_abs,
+            "firing_fraction": firing,
             "stream_max_activation": stream_max,
             "note": layer.reason or "",
         }))
     filters = pd.concat(frames, ignore_index=True)
     filters["universality"] = 1.0 - filters["selectivity"]
+    filters = add_definitions(filters, dormancy_taus, dormant_firing)
     if not any(layer.stream for layer in layers):
         filters = filters.drop(columns="stream_max_activation")
     if all(layer.measured for layer in layers):
@@ -204,20 +245,31 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
     }
     if n_measured < n:
         totals["filters_measured"] = n_measured  # the others have the gamma criterion only
+    if "apoz" in filters:
+        totals["definitions"] = definition_totals(filters)
     return totals
 
 
-def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None = None) -> dict:
+def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None = None, dormancy: bool = False) -> dict:
     """Cheap per-epoch view on a fixed sample of training images: dead filters per layer; per filter
     its dead flag on the sample (None where the layer has no activation criterion), selectivity (NaN
     when dead), |gamma| and beta (NaN without BatchNorm), so when each filter died and what its BN
     parameters did before can be read from the run; and |gamma| quantiles per layer. ``layers``
-    (``find_filter_layers(model)``, which does not change during training) saves finding them again."""
+    (``find_filter_layers(model)``, which does not change during training) saves finding them again.
+    ``dormancy``: also each filter's mean |activation| and firing fraction on the sample
+    (``filter_mean_abs``, ``filter_firing``; NaN without activation criterion), from which the
+    dormant definitions follow (``dormancy``)."""
     graph = trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
-    maxima = per_image_max_activations(model, images, layers=layers, graph=graph)
+    statistics = record_statistics(model, images, layers=layers, graph=graph)[0]
+    maxima = [stats.per_image_max if stats is not None else None for stats in statistics]
     parameters = batchnorm_parameters(model, layers)
     dead = [(m.amax(dim=0) < ACTIVATION_THRESHOLD) if m is not None else None for m in maxima]
+    extra = {}
+    if dormancy:
+        for key, field in (("filter_mean_abs", "mean_abs"), ("filter_firing", "firing_fraction")):
+            extra[key] = np.concatenate([getattr(stats, field) if stats is not None else np.full(layer.channels, np.nan)
+                                         for stats, layer in zip(statistics, layers)]).tolist()
     return {
         "dead_per_layer": [int(d.sum()) if d is not None else None for d in dead],
         "gamma_quantiles": gamma_quantiles(parameters),
@@ -228,6 +280,7 @@ def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None
                         for flag in (d.tolist() if d is not None else [None] * layer.channels)],
         "filter_selectivity": np.concatenate([selectivity(m) if m is not None else np.full(layer.channels, np.nan)
                                               for m, layer in zip(maxima, layers)]).round(6).tolist(),
+        **extra,
     }
 
 

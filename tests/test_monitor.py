@@ -2,12 +2,15 @@
 
 import warnings
 
+import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 import torch
 import torchvision
 
 from sparsitylib.monitor import FiltersDyingWarning, SparsityMonitor
 
+from .planted import WIDTHS, planted_network
 from .test_filters import calibrated, plant
 
 
@@ -41,3 +44,65 @@ def test_no_cause_named_when_batchnorm_is_not_decayed():
     with pytest.warns(FiltersDyingWarning) as caught:
         monitor()
     assert "Likely cause" not in str(caught[0].message)
+
+
+def _kill(block, index):
+    """As training would: the filter's weights and gamma go to zero, beta negative."""
+    with torch.no_grad():
+        block.conv.weight[index].zero_()
+        block.bn.weight[index], block.bn.bias[index] = 0.0, -0.5
+
+
+def test_the_first_measurement_is_the_baseline_and_per_filter_history_dates_each_death():
+    model = planted_network()  # three filters dead from the start: C2/1, C2/3, C5/0
+    monitor = SparsityMonitor(model, torch.randn(32, 1, 16, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monitor(1)  # the baseline: no "3 more filters dead"
+    _kill(model.blocks[2], 0)
+    with pytest.warns(FiltersDyingWarning, match=r"epoch 2: 1 more filter\(s\) dead \(C3 \+1\)"):
+        monitor(2)
+    monitor(3)
+    deaths = monitor.deaths().set_index(["layer", "filter"])
+    assert sorted(deaths.index) == [("C2", 1), ("C2", 3), ("C3", 0), ("C5", 0)]
+    assert deaths.loc[("C3", 0), "died_at"] == 2 and deaths.loc[("C2", 1), "died_at"] == 1
+    assert deaths.loc[("C3", 0), "gamma_first"] == 1.0 and deaths.loc[("C3", 0), "gamma_at_death"] == 0.0
+    assert deaths.loc[("C3", 0), "beta_at_death"] == -0.5
+    history = monitor.history
+    # every definition per layer and epoch; the gamma criterion sees C2/1, C2/2 and, from epoch 2, C3/0
+    assert history.set_index(["epoch", "layer"]).loc[(2, "C3"), ["dead", "gamma", "dormant-0.1", "dormant-1%"]].tolist() == [1, 1, 1, 1]
+    assert history.groupby("epoch")["gamma"].sum().tolist() == [2, 3, 3]
+    filters = monitor.filter_history
+    assert len(filters) == 3 * sum(WIDTHS) and {"gamma", "beta", "dead_by_activation", "dormant_tau_0.025"} <= set(filters)
+
+
+def test_state_dict_restores_the_history_and_the_baseline():
+    model = planted_network()
+    monitor = SparsityMonitor(model, torch.randn(16, 1, 16, 16))
+    monitor(1)
+    _kill(model.blocks[2], 0)
+    with pytest.warns(FiltersDyingWarning):
+        monitor(2)
+    resumed = SparsityMonitor(model, torch.randn(16, 1, 16, 16))
+    resumed.load_state_dict(monitor.state_dict())
+    pd.testing.assert_frame_equal(resumed.history, monitor.history)
+    pd.testing.assert_frame_equal(resumed.deaths(), monitor.deaths())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed(3)  # nothing new died since the restored measurement: no warning
+    _kill(model.blocks[3], 1)
+    with pytest.warns(FiltersDyingWarning, match=r"epoch 4: 1 more"):
+        resumed(4)
+
+
+def test_plot_draws_one_line_per_layer_and_a_compiled_model_is_measured_through_its_original():
+    model = planted_network()
+    monitor = SparsityMonitor(torch.compile(model), torch.randn(16, 1, 16, 16))
+    monitor(1)
+    monitor(2)
+    figure = monitor.plot()
+    assert len(figure.axes[0].lines) == len(WIDTHS)
+    assert figure.axes[0].lines[1].get_ydata().tolist() == [2, 2]  # C2
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        monitor.plot("nope")
+    plt.close(figure)

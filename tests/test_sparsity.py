@@ -21,6 +21,12 @@ def test_planted_dead_filters_are_found_exactly():
     assert dead_act == {("C2", 1), ("C2", 3), ("C5", 0)}
     assert dead_gamma == {("C2", 1), ("C2", 2)}
     assert filters.loc[("C2", 2), "max_activation"] == pytest.approx(0.5)
+    # the other definitions: the constant-0.5 filter fires everywhere (score ~0.86 of its layer's mean)
+    assert report.totals.pop("definitions") == {
+        "activation": {"count": 3, "of": sum(WIDTHS), "fraction": 3 / sum(WIDTHS)},
+        "gamma": {"count": 2, "of": sum(WIDTHS), "fraction": 2 / sum(WIDTHS)},
+        **{name: {"count": 3, "of": sum(WIDTHS), "fraction": 3 / sum(WIDTHS)}
+           for name in ("dormant-0", "dormant-0.025", "dormant-0.1", "dormant-1%")}}
     assert report.totals == {
         "filters": sum(WIDTHS),
         "dead_by_activation_count": 3,

@@ -1,0 +1,151 @@
+"""Every community's definition of a dead or dormant unit, from one measurement.
+
+Each community that looks for units that stopped working has its own definition. All of them are
+computed from the same streaming pass (``sparsity.record_statistics``), after each filter's own
+activation (after BatchNorm, in inference mode), over the whole data given:
+
+==================  ===============================================================  ======
+definition          a filter is counted when                                         exact
+==================  ===============================================================  ======
+``activation``      its maximum over every image and position is below 1e-12          yes
+                    (this paper: Mehta, Kim and Theobalt, CVPR 2019)
+``gamma``           its BatchNorm ``|gamma|`` is below 1e-3 (the authors' pruning      no
+                    code); it then outputs the constant act(beta)
+``tau-dormant``     its mean ``|activation|`` over images and positions, divided by   tau=0
+                    the mean of that over its layer, is <= tau (ReDo: Sokar et al.,    only
+                    ICML 2023; tau 0, 0.025 and 0.1 reported)
+``dormant-1%``      fewer than 1% of its (image, position) values fire, i.e. exceed   no
+                    1e-12 (loss of plasticity: Dohare et al., Nature 2024)
+==================  ===============================================================  ======
+
+APoZ (Hu et al. 2016, "Network Trimming"), the average percentage of zeros of a channel's
+outputs, is a score for ranking, not a rule: it is reported per filter (``apoz``, the complement
+of ``firing_fraction``) and as a layer mean; ``dormant-1%`` is APoZ above 99%.
+
+*Exact* means removing the filters provably leaves the network's outputs on the measured data
+unchanged: they output zero everywhere. A 0-dormant filter is zero everywhere, so it is also dead
+by activation; the other dormant filters still fire, only rarely or weakly.
+
+Two definitions' agreement is the Jaccard overlap of their sets, |A and B| / |A or B|, over the
+filters both apply to (NaN when neither marks any filter there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+DORMANCY_TAUS = (0.0, 0.025, 0.1)  # ReDo's three thresholds
+DORMANT_FIRING = 0.01  # Dohare et al.: dormant when fewer than 1% of its values are non-zero
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One definition: ``name`` (as ``inspect --criterion`` takes it), the boolean column of the
+    per-filter table, the rule in words, its source, and whether removal is exact."""
+
+    name: str
+    column: str
+    rule: str
+    source: str
+    exact: bool
+    needs_activation: bool = True  # False: decided from BatchNorm's parameters alone
+
+
+def tau_column(tau: float) -> str:
+    return f"dormant_tau_{tau:g}"
+
+
+def definitions(taus=DORMANCY_TAUS, firing: float = DORMANT_FIRING) -> list[Definition]:
+    """The definitions measured, in the order tables show them."""
+    return [
+        Definition("activation", "dead_by_activation", "max activation over the data < 1e-12",
+                   "Mehta et al., CVPR 2019", exact=True),
+        Definition("gamma", "dead_by_gamma", "|gamma| < 1e-3", "Mehta et al., the authors' pruning code", exact=False,
+                   needs_activation=False),
+        *(Definition(f"dormant-{tau:g}", tau_column(tau), f"mean |activation| / layer mean <= {tau:g}",
+                     "ReDo, Sokar et al., ICML 2023", exact=tau == 0) for tau in taus),
+        Definition(f"dormant-{100 * firing:g}%", firing_column(firing), f"fires on < {100 * firing:g}% of values",
+                   "Dohare et al., Nature 2024", exact=False),
+    ]
+
+
+def firing_column(firing: float) -> str:
+    return f"dormant_{100 * firing:g}pct"
+
+
+def dormancy_scores(mean_abs: np.ndarray) -> np.ndarray:
+    """ReDo's score: each unit's mean |activation| divided by its layer's mean of that (0 for
+    every unit of a layer that outputs nothing at all)."""
+    layer_mean = float(np.mean(mean_abs))
+    return mean_abs / layer_mean if layer_mean > 0 else np.zeros_like(mean_abs)
+
+
+def add_definitions(filters: pd.DataFrame, taus=DORMANCY_TAUS, firing: float = DORMANT_FIRING) -> pd.DataFrame:
+    """The per-filter table with ``apoz``, ``dormancy_score`` and one boolean column per dormant
+    definition added, from its ``mean_abs_activation`` and ``firing_fraction`` columns (NaN, and
+    False, where a layer has no activation criterion)."""
+    filters = filters.copy()
+    filters["apoz"] = 1.0 - filters["firing_fraction"]
+    filters["dormancy_score"] = filters.groupby("layer", sort=False)["mean_abs_activation"].transform(
+        lambda values: dormancy_scores(values.to_numpy()) if values.notna().all() else np.nan)
+    for tau in taus:
+        filters[tau_column(tau)] = filters["dormancy_score"] <= tau  # NaN compares False
+    filters[firing_column(firing)] = filters["firing_fraction"] < firing
+    return filters
+
+
+def _applies(filters: pd.DataFrame, definition: Definition) -> np.ndarray:
+    if definition.needs_activation:
+        return filters["measured"].to_numpy(bool)
+    return filters["gamma"].notna().to_numpy()
+
+
+def jaccard(first: np.ndarray, second: np.ndarray) -> float:
+    """|A and B| / |A or B| of two boolean masks; NaN when both are empty."""
+    union = int((first | second).sum())
+    return float((first & second).sum() / union) if union else float("nan")
+
+
+def agreement(filters: pd.DataFrame, chosen: list[Definition] | None = None) -> pd.DataFrame:
+    """One row per pair of definitions: the Jaccard overlap of their sets over the filters both
+    apply to, and how many filters each marks there."""
+    chosen = chosen or [d for d in definitions() if d.column in filters]
+    rows = []
+    for first, second in combinations(chosen, 2):
+        both = _applies(filters, first) & _applies(filters, second)
+        a, b = filters[first.column].to_numpy(bool) & both, filters[second.column].to_numpy(bool) & both
+        rows.append({"first": first.name, "second": second.name, "filters": int(both.sum()),
+                     "first_count": int(a.sum()), "second_count": int(b.sum()), "both": int((a & b).sum()),
+                     "jaccard": jaccard(a, b)})
+    return pd.DataFrame(rows, columns=["first", "second", "filters", "first_count", "second_count", "both", "jaccard"])
+
+
+def layer_counts(filters: pd.DataFrame, chosen: list[Definition] | None = None) -> pd.DataFrame:
+    """Per layer: filters, and how many each definition marks (NaN where it does not apply), and
+    the mean APoZ of the layer's filters."""
+    chosen = chosen or [d for d in definitions() if d.column in filters]
+    rows = []
+    for name, rows_of_layer in filters.groupby("layer", sort=False):
+        row = {"layer": name, "filters": len(rows_of_layer)}
+        for definition in chosen:
+            applies = _applies(rows_of_layer, definition)
+            row[definition.name] = int(rows_of_layer[definition.column].to_numpy(bool)[applies].sum()) if applies.any() else np.nan
+        row["mean_apoz"] = float(rows_of_layer["apoz"].mean()) if "apoz" in rows_of_layer else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def totals(filters: pd.DataFrame, chosen: list[Definition] | None = None) -> dict:
+    """Per definition: how many filters it marks, of how many it applies to, and the fraction."""
+    chosen = chosen or [d for d in definitions() if d.column in filters]
+    result = {}
+    for definition in chosen:
+        applies = _applies(filters, definition)
+        count = int(filters[definition.column].to_numpy(bool)[applies].sum())
+        result[definition.name] = {"count": count, "of": int(applies.sum()),
+                                   "fraction": count / int(applies.sum()) if applies.any() else None}
+    return result
