@@ -180,7 +180,9 @@ class SparsityMonitor:
 
     def state_dict(self) -> dict:
         """The history, so that a resumed training keeps it (``load_state_dict``)."""
-        return {"rows": list(self._rows), "filter_rows": [frame.to_dict(orient="list") for frame in self._filter_rows],
+        plain = [{key: value.item() if isinstance(value, np.generic) else value for key, value in row.items()}
+                 for row in self._rows]  # plain numbers: checkpoints load with torch.load(weights_only=True)
+        return {"rows": plain, "filter_rows": [frame.to_dict(orient="list") for frame in self._filter_rows],
                 "dead": dict(self._dead) if self._dead is not None else None}
 
     def load_state_dict(self, state: dict) -> None:

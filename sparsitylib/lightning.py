@@ -1,0 +1,87 @@
+"""Watch filters die in a PyTorch Lightning training (an optional extra: ``pip install
+'sparsitylib[lightning]'``; the rest of sparsitylib does not need Lightning).
+
+    from sparsitylib.lightning import DeadFilterCallback
+
+    trainer = lightning.Trainer(callbacks=[DeadFilterCallback(train_images[:1000])], logger=CSVLogger("logs"))
+    trainer.fit(module, loader)
+
+At the end of each training epoch the callback measures the module's filters on the fixed sample
+(``monitor.SparsityMonitor``: every definition of ``dormancy``), logs per layer and in total the
+fraction of filters each definition marks through the Trainer's own logger (so TensorBoard, CSV
+and W&B loggers all receive them), and raises ``FiltersDyingWarning`` with its advice when more
+filters are dead than at the previous measurement. The monitor's history travels in the
+Trainer's checkpoints, so a resumed training keeps it.
+"""
+
+from __future__ import annotations
+
+try:
+    import lightning.pytorch as pl
+except ImportError as error:  # the optional extra is not installed
+    raise ImportError("sparsitylib.lightning needs PyTorch Lightning: pip install 'sparsitylib[lightning]'") from error
+
+import torch
+
+from .monitor import SparsityMonitor
+
+
+class DeadFilterCallback(pl.Callback):
+    """Measures the LightningModule's filters every ``every_n_epochs`` training epochs.
+
+    Args:
+        images: a fixed sample of training images (a few hundred to a thousand is enough).
+        every_n_epochs: measure at the end of every n-th training epoch.
+        per_layer: log each layer's fractions as well as the totals.
+        warn: raise ``FiltersDyingWarning`` when more filters are dead than at the last measurement.
+        dormancy: measure the dormant definitions too (not only the paper's two criteria).
+        prefix: the logged metrics' names start with it: ``<prefix><layer>/<definition>`` and
+            ``<prefix>total/<definition>``, each a fraction of the filters the definition applies to.
+    """
+
+    def __init__(self, images: torch.Tensor, every_n_epochs: int = 1, per_layer: bool = True, warn: bool = True,
+                 dormancy: bool = True, prefix: str = "filters/"):
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be at least 1, got {every_n_epochs}")
+        self.images, self.every_n_epochs, self.per_layer = images, every_n_epochs, per_layer
+        self.warn, self.dormancy, self.prefix = warn, dormancy, prefix
+        self.monitor: SparsityMonitor | None = None
+        self._restored: dict | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        self.monitor = SparsityMonitor(pl_module, self.images.to(pl_module.device), optimizer, warn=self.warn,
+                                       dormancy=self.dormancy)
+        if self._restored:
+            self.monitor.load_state_dict(self._restored)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epoch = trainer.current_epoch + 1
+        if self.monitor is None or epoch % self.every_n_epochs:
+            return
+        self.monitor(epoch)
+        pl_module.log_dict(self.metrics(epoch), on_step=False, on_epoch=True, logger=True)
+
+    def metrics(self, epoch: int) -> dict[str, float]:
+        """The fractions logged for ``epoch``: per layer (with ``per_layer``) and in total."""
+        history = self.monitor.history
+        rows = history[history["epoch"] == epoch].rename(columns={"dead": "activation"})
+        definitions = [c for c in ("activation", "gamma", *(c for c in rows if c.startswith("dormant-"))) if c in rows]
+        metrics = {}
+        for name in definitions:
+            applies = rows[rows[name].notna()]
+            if applies.empty:
+                continue
+            if self.per_layer:
+                metrics.update({f"{self.prefix}{row['layer']}/{name}": float(row[name] / row["filters"])
+                                for _, row in applies.iterrows()})
+            metrics[f"{self.prefix}total/{name}"] = float(applies[name].sum() / applies["filters"].sum())
+        return metrics
+
+    def state_dict(self) -> dict:
+        return self.monitor.state_dict() if self.monitor is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._restored = state_dict or None
+        if self.monitor is not None and self._restored:
+            self.monitor.load_state_dict(self._restored)

@@ -1,0 +1,95 @@
+"""The Lightning callback logs every definition's fractions through the Trainer's logger, warns,
+and keeps its history across a resumed training (a real Trainer on tiny data)."""
+
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+pl = pytest.importorskip("lightning.pytorch", reason="the lightning extra is not installed")
+
+from sparsitylib.filters import find_filter_layers  # noqa: E402
+from sparsitylib.lightning import DeadFilterCallback  # noqa: E402
+from sparsitylib.monitor import FiltersDyingWarning  # noqa: E402
+
+from .planted import WIDTHS, planted_network  # noqa: E402
+
+
+class Frozen(pl.LightningModule):
+    """The planted network, trained with lr 0 and BatchNorm kept in inference mode, so that its
+    planted dead filters (C2: 1 and 3 by activation, 1 and 2 by gamma; C5: 0) stay as planted."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = planted_network()
+
+    def forward(self, x):
+        return self.model(x)
+
+    def training_step(self, batch, _):
+        self.model.eval()
+        images, labels = batch
+        return nn.functional.cross_entropy(self(images), labels)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.0, weight_decay=5e-4)
+
+
+def _trainer(tmp_path, epochs, callback):
+    return pl.Trainer(max_epochs=epochs, callbacks=[callback], logger=pl.loggers.CSVLogger(tmp_path, name="logs", version=0),
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+                      default_root_dir=tmp_path, log_every_n_steps=1)
+
+
+def _loader():
+    generator = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(16, 1, 16, 16, generator=generator), torch.randint(0, 3, (16,), generator=generator)
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=8)
+
+
+def test_the_callback_logs_each_definition_per_layer_and_in_total(tmp_path):
+    callback = DeadFilterCallback(torch.randn(32, 1, 16, 16))
+    layers = find_filter_layers(Frozen())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FiltersDyingWarning)  # nothing dies after the first (baseline) measurement
+        _trainer(tmp_path, 2, callback).fit(Frozen(), _loader())
+    logged = pd.read_csv(tmp_path / "logs" / "version_0" / "metrics.csv")
+    rows = logged.dropna(subset=["filters/total/activation"])
+    assert rows["epoch"].tolist() == [0, 1]
+    last = rows.iloc[-1]
+    c1, c2, c5, c7 = (layers[i].name for i in (0, 1, 4, 6))  # module paths inside the LightningModule
+    assert c2 == "model.features.2.bn"
+    assert last[f"filters/{c2}/activation"] == pytest.approx(2 / 6) and last[f"filters/{c2}/gamma"] == pytest.approx(2 / 6)
+    assert last[f"filters/{c5}/activation"] == pytest.approx(1 / 8)
+    assert last["filters/total/activation"] == pytest.approx(3 / sum(WIDTHS))
+    assert last["filters/total/dormant-1%"] == pytest.approx(3 / sum(WIDTHS))
+    assert {f"filters/{c1}/dormant-0", f"filters/{c7}/dormant-0.025", "filters/total/dormant-0.1"} <= set(logged.columns)
+    assert callback.monitor.history["epoch"].unique().tolist() == [1, 2]
+
+
+def test_a_filter_dying_during_training_warns_and_a_resumed_training_keeps_the_history(tmp_path):
+    class Dying(Frozen):
+        def on_train_epoch_start(self):
+            if self.current_epoch == 1:  # as Adam + L2 would: C3's filter 0 dies in the second epoch
+                with torch.no_grad():
+                    self.model.blocks[2].conv.weight[0].zero_()
+                    self.model.blocks[2].bn.bias[0] = -1.0
+
+    callback = DeadFilterCallback(torch.randn(32, 1, 16, 16))
+    trainer = _trainer(tmp_path, 2, callback)
+    with pytest.warns(FiltersDyingWarning, match=r"epoch 2: 1 more filter\(s\) dead \(model\.features\.3\.bn \+1\).*Likely cause: Adam"):
+        trainer.fit(Dying(), _loader())
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    resumed = DeadFilterCallback(torch.randn(32, 1, 16, 16))
+    _trainer(tmp_path, 3, resumed).fit(Dying(), _loader(), ckpt_path=tmp_path / "last.ckpt")
+    history = resumed.monitor.history
+    assert history["epoch"].unique().tolist() == [1, 2, 3]
+    c3 = find_filter_layers(Dying())[2].name
+    assert resumed.monitor.deaths().set_index(["layer", "filter"]).loc[(c3, 0), "died_at"] == 2
+
+
+def test_every_n_epochs_is_checked():
+    with pytest.raises(ValueError, match="every_n_epochs must be at least 1"):
+        DeadFilterCallback(torch.randn(4, 1, 16, 16), every_n_epochs=0)
