@@ -20,7 +20,7 @@ from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_wid
 from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-ADDED_LATER = ("gamma_l1",)  # left out of the run id at their default, so older run ids stay valid
+ADDED_LATER = ("gamma_l1", "recycle")  # left out of the run id at their default, so older run ids stay valid
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,9 @@ class RunConfig:
         gamma_l1: an L1 penalty on BN's gamma (the sparsity training of Network Slimming, Liu et
             al. 2017; 0 = off). Its subgradient ``gamma_l1 * sign(gamma)`` is added to gamma's
             gradient before the optimizer step, as Torch-Pruning's ``BNScalePruner.regularize`` does.
+        recycle: after each epoch's snapshot, re-initialize the filters dead on the snapshot's
+            images (``recycle.recycle_dead``: fresh incoming weights, gamma 1 and beta 0, zero
+            outgoing weights, optimizer moments reset), as ReDo does for dormant units.
     Training
         epochs, batch_size, seed.
         device: ``auto`` (CUDA, then MPS, then CPU) | ``cpu`` | ``cuda`` | ``mps``. Not part of the
@@ -86,6 +89,7 @@ class RunConfig:
     step_milestones: tuple[float, ...] = (0.5, 0.75)
     step_gamma: float = 0.1
     gamma_l1: float = 0.0
+    recycle: bool = False
     epochs: int = 8
     batch_size: int = 128
     seed: int = 0
@@ -120,6 +124,8 @@ class RunConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         _non_negative("decay", self.decay)
         _non_negative("gamma_l1", self.gamma_l1)
+        if not isinstance(self.recycle, bool):
+            raise ConfigError(f"recycle must be true or false, got {self.recycle!r}")
         if self.model in RESNETS and (self.norm != "batchnorm" or self.activation != "relu"):
             raise ConfigError(f"{self.model} is built with BatchNorm and ReLU only; use model=basicnet or vgg16 for "
                               f"norm={self.norm} activation={self.activation}")

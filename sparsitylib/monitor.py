@@ -20,6 +20,7 @@ from torch import nn
 
 from .dormancy import add_definitions, layer_counts
 from .filters import find_filter_layers
+from .recycle import recycle_dead
 from .sparsity import GAMMA_THRESHOLD, epoch_snapshot
 
 ADAPTIVE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.Adagrad, torch.optim.Adadelta,
@@ -70,11 +71,15 @@ class SparsityMonitor:
         warn: issue a ``FiltersDyingWarning`` when the number of dead filters grows. The first
             measurement is the baseline: it never warns.
         dormancy: also measure the dormant definitions (mean |activation|, firing fraction).
+        recycle: after each measurement, re-initialize the filters dead on the sample
+            (``recycle.recycle_dead``, with the optimizer's moments reset); the snapshot then
+            has ``recycled_per_layer``.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
-                 warn: bool = True, dormancy: bool = True):
+                 warn: bool = True, dormancy: bool = True, recycle: bool = False):
         self.model, self.images, self.optimizer, self.warn, self.dormancy = model, images, optimizer, warn, dormancy
+        self.recycle = recycle
         self.layers = find_filter_layers(_measured_module(model))
         self._rows: list[dict] = []
         self._filter_rows: list[pd.DataFrame] = []
@@ -99,6 +104,10 @@ class SparsityMonitor:
         if self.warn and self._dead is not None:
             self._warn_if_dying(epoch, dead)
         self._dead = dead
+        if self.recycle:
+            result = recycle_dead(_measured_module(self.model), filters, self.optimizer, input_shape=tuple(self.images.shape[1:]))
+            snapshot["recycled_per_layer"] = [len(result.recycled.get(layer.name, ())) for layer in self.layers]
+            self._dead = {name: count - len(result.recycled.get(name, ())) for name, count in dead.items()}
         return snapshot
 
     def _filter_table(self, snapshot: dict, epoch) -> pd.DataFrame:

@@ -40,6 +40,7 @@ class SparsityReport:
     filters: pd.DataFrame
     layers: pd.DataFrame
     totals: dict
+    input_shape: tuple[int, ...] | None = None  # (channels, height, width) of the images measured
 
     def agreement(self) -> pd.DataFrame:
         """How far the definitions' sets agree: ``dormancy.agreement`` on this report's filters."""
@@ -75,30 +76,32 @@ class ChannelStatistics:
 
 def record_statistics(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
                       graph: fx.GraphModule | None = None, activation_threshold: float = ACTIVATION_THRESHOLD
-                      ) -> tuple[list[ChannelStatistics | None], dict[str, torch.Tensor]]:
+                      ) -> tuple[list[ChannelStatistics | None], dict[str, torch.Tensor], tuple[int, ...] | None]:
     """One streaming pass over ``data`` (a tensor of images or an iterable of batches, of any
     size): ``ChannelStatistics`` for each filter layer of ``model`` (``find_filter_layers``; None
-    for a layer without activation criterion or when no image was seen), and each residual
-    stream's per-image maxima by node name. ``model`` itself is not changed; ``graph``, ``model``
-    traced, saves tracing it again."""
+    for a layer without activation criterion or when no image was seen), each residual stream's
+    per-image maxima by node name, and the images' shape (channels, height, width; None when there
+    were none). ``model`` itself is not changed; ``graph``, ``model`` traced, saves tracing it again."""
     graph = graph or trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
     probed, probes, streams = probed_copy(model, layers, graph, threshold=activation_threshold)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    shape = None
     with torch.inference_mode():
         for images in batches(data, batch_size):
+            shape = shape or tuple(images.shape[1:])
             probed(images.to(device))
     per_layer = [ChannelStatistics(torch.cat(probe.maxima), (probe.abs_sum / probe.values).numpy(),
                                    (probe.firing.double() / probe.values).numpy())
                  if probe is not None and probe.maxima else None for probe in probes]
-    return per_layer, {name: torch.cat(probe.maxima) for name, probe in streams.items() if probe.maxima}
+    return per_layer, {name: torch.cat(probe.maxima) for name, probe in streams.items() if probe.maxima}, shape
 
 
 def record_maxima(model, data, batch_size: int = MEASURE_BATCH_SIZE, layers: list[FilterLayer] | None = None,
                   graph: fx.GraphModule | None = None) -> tuple[list[torch.Tensor | None], dict[str, torch.Tensor]]:
     """Each image's maximum response per channel (``record_statistics``' per_image_max), per
     filter layer and per residual stream."""
-    per_layer, streams = record_statistics(model, data, batch_size, layers, graph)
+    per_layer, streams, _ = record_statistics(model, data, batch_size, layers, graph)
     return [stats.per_image_max if stats is not None else None for stats in per_layer], streams
 
 
@@ -172,7 +175,7 @@ def measure_sparsity(
     if not layers:
         raise ValueError(f"{type(model).__name__} has no convolution followed by BatchNorm or an activation: "
                          "there are no filters to measure")
-    statistics, streams = record_statistics(model, data, batch_size, layers, graph, activation_threshold)
+    statistics, streams, input_shape = record_statistics(model, data, batch_size, layers, graph, activation_threshold)
     if all(m is None for m in statistics) and any(layer.measured for layer in layers):
         raise ValueError("no images to measure on: the data is empty")
     frames = []
@@ -207,7 +210,8 @@ def measure_sparsity(
         filters = filters.drop(columns="stream_max_activation")
     if all(layer.measured for layer in layers):
         filters = filters.drop(columns="note")
-    return SparsityReport(filters=filters, layers=summarize_layers(filters), totals=summarize_totals(filters))
+    return SparsityReport(filters=filters, layers=summarize_layers(filters), totals=summarize_totals(filters),
+                          input_shape=input_shape)
 
 
 def summarize_layers(filters: pd.DataFrame) -> pd.DataFrame:
