@@ -44,11 +44,13 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
 from .archive import ARCHIVE_NAME
 from .config import ConfigError, RunConfig, parse_value
 from .data import DatasetError, DatasetNotFoundError, load_data
+from .files import OutputPathError, check_output_file
 from .presets import PRESETS, preset_config
 from .store import RunStore, RunStoreError
 
@@ -192,17 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     prune.add_argument("--min-run-time", type=float, default=0.5,
                        help="seconds of timed forward passes per latency measurement (torch.utils.benchmark)")
-    prune.add_argument("--save", default=None, help="write the pruned model (widths + state_dict) here")
+    prune.add_argument("--save", default=None, help="write the pruned model here (channel counts + state_dict; "
+                                                     "load it with sparsitylib.prune.load_pruned_model)")
     prune.add_argument("--runs", default=None, help="run store folder (default $SPARSITYLIB_RUNS or ./runs)")
     inspect = command("inspect", "measure (and prune) the dead filters of your own CNN")
     inspect.add_argument("model", metavar="MODEL",
-                         help="torchvision:<name>[:key=value,...] (e.g. torchvision:resnet18:num_classes=10) or "
-                              "package.module:factory")
+                         help="torchvision:<name>[:key=value,...] (e.g. torchvision:resnet18:num_classes=10, or "
+                              "torchvision:resnet18:weights=DEFAULT for pretrained weights) or package.module:factory; "
+                              "built with seed 0")
     inspect.add_argument("--weights", default=None, help="a state_dict file (torch.save(model.state_dict(), ...))")
     inspect.add_argument("--data", default="fashion-mnist",
-                         help="images to measure on: fashion-mnist, cifar10, cifar100, synthetic, or imagefolder:DIR")
-    inspect.add_argument("--images", type=int, default=1000, help="how many images (from the training split)")
-    inspect.add_argument("--image-size", type=int, default=None, help="resize imagefolder images to this square size")
+                         help="images to measure on: fashion-mnist, cifar10, cifar100, synthetic, or imagefolder:DIR "
+                              "(DIR/<class>/<image> files; unreadable ones are skipped with a warning naming the "
+                              "first; with weights=NAME in MODEL, those weights' own transforms)")
+    inspect.add_argument("--images", type=int, default=1000,
+                         help="how many images (from the training split); a warning when fewer exist or fewer than "
+                              "100 are used, since dead-filter counts on few images overcount")
+    inspect.add_argument("--image-size", type=int, default=None,
+                         help="resize imagefolder images to this square size (pixels, at least 1)")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     inspect.add_argument("--prune", default=None, metavar="OUT",
                          help="remove the dead filters that can be removed exactly; save the smaller model here")
@@ -258,6 +267,8 @@ def _prune(args) -> int:
         return EXIT_USAGE
     if _bad_timing(args):
         return EXIT_USAGE
+    if args.save is not None:
+        check_output_file(args.save, "--save")  # an OutputPathError: exit 2 before any work
     try:
         report = prune_run(RunStore(args.runs), args.run_id, args.criterion, args.gamma_threshold, args.threads,
                            args.min_run_time, args.save)
@@ -270,17 +281,22 @@ def _prune(args) -> int:
 
 def _inspect(args) -> int:
     from .filters import TraceError
-    from .inspection import InspectError, build_user_model, check_has_filters, layer_lines, load_images, load_weights
+    from .inspection import (InspectError, build_user_model, check_has_filters, check_image_options, layer_lines,
+                             load_images, load_weights, named_weights, warn_if_uncalibrated)
     from .sparsity import measure_sparsity
 
     if _bad_timing(args):
         return EXIT_USAGE
     try:
+        check_image_options(args.images, args.image_size)
+        if args.prune is not None:
+            check_output_file(args.prune, "--prune")  # an OutputPathError: exit 2 before any work
         model = build_user_model(args.model)
         if args.weights is not None:
             load_weights(model, args.weights)
         check_has_filters(model)
-        images = load_images(args.data, args.images, model, args.image_size)
+        images = load_images(args.data, args.images, model, args.image_size, weights=named_weights(args.model))
+        warn_if_uncalibrated(model)  # after the checks, so that bad input gets one message
         report = measure_sparsity(model, images)
         pruned = _prune_user_model(args, model, report, images) if args.prune else None
     except (InspectError, TraceError) as error:
@@ -431,13 +447,21 @@ COMMANDS = {"run": _run, "layers": _run, "table": _run, "headline": _headline_ta
             "data": _check_data, "readme": _readme}
 # Environment faults, each one message and its own exit code (most specific class first)
 FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
-          (ConfigError, EXIT_USAGE))
+          (ConfigError, EXIT_USAGE), (OutputPathError, EXIT_USAGE))
+
+
+def _plain_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning on the command line: one line, without the source line that raised it."""
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _plain_warning
     try:
         return COMMANDS[args.command](args)
     except tuple(fault for fault, _ in FAULTS) as error:
         print(f"error: {error}", file=sys.stderr)
         return next(code for fault, code in FAULTS if isinstance(error, fault))
+    finally:
+        warnings.formatwarning = formatwarning

@@ -20,6 +20,7 @@ maximum activation, then largest |gamma|) is kept and the result says so.
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import fx, nn
 
+from .files import check_output_file, save_atomically
 from .filters import FilterLayer, find_filter_layers, trace
 from .models import ConvNet, ModelSpec, build_model
 from .sparsity import ACTIVATION_THRESHOLD, GAMMA_THRESHOLD
@@ -54,34 +56,47 @@ class PruneResult:
         return sum(len(v) for v in self.removed.values())
 
     def save(self, path) -> None:
-        """Widths + state_dict: loads with ``torch.load(path, weights_only=True)``."""
-        torch.save({"spec": self.spec.to_dict(), "state_dict": self.model.state_dict()}, path)
+        """Save the pruned model in the one format ``load_pruned_model`` reads (``save_pruned_model``)."""
+        save_pruned_model(self.model, path)
 
 
 SHAPE_ATTRIBUTES = {nn.Conv2d: ("in_channels", "out_channels", "groups"), nn.BatchNorm2d: ("num_features",),
                     nn.Linear: ("in_features", "out_features")}
 
 
-def save_pruned_model(model: nn.Module, path, rebuild_with: str) -> None:
-    """Save a pruned model of any architecture as plain tensors and numbers: ``rebuild_with`` (the
-    MODEL string that builds the unpruned network, see ``inspection.build_user_model``), each
-    layer's channel counts, and the state_dict. ``load_pruned_model`` reads it back with
-    ``torch.load(weights_only=True)``."""
+def save_pruned_model(model: nn.Module, path, rebuild_with: str | None = None) -> None:
+    """Save a pruned model of any architecture as plain tensors, numbers and strings: how to build
+    the unpruned network (``rebuild_with``, the MODEL string of ``inspection.build_user_model``, or
+    for sparsitylib's own networks their ``ModelSpec``), each layer's channel counts, and the
+    state_dict. ``load_pruned_model`` reads it back with ``torch.load(weights_only=True)``.
+
+    The file is written through a temporary file in the same folder, so a failed write (a full
+    disk) leaves none; it raises ``files.OutputPathError`` then."""
+    spec = getattr(model, "spec", None)
+    if rebuild_with is None and not isinstance(spec, ModelSpec):
+        raise PruningError("pass rebuild_with, the MODEL string that builds the unpruned network "
+                           "(e.g. 'torchvision:resnet18:num_classes=10'); only sparsitylib's own networks know it")
     shapes = {name: {attr: getattr(module, attr) for attr in attrs}
               for name, module in model.named_modules()
               for kind, attrs in SHAPE_ATTRIBUTES.items() if isinstance(module, kind)}
-    torch.save({"rebuild_with": rebuild_with, "shapes": shapes, "state_dict": model.state_dict()}, path)
+    save_atomically({"rebuild_with": rebuild_with, "spec": spec.to_dict() if rebuild_with is None else None,
+                     "shapes": shapes, "state_dict": model.state_dict()}, path)
 
 
 def load_pruned_model(path) -> nn.Module:
-    """The model saved by ``save_pruned_model``: the unpruned network rebuilt, each layer resized to
-    the saved channel counts, then the saved weights loaded."""
+    """The model saved by ``save_pruned_model`` (``inspect --prune``, ``prune --save``,
+    ``PruneResult.save``): the unpruned network rebuilt, each layer resized to the saved channel
+    counts, then the saved weights loaded; in eval mode. A MODEL string naming pretrained weights
+    (``weights=DEFAULT``) loads them first, from torch's cache where ``inspect`` put them."""
     from .inspection import build_user_model
 
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_user_model(saved["rebuild_with"])
+    if not isinstance(saved, dict) or "state_dict" not in saved or not (saved.get("rebuild_with") or saved.get("spec")):
+        raise PruningError(f"{path} is not a pruned model saved by sparsitylib (save_pruned_model)")
+    model = (build_user_model(saved["rebuild_with"]) if saved.get("rebuild_with")
+             else build_model(ModelSpec.from_dict(saved["spec"])))
     state = saved["state_dict"]
-    for name, attributes in saved["shapes"].items():
+    for name, attributes in saved.get("shapes", {}).items():  # files from before shapes were saved: widths in spec
         module = model.get_submodule(name)
         for attr, value in attributes.items():
             setattr(module, attr, value)
@@ -94,13 +109,6 @@ def load_pruned_model(path) -> nn.Module:
                 else:
                     module.register_buffer(tensor_name, resized)
     model.load_state_dict(state)
-    return model.eval()
-
-
-def load_pruned(path) -> ConvNet:
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(ModelSpec.from_dict(saved["spec"]))
-    model.load_state_dict(saved["state_dict"])
     return model.eval()
 
 
@@ -135,6 +143,29 @@ def coupled_channels(graph: tp.DependencyGraph, model: nn.Module, name: str, ind
     return {(names[id(item.dep.target.module)], int(index)) for item in group
             if isinstance(item.dep.target.module, nn.Conv2d) and item.dep.handler.__name__ == "prune_out_channels"
             for index in item.idxs}
+
+
+def grouped_convolution(graph: tp.DependencyGraph, model: nn.Module, name: str, indices) -> tuple[str, int] | None:
+    """A convolution with groups > 1 that removing ``indices`` of convolution ``name`` would cut
+    (``name`` itself, or one that reads those channels), as (its name, groups); else None.
+    Torch-Pruning cuts a grouped convolution's weight as if it were ungrouped, which fails or breaks
+    the groups. A depthwise convolution (groups == in_channels == out_channels) is not one: its
+    channels go one for one with the channel it reads, which Torch-Pruning prunes exactly."""
+    names = {id(module): module_name for module_name, module in model.named_modules()}
+    group = graph.get_pruning_group(_conv(model, name, indices), tp.prune_conv_out_channels, idxs=sorted(indices))
+    for item in group:
+        module = item.dep.target.module
+        if isinstance(module, nn.Conv2d) and module.groups > 1 \
+                and not module.groups == module.in_channels == module.out_channels:
+            return names[id(module)], module.groups
+    return None
+
+
+def _grouped_reason(conv: str, grouped: tuple[str, int]) -> str:
+    """Why a filter of convolution ``conv`` is kept when removing it would cut ``grouped``."""
+    name, groups = grouped
+    what = "its convolution is grouped" if name == conv else f"feeds a grouped convolution, {name}"
+    return f"kept: {what} (groups={groups}), whose channels Torch-Pruning cannot remove exactly"
 
 
 def _clusters(requests: dict[str, set[tuple[str, int]]]) -> list[tuple[list[str], set[tuple[str, int]]]]:
@@ -172,6 +203,10 @@ def prune_channels(model: nn.Module, example_inputs: torch.Tensor, removals: dic
                 "too if they are dead, or pass allow_coupled=True to remove them anyway")
         root = names[0]
         indices = sorted(i for conv, i in channels if conv == root)
+        grouped = grouped_convolution(graph, pruned, root, indices)
+        if grouped:
+            raise PruningError(f"removing channels {indices} of {root} would cut the grouped convolution {grouped[0]} "
+                               f"(groups={grouped[1]}), which Torch-Pruning cannot prune exactly")
         group = graph.get_pruning_group(pruned.get_submodule(root), tp.prune_conv_out_channels, idxs=indices)
         if not graph.check_pruning_group(group):
             raise PruningError(f"removing channels {indices} of {root} would empty a layer coupled to it")
@@ -263,8 +298,9 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     ``stats``: the per-filter table of ``measure_sparsity`` on this model (a ``SparsityReport``,
     its ``filters`` DataFrame, or a run record). A dead filter is removed only when every channel
     Torch-Pruning couples to it carries nothing too (zero after its activation, or after the
-    residual stream's activation); the others are kept and listed in ``not_exact`` with the
-    reason. With ``activation_threshold``, deadness is re-decided from ``max_activation``.
+    residual stream's activation) and its removal cuts no grouped convolution (depthwise ones are
+    fine); the others are kept and listed in ``not_exact`` with the reason. With
+    ``activation_threshold``, deadness is re-decided from ``max_activation``.
     ``input_shape`` (channels, height, width) is needed for networks other than sparsitylib's.
     """
     _check_relu(model)
@@ -286,7 +322,11 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     not_exact: dict[str, dict[int, str]] = {}
     exact: dict[str, set[int]] = {}
     for layer_name, indices in removed.items():
+        grouped = grouped_convolution(graph, graph.model, conv_of[layer_name], indices) if indices else None
         for index in indices:
+            if grouped:
+                not_exact.setdefault(layer_name, {})[index] = _grouped_reason(conv_of[layer_name], grouped)
+                continue
             coupled = coupled_channels(graph, graph.model, conv_of[layer_name], [index])
             alive = sorted(coupled - silent)
             if alive:
@@ -300,7 +340,7 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
                if layer.name in removed or exact.get(layer.name)}
     if not_exact:
         notes.append(f"{sum(len(v) for v in not_exact.values())} dead filter(s) kept: removing them would also remove "
-                     "coupled channels that are alive or not measured (see not_exact)")
+                     "coupled channels that are alive or not measured, or cut a grouped convolution (see not_exact)")
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + ["no dead filter can be removed exactly: the model is unchanged"],
                           not_exact)
@@ -341,6 +381,8 @@ def prune_by_gamma(model: nn.Module, stats, gamma_threshold: float = GAMMA_THRES
     for layer in layers:
         wanted = removed.get(layer.name, [])
         consumers, reason = _constant_consumers(graph, layer) if wanted else ([], None)
+        grouped = grouped_convolution(dependencies, dependencies.model, layer.conv, wanted) if wanted else None
+        reason = _grouped_reason(layer.conv, grouped) if grouped else reason
         for index in list(wanted):
             coupled = coupled_channels(dependencies, dependencies.model, layer.conv, [index]) - {(layer.conv, index)}
             why = reason or (f"coupled to {', '.join(f'{c}[{i}]' for c, i in sorted(coupled)[:4])}" if coupled else None)
@@ -454,11 +496,20 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
 
     if criterion not in ("activation", "gamma"):
         raise PruningError(f"criterion must be 'activation' or 'gamma', got {criterion!r}")
+    if save_to is not None:
+        check_output_file(save_to)  # before any work
     record = store.get(run_id)
+    if record is None and (config := store.set_aside_config(run_id)) is not None:
+        # its copy was corrupt (weights failing their checksum) and moved aside: recompute it, as the warning said
+        print(f"training run {run_id} again: its stored copy was corrupt and is in {store.root / '.trash'}",
+              file=sys.stderr, flush=True)
+        record = store.run(config, quiet=True)
     if record is None:
         known = store.run_ids()
         raise PruningError(f"no stored run {run_id!r} in {store.root} ({len(known)} runs there"
                            + (f", e.g. {known[0]}" if known else "") + ")")
+    if record["status"] != "completed":
+        raise PruningError(f"run {run_id} failed ({record.get('failure_reason')}); it has no weights to prune")
     model = store.load_model(run_id)
     record = store.get(run_id)  # an archived run was retrained for its weights: use the matching record
     config = from_dict(record["config"])
@@ -470,10 +521,7 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
               else prune_by_gamma(model, record, gamma_threshold, input_shape=shape))
     result.model.to(memory_format=torch.channels_last)
     if save_to is not None:
-        if convnet:
-            result.save(save_to)
-        else:
-            raise PruningError("--save is implemented for basicnet and vgg runs; prune a ResNet with `inspect --prune`")
+        save_pruned_model(result.model, save_to)
     report = pruning_report(model, result, data.test_images, data.test_labels, threads, min_run_time,
                             fold_batchnorm=model.spec.norm == "batchnorm")
     widths = {"widths_before": list(model.spec.widths), "widths_after": list(result.spec.widths)} if convnet else {}

@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 
 from .config import RunConfig, from_dict
+from .files import is_write_failure
 from .models import ConvNet, ModelSpec, build_model
 
 RECORD, WEIGHTS = "record.json", "weights.pt"
@@ -55,13 +56,6 @@ class RetrainDriftWarning(UserWarning):
 class RunStoreError(OSError):
     """The run store cannot be written (not a folder, read-only, disk full); the message names the
     path and what to do."""
-
-
-def _is_write_failure(error: BaseException) -> bool:
-    """torch.save reports a failed write (a full disk) as a RuntimeError from its zip writer."""
-    text = str(error)
-    return isinstance(error, OSError) or (isinstance(error, RuntimeError) and (
-        "inline_container" in text or "file write failed" in text or "PytorchStreamWriter" in text))
 
 
 def file_sha256(path: Path) -> str:
@@ -150,6 +144,19 @@ class RunStore:
         except OSError as move_error:
             fate = f"it could not be moved aside ({move_error}); it will be recomputed"
         warnings.warn(f"stored run {run_id} in {folder} is corrupt ({error}); {fate}", CorruptRunWarning, stacklevel=3)
+
+    def set_aside_config(self, run_id: str) -> RunConfig | None:
+        """The config of ``run_id`` from its newest copy moved to ``.trash`` (as corrupt, or replaced)
+        whose record still reads, e.g. one whose weights failed their checksum: what it takes to
+        compute the run again (``run``). None if there is no such copy."""
+        for folder in sorted((self.root / ".trash").glob(f"{run_id}.*"), reverse=True):  # newest first: by timestamp
+            try:
+                config = from_dict(json.loads((folder / RECORD).read_text())["config"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if config.run_id == run_id:
+                return config
+        return None
 
     def _read_valid(self, folder: Path, run_id: str) -> dict:
         record = json.loads((folder / RECORD).read_text())
@@ -268,7 +275,7 @@ class RunStore:
         except RunStoreError:
             raise
         except (OSError, RuntimeError) as error:
-            if not _is_write_failure(error):
+            if not is_write_failure(error):
                 raise
             raise RunStoreError(f"could not {action} in the run store {self.root.resolve()} ({error}). Free space "
                                 f"or make it writable, or point SPARSITYLIB_RUNS (or --runs) at another folder; "

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+from sparsitylib.prune import load_pruned_model
+
 SMALL = ["dataset=synthetic", "train_size=200", "test_size=100", "epochs=1", "width=0.125"]
 
 
@@ -82,7 +84,26 @@ def test_prune_prints_what_pruning_bought(isolated_store):
     assert report["latency"]["as_trained"]["batch_1"]["before"]["threads"] == 1
     assert report["max_logit_difference"] < 1e-5
     assert report["test_error"]["before"] == report["test_error"]["after"]
-    assert (isolated_store / "pruned.pt").is_file()
+    loaded = load_pruned_model(isolated_store / "pruned.pt")  # the loader of inspect --prune's files too
+    assert [block.conv.out_channels for block in loaded.blocks] == report["widths_after"]
+
+
+def test_prune_trains_again_a_run_whose_weights_fail_their_checksum(isolated_store):
+    trained = json.loads(cli("run", "--quiet", *SMALL, env_root=isolated_store).stdout)
+    with open(isolated_store / trained["run_id"] / "weights.pt", "ab") as weights:
+        weights.write(b"damage")
+    result = cli("prune", trained["run_id"], "--min-run-time", "0.05", env_root=isolated_store)
+    assert result.returncode == 0, result.stderr
+    assert "is corrupt" in result.stderr and f"training run {trained['run_id']} again" in result.stderr
+    assert json.loads(result.stdout)["run_id"] == trained["run_id"]
+    assert (isolated_store / trained["run_id"] / "weights.pt").is_file()  # recomputed into the store
+
+
+def test_prune_checks_where_it_saves_before_any_work(isolated_store, tmp_path):
+    for save, message in ((tmp_path / "missing" / "pruned.pt", "does not exist; create it first"),
+                          (tmp_path, "is a folder: give a file name")):
+        result = cli("prune", "0123456789abcdef", "--save", str(save), env_root=isolated_store)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 def test_prune_rejects_an_unknown_run(isolated_store):
@@ -96,6 +117,8 @@ def test_exit_codes_tell_a_diverged_run_a_missing_or_damaged_data_set_and_an_unu
     diverged = cli("run", "--quiet", *SMALL, "optimizer=sgd", "lr=1e12", "decay_mode=none", "norm=none",
                    env_root=isolated_store)
     assert diverged.returncode == 3 and json.loads(diverged.stdout)["status"] == "failed"
+    no_weights = cli("prune", json.loads(diverged.stdout)["run_id"], env_root=isolated_store)
+    assert no_weights.returncode == 2 and "it has no weights to prune" in no_weights.stderr, no_weights.stderr
 
     before = sorted(p.relative_to(isolated_store) for p in isolated_store.rglob("*"))
     folder = write_fake_cifar(tmp_path / "data", "cifar10", per_file=8)

@@ -6,11 +6,13 @@ import torchvision
 
 from sparsitylib.models import ModelSpec, build_model
 from sparsitylib.presets import preset_config
-from sparsitylib.prune import PruningError, load_pruned, prune_by_gamma, prune_channels, prune_dead
+from sparsitylib.prune import (PruningError, load_pruned_model, prune_by_gamma, prune_channels, prune_dead,
+                               save_pruned_model)
 from sparsitylib.sparsity import measure_sparsity
 from sparsitylib.train import load_config_data, train
 
 from .planted import WIDTHS, planted_network
+from .test_filters import calibrated
 
 
 @torch.no_grad()
@@ -100,10 +102,34 @@ def test_pruned_models_save_as_widths_and_a_state_dict(tmp_path):
     model = planted_network()
     result = prune_dead(model, measure_sparsity(model, torch.randn(8, 1, 16, 16)))
     result.save(tmp_path / "pruned.pt")
-    loaded = load_pruned(tmp_path / "pruned.pt")  # torch.load(weights_only=True) inside
+    loaded = load_pruned_model(tmp_path / "pruned.pt")  # torch.load(weights_only=True) inside
     assert loaded.spec == result.spec
     images = torch.randn(8, 1, 16, 16)
     assert largest_logit_difference(loaded, result.model, images) == 0.0
+    torch.save({"spec": result.spec.to_dict(), "state_dict": result.model.state_dict()}, tmp_path / "older.pt")
+    assert largest_logit_difference(load_pruned_model(tmp_path / "older.pt"), result.model, images) == 0.0
+
+
+def test_one_format_and_one_loader_for_every_pruned_model(tmp_path):
+    model = calibrated(build_model(ModelSpec("resnet18", (8, 8, 8, 8), in_channels=1, num_classes=3)), (1, 16, 16))
+    with torch.no_grad():
+        model.layer1[0].bn1.weight[[1, 4]] = 0.0
+        model.layer1[0].bn1.bias[[1, 4]] = -1.0
+    images = torch.randn(8, 1, 16, 16)
+    result = prune_dead(model, measure_sparsity(model, images))  # a ResNet from the store: spec, pruned widths inside
+    assert result.removed["layer1.0.bn1"] == [1, 4] and result.spec is None
+    result.save(tmp_path / "resnet.pt")
+    loaded = load_pruned_model(tmp_path / "resnet.pt")
+    assert loaded.layer1[0].conv1.out_channels == 6
+    assert largest_logit_difference(loaded, model, images) < 1e-5
+    user_model = torchvision.models.resnet18(num_classes=10)  # inspect --prune names how to build it
+    save_pruned_model(user_model, tmp_path / "user.pt", "torchvision:resnet18:num_classes=10")
+    assert isinstance(load_pruned_model(tmp_path / "user.pt"), torchvision.models.ResNet)
+    with pytest.raises(PruningError, match="pass rebuild_with"):
+        save_pruned_model(user_model, tmp_path / "unknown.pt")
+    torch.save(user_model.state_dict(), tmp_path / "state_dict.pt")
+    with pytest.raises(PruningError, match="is not a pruned model saved by sparsitylib"):
+        load_pruned_model(tmp_path / "state_dict.pt")
 
 
 def test_the_same_surgery_works_on_torchvisions_resnet18():

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from sparsitylib.prune import PruningError, max_logit_difference, prune_channels, prune_dead
+from sparsitylib.prune import PruningError, max_logit_difference, prune_by_gamma, prune_channels, prune_dead
 from sparsitylib.sparsity import measure_sparsity
 
 from .test_filters import calibrated, plant
@@ -126,3 +126,34 @@ def test_gamma_criterion_folds_a_constant_into_the_next_convolution_of_any_netwo
     interior, border = difference[:, :, 1:-1, 1:-1], difference.clone()
     border[:, :, 1:-1, 1:-1] = 0
     assert interior.max() < 1e-4 and border.max() > 1e-3  # exact except where zero padding saw the constant
+
+
+def grouped_network():
+    """conv1 -> BN -> ReLU -> conv2 (groups=2) -> BN -> ReLU -> conv3 -> BN -> ReLU -> pool -> linear."""
+    from torch import nn
+
+    torch.manual_seed(6)
+    def block(in_channels, out_channels, groups=1):
+        return [nn.Conv2d(in_channels, out_channels, 3, padding=1, groups=groups, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU()]
+    model = nn.Sequential(*block(3, 8), *block(8, 8, groups=2), *block(8, 6), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(6, 3))
+    plant(model, "1", [1])  # feeds the grouped convolution
+    plant(model, "4", [3])  # the grouped convolution's own filter
+    plant(model, "7", [2])  # after it: removable
+    return calibrated(model, (3, 16, 16))
+
+
+def test_filters_that_feed_or_belong_to_a_grouped_convolution_are_kept_with_a_reason():
+    model = grouped_network()
+    images = torch.randn(8, 3, 16, 16)
+    result, difference = pruned_and_measured(model, images)  # Torch-Pruning would fail: INDICES element out of bounds
+    assert result.removed == {"1": [], "4": [], "7": [2]} and result.model[6].out_channels == 5
+    assert result.not_exact["1"][1] == ("kept: feeds a grouped convolution, 3 (groups=2), whose channels "
+                                        "Torch-Pruning cannot remove exactly")
+    assert result.not_exact["4"][3].startswith("kept: its convolution is grouped (groups=2)")
+    assert difference < 1e-5
+    gamma = prune_by_gamma(model, measure_sparsity(model, images), input_shape=(3, 16, 16))
+    assert gamma.removed["4"] == [] and "grouped" in gamma.not_exact["4"][3] and gamma.model[3].out_channels == 8
+    with pytest.raises(PruningError, match=r"would cut the grouped convolution 3 \(groups=2\)"):
+        prune_channels(model, images[:1], {"0": [1]})
