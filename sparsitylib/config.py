@@ -57,8 +57,8 @@ class RunConfig:
         gamma_l1: an L1 penalty on BN's gamma (the sparsity training of Network Slimming, Liu et
             al. 2017; 0 = off). Its subgradient ``gamma_l1 * sign(gamma)`` is added to gamma's
             gradient before the optimizer step, as Torch-Pruning's ``BNScalePruner.regularize`` does.
-        recycle: after each epoch's snapshot, re-initialize the filters dead on the snapshot's
-            images (``recycle.recycle_dead``: fresh incoming weights, gamma 1 and beta 0, zero
+        recycle: after each epoch's snapshot but the last, re-initialize the filters dead on the
+            snapshot's images (``recycle.recycle_dead``: fresh incoming weights, gamma 1 and beta 0, zero
             outgoing weights, optimizer moments reset), as ReDo does for dormant units.
     Training
         epochs, batch_size, seed.

@@ -786,3 +786,49 @@ def resnets(tables: RunTables, pruned: pd.DataFrame) -> list[Verdict]:
              for row in pruned.itertuples()] if len(pruned) else []
     verdicts.append(exactness(claim, cases, pruned["max_logit_difference"] if len(pruned) else []))
     return verdicts
+
+
+# --- 12. recycling dead filters ----------------------------------------------------------------
+
+MIN_ERROR_EFFECT = 0.01  # a difference in test error must exceed one percentage point
+RECYCLED = ", recycled"
+
+
+def recycling_arm(row) -> str:
+    """'adam+l2', or 'adam+l2, recycled' for a run trained with ``recycle`` (runs stored before
+    the setting existed have none: not recycled)."""
+    recycled = row.get("recycle")
+    return f"{row['optimizer']}+{row['decay_mode']}" + (RECYCLED if isinstance(recycled, (bool, np.bool_)) and recycled else "")
+
+
+def recycling_grid(exp, optimizer: str = "adam") -> list:
+    """Notebook 12's runs over the notebook's seeds: ``optimizer`` + L2 with and without recycling,
+    ``optimizer`` alone and SGD + L2 (the references its accuracy is held against)."""
+    return (exp.grid(optimizer=[optimizer], decay_mode=["l2"], recycle=[False, True])
+            + exp.grid(optimizer=[optimizer], decay_mode=["none"]) + exp.grid(optimizer=["sgd"], decay_mode=["l2"]))
+
+
+def recycling(tables: RunTables, optimizer: str = "adam") -> list[Verdict]:
+    """Notebook 12: does ``optimizer`` + L2 lose accuracy against ``optimizer`` alone, and does
+    recycling its dead filters leave fewer dead and lower its test error? Runs are the unit."""
+    runs = completed(tables.runs).copy()
+    runs["arm"] = runs.apply(recycling_arm, axis=1) if len(runs) else []
+    base, recycled, alone = f"{optimizer}+l2", f"{optimizer}+l2{RECYCLED}", f"{optimizer}+none"
+    error = dict(fmt="{:.1%}", min_effect=MIN_ERROR_EFFECT)
+    return [
+        greater(f"{optimizer}+L2 has a higher test error than {optimizer} without regularization (the accuracy gap)",
+                select(runs, "test_error", arm=base), select(runs, "test_error", arm=alone), base, alone, **error),
+        greater("Recycling leaves fewer filters dead at the end of training",
+                select(runs, arm=base), select(runs, arm=recycled), base, recycled),
+        greater(f"Recycling lowers {optimizer}+L2's test error", select(runs, "test_error", arm=base),
+                select(runs, "test_error", arm=recycled), base, recycled, **error),
+    ]
+
+
+def recycling_summary(tables: RunTables) -> pd.DataFrame:
+    """Per arm: runs, mean and standard deviation of the dead fraction and of the test error."""
+    runs = completed(tables.runs).copy()
+    runs["arm"] = runs.apply(recycling_arm, axis=1)
+    grouped = runs.groupby("arm")
+    return pd.DataFrame({"runs": grouped.size(), "dead_mean": grouped[DEAD].mean(), "dead_sd": grouped[DEAD].std(),
+                         "test_error_mean": grouped["test_error"].mean(), "test_error_sd": grouped["test_error"].std()})

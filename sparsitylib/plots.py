@@ -46,6 +46,7 @@ FALLBACK_COLORS = ("#7f7f7f", "#393b79", "#637939", "#843c39", "#7b4173", "#e7ba
 # a filter's state, only in figures about it; no setting, method or threshold uses these
 ALIVE_COLOR, DEAD_COLOR = "#969696", "#b2182b"
 THRESHOLD_COLOR = "#000000"
+RECYCLED_COLOR = "#8c510a"  # runs whose dead filters were recycled (notebook 12); no optimizer's colour is brown
 METHOD_STYLES = {  # pruning methods: a light colour for an unpruned net, the dark one for its pruned form
     "unpruned (adaptive + L2)": ("#6baed6", "o"),
     "implicit: dead filters removed": ("#08519c", "D"),
@@ -299,7 +300,8 @@ def _bars(axis, data: pd.DataFrame, x: str, y: str, hue: str | None = None, orde
             if group.empty:
                 continue
             center = i - 0.4 + width * (j + 0.5)
-            color = colors[level] if colors and level in colors else _single_setting_color(group)
+            color = (colors[level] if colors and level in colors else colors[category] if colors and category in colors
+                     else _single_setting_color(group))
             values = _sorted_runs(group)[y].astype(float).dropna()
             if values.empty:
                 axis.text(center, 0, missing(group), ha="center", va="bottom", fontsize=9, color="0.3",
@@ -611,12 +613,15 @@ def dead_over_training(progress: pd.DataFrame, title: str = "") -> plt.Figure:
     return figure
 
 
-def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = "", order=None) -> plt.Figure:
+def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = "", order=None,
+               colors: dict | None = None) -> plt.Figure:
     """Bars of % dead (both criteria) and test error for categorical variants: a bar at the mean
-    over seeds, every run a dot; a metric that does not apply is marked n/a."""
+    over seeds, every run a dot; a metric that does not apply is marked n/a. Without ``hue``,
+    each bar takes its runs' optimizer+regularizer colour, or ``colors[category]`` where given
+    (for two categories that share those settings)."""
     runs = with_labels(runs)
     hue_order = sorted(runs[hue].unique()) if hue is not None else None
-    colors = _hue_colors(hue_order, hue) if hue is not None else None
+    colors = _hue_colors(hue_order, hue) if hue is not None else colors
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.5), layout="constrained")
     for axis, label in zip(axes, PERCENT_COLUMNS.values()):
         _bars(axis, runs, x, label, hue, order, hue_order, colors, missing=_missing_reason)
@@ -624,7 +629,7 @@ def categories(runs: pd.DataFrame, x: str, hue: str | None = None, title: str = 
         axis.set_xlabel(x)
         axis.set_title(label)
         plt.setp(axis.get_xticklabels(), rotation=20, ha="right", rotation_mode="anchor")
-    _legend(figure, (_setting_handles(colors, "bar") if colors else []) + [_run_handle()], hue)
+    _legend(figure, (_setting_handles(colors, "bar") if colors and hue is not None else []) + [_run_handle()], hue)
     phrase = _runs_phrase(runs.groupby([c for c in (x, hue) if c]).size())
     figure.suptitle(f"{title}\nbar: mean over seeds; dots: single runs ({phrase} per bar)")
     return figure

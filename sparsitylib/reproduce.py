@@ -55,7 +55,7 @@ class NotebookRun:
 CANONICAL_NOTEBOOKS = (
     "01_optimizer_regularizer", "02_where_sparsity_lives", "03_batchnorm_dynamics", "04_regularization_and_lr",
     "05_batch_size", "06_task_difficulty", "07_capacity_architecture", "08_mechanism", "09_pruning",
-    "10_training_length", "11_resnets",
+    "10_training_length", "11_resnets", "12_recycling",
 )
 
 

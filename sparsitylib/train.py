@@ -81,6 +81,12 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return wrong / len(labels)
 
 
+
+def _measure(monitor: SparsityMonitor, epoch: int, recycle: bool) -> dict:
+    """The epoch's snapshot; with ``recycle``, the filters dead on it are then re-initialized."""
+    monitor.recycle = recycle
+    return monitor(epoch)
+
 def train(
     config: RunConfig,
     *,
@@ -118,7 +124,7 @@ def train(
     snapshot_generator = torch.Generator().manual_seed(config.seed)
     snapshot_index = torch.randperm(len(data.train_labels), generator=snapshot_generator)[: config.snapshot_size]
     snapshot_images = data.train_images[snapshot_index.to(device)]
-    monitor = SparsityMonitor(model, snapshot_images, optimizer, warn=False, dormancy=False, recycle=config.recycle)
+    monitor = SparsityMonitor(model, snapshot_images, optimizer, warn=False, dormancy=False)
 
     history: list[dict] = []
     start_epoch = 0
@@ -143,7 +149,8 @@ def train(
                 "train_accuracy": train_accuracy,
                 "test_error": evaluate(model, data.test_images[:HISTORY_TEST_IMAGES],
                                        data.test_labels[:HISTORY_TEST_IMAGES]),
-                **monitor(epoch + 1),
+                # never after the last epoch: the final measurement must see the filters training left dead
+                **_measure(monitor, epoch + 1, recycle=config.recycle and epoch + 1 < config.epochs),
             }
             history.append(row)
             progress.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.3f}", test_err=f"{row['test_error']:.3f}",
