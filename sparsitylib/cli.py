@@ -50,6 +50,7 @@ from pathlib import Path
 from .archive import ARCHIVE_NAME
 from .config import ConfigError, RunConfig, parse_value
 from .data import DatasetError, DatasetNotFoundError, load_data
+from .dormancy import ZERO_OUTPUT, definitions
 from .files import OutputPathError, check_output_file
 from .presets import PRESETS, preset_config
 from .store import RunStore, RunStoreError
@@ -200,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = command("inspect", "measure (and prune) the dead filters of your own CNN")
     inspect.add_argument("model", metavar="MODEL",
                          help="torchvision:<name>[:key=value,...] (e.g. torchvision:resnet18:num_classes=10, or "
-                              "torchvision:resnet18:weights=DEFAULT for pretrained weights) or package.module:factory; "
-                              "built with seed 0")
+                              "torchvision:resnet18:weights=DEFAULT for pretrained weights), timm:<name>[:key=value,...] "
+                              "(with the timm extra installed) or package.module:factory; built with seed 0")
     inspect.add_argument("--weights", default=None, help="a state_dict file (torch.save(model.state_dict(), ...))")
     inspect.add_argument("--data", default="fashion-mnist",
                          help="images to measure on: fashion-mnist, cifar10, cifar100, synthetic, or imagefolder:DIR "
@@ -215,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     inspect.add_argument("--prune", default=None, metavar="OUT",
                          help="remove the dead filters that can be removed exactly; save the smaller model here")
-    inspect.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
-                         help="activation: filters that never fire on the images (exact where removable); gamma: "
-                              "|gamma| < --gamma-threshold, the constant act(beta) folded into the next layer")
+    inspect.add_argument("--criterion", choices=[d.name for d in definitions()], default="activation",
+                         help="the definition --prune removes. Exactly removable: activation (never fires on the "
+                              "images) and dormant-0 (outputs exactly zero); gamma: |gamma| < --gamma-threshold, "
+                              "its constant act(beta) folded into the next layer. The other dormant definitions "
+                              "mark filters that still fire, so --prune refuses them (see docs/measurement.md)")
     inspect.add_argument("--gamma-threshold", type=float, default=1e-3, help="|gamma| below this is dead (gamma criterion)")
     inspect.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     inspect.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed passes per latency measurement")
@@ -281,7 +284,8 @@ def _prune(args) -> int:
 
 def _inspect(args) -> int:
     from .filters import TraceError
-    from .inspection import (InspectError, build_user_model, check_has_filters, check_image_options, layer_lines,
+    from .inspect_output import definition_lines, report_json
+    from .inspection import (InspectError, build_user_model, check_has_filters, check_image_options, check_prune_criterion,
                              load_images, load_weights, named_weights, warn_if_uncalibrated)
     from .sparsity import measure_sparsity
 
@@ -290,6 +294,7 @@ def _inspect(args) -> int:
     try:
         check_image_options(args.images, args.image_size)
         if args.prune is not None:
+            check_prune_criterion(args.criterion)
             check_output_file(args.prune, "--prune")  # an OutputPathError: exit 2 before any work
         model = build_user_model(args.model)
         if args.weights is not None:
@@ -304,12 +309,11 @@ def _inspect(args) -> int:
         return EXIT_USAGE
     if args.json:
         print(json.dumps({"model": args.model, "weights": args.weights, "data": args.data, "images": len(images),
-                          "layers": report.layers.to_dict(orient="records"), "totals": report.totals,
-                          **({"pruning": pruned} if pruned else {})}, indent=2, default=str))
+                          **report_json(report), **({"pruning": pruned} if pruned else {})}, indent=2, default=str))
         return EXIT_OK
     print(f"{args.model}" + (f" with {args.weights}" if args.weights else " (untrained)")
-          + f": dead filters on {len(images)} {args.data} images")
-    print("\n".join(layer_lines(report)))
+          + f": dead and dormant filters on {len(images)} {args.data} images, by every definition (--json: every column)")
+    print("\n".join(definition_lines(report)))
     if pruned:
         print(json.dumps(pruned, indent=2, default=str))
     return EXIT_OK
@@ -321,8 +325,11 @@ def _prune_user_model(args, model, report, images) -> dict:
 
     try:
         shape = tuple(images.shape[1:])
-        result = (prune_dead(model, report, input_shape=shape) if args.criterion == "activation"
-                  else prune_by_gamma(model, report, args.gamma_threshold, input_shape=shape))
+        if args.criterion == "gamma":
+            result = prune_by_gamma(model, report, args.gamma_threshold, input_shape=shape)
+        else:  # activation, or dormant-0: exactly zero, i.e. dead at the smallest positive threshold
+            result = prune_dead(model, report, input_shape=shape,
+                                activation_threshold=None if args.criterion == "activation" else ZERO_OUTPUT)
     except PruningError as error:
         raise InspectError(str(error)) from error
     save_pruned_model(result.model, args.prune, args.model)

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 DORMANCY_TAUS = (0.0, 0.025, 0.1)  # ReDo's three thresholds
+# a filter whose maximum is below this outputs exactly zero: the 0-dormant filters, removed as dead
+ZERO_OUTPUT = float(np.nextafter(0.0, 1.0))
 DORMANT_FIRING = 0.01  # Dohare et al.: dormant when fewer than 1% of its values are non-zero
 
 
@@ -149,3 +151,15 @@ def totals(filters: pd.DataFrame, chosen: list[Definition] | None = None) -> dic
         result[definition.name] = {"count": count, "of": int(applies.sum()),
                                    "fraction": count / int(applies.sum()) if applies.any() else None}
     return result
+
+
+def removable(name: str) -> str | None:
+    """None if ``inspect --prune`` can remove the filters of definition ``name``; else why not."""
+    chosen = {d.name: d for d in definitions()}
+    if name not in chosen:
+        return f"unknown definition {name!r}; choose one of {list(chosen)}"
+    if chosen[name].exact or name == "gamma":
+        return None
+    return (f"{name} marks filters that still fire (weakly or rarely), so removing them changes the network's "
+            "outputs; --prune removes only filters it can remove exactly: --criterion activation or dormant-0 "
+            "(or gamma, whose constant output it folds into the next layer)")

@@ -44,8 +44,8 @@ def _literal(text: str):
         return text  # a bare word: a string
 
 
-def _torchvision_options(spec: str) -> tuple[str, dict]:
-    """``torchvision:resnet18:num_classes=10`` -> ``("resnet18", {"num_classes": 10})``."""
+def _options(spec: str) -> tuple[str, dict]:
+    """``torchvision:resnet18:num_classes=10`` -> ``("resnet18", {"num_classes": 10})`` (also ``timm:``)."""
     name, *options = spec.split(":", 2)[1:]
     kwargs = {}
     for option in ",".join(options).split(",") if options else []:
@@ -53,6 +53,11 @@ def _torchvision_options(spec: str) -> tuple[str, dict]:
         if not sep:
             raise InspectError(f"expected key=value in {spec!r}, got {option!r}")
         kwargs[key.strip()] = _literal(value.strip())
+    return name, kwargs
+
+
+def _torchvision_options(spec: str) -> tuple[str, dict]:
+    name, kwargs = _options(spec)
     if name not in torchvision.models.list_models():
         raise InspectError(f"torchvision has no model {name!r}; e.g. resnet18, resnet50, mobilenet_v2, densenet121 "
                            "(torchvision.models.list_models() lists them)")
@@ -99,9 +104,12 @@ def _build_user_model(spec: str) -> nn.Module:
         except OSError as error:  # no internet (urllib's URLError is an OSError)
             raise InspectError(f"cannot download torchvision's {weights} weights ({error}): connect to the internet "
                                "once (torch caches them), or save a state_dict and pass it with --weights") from error
+    if spec.startswith("timm:"):
+        return _timm_model(spec)
     module_name, sep, factory_name = spec.partition(":")
     if not sep or not factory_name:
-        raise InspectError(f"MODEL must be torchvision:<name>[:key=value,...] or package.module:factory, got {spec!r}")
+        raise InspectError(f"MODEL must be torchvision:<name>[:key=value,...], timm:<name>[:key=value,...] or "
+                           f"package.module:factory, got {spec!r}")
     try:
         factory = getattr(importlib.import_module(module_name), factory_name)
     except (ImportError, AttributeError) as error:
@@ -110,6 +118,25 @@ def _build_user_model(spec: str) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise InspectError(f"{spec} returned a {type(model).__name__}, not a torch.nn.Module")
     return model.eval()
+
+
+def _timm_model(spec: str) -> nn.Module:
+    """``timm:resnet18:num_classes=10``: a timm model (the optional extra ``sparsitylib[timm]``),
+    without pretrained weights unless ``pretrained=True`` (which downloads them)."""
+    try:
+        import timm
+    except ImportError as error:
+        raise InspectError("timm: models need timm; install the extra: pip install 'sparsitylib[timm]'") from error
+    name, kwargs = _options(spec)
+    if not timm.is_model(name):
+        raise InspectError(f"timm has no model {name!r}; timm.list_models('resnet*') lists them")
+    try:
+        return timm.create_model(name, **{"pretrained": False, **kwargs}).eval()
+    except (TypeError, ValueError) as error:
+        raise InspectError(f"cannot build timm:{name} with {kwargs}: {error}") from error
+    except OSError as error:  # pretrained=True without the internet
+        raise InspectError(f"cannot download timm's pretrained {name} ({error}); save a state_dict and pass it "
+                           "with --weights") from error
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
@@ -255,19 +282,11 @@ def check_has_filters(model: nn.Module) -> None:
                            f"({len(layers)} convolution layer(s) found, none followed by a ReLU)")
 
 
-def layer_lines(report) -> list[str]:
-    """A plain-text per-layer table of a SparsityReport."""
-    width = max(5, *(len(name) for name in report.layers["layer"]))
-    lines = [f"{'layer':<{width}}{'filters':>9}{'dead (act)':>12}{'dead (gamma)':>14}  note"]
-    notes = report.filters.groupby("layer", sort=False)["note"].first() if "note" in report.filters else {}
-    for row in report.layers.itertuples():
-        act = f"{row.dead_by_activation}" if row.measured else "-"
-        note = "" if row.measured else notes.get(row.layer, "") + "; gamma criterion only"
-        lines.append(f"{row.layer:<{width}}{row.filters:>9}{act:>12}{row.dead_by_gamma:>14}  {note}".rstrip())
-    totals = report.totals
-    measured = totals.get("filters_measured", totals["filters"])
-    lines.append(f"{'total':<{width}}{totals['filters']:>9}{totals['dead_by_activation_count']:>12}"
-                 f"{totals['dead_by_gamma_count']:>14}")
-    lines.append(f"dead by activation {100 * totals['dead_by_activation']:.1f}% of the {measured} filters it applies to; "
-                 f"by gamma {100 * totals['dead_by_gamma']:.1f}% of {totals['filters']}")
-    return lines
+def check_prune_criterion(criterion: str) -> None:
+    """``InspectError`` when ``--prune`` is asked to remove filters by a definition it cannot
+    remove exactly (``dormancy.removable``)."""
+    from .dormancy import removable
+
+    reason = removable(criterion)
+    if reason:
+        raise InspectError(f"--criterion {criterion}: {reason}")

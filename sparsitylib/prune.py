@@ -265,7 +265,7 @@ def example_input(model: nn.Module, input_shape=None) -> torch.Tensor:
     spec = getattr(model, "spec", None)
     if input_shape is None and spec is None:
         raise PruningError("pass the input shape (channels, height, width), e.g. that of the images the report was "
-                           "measured on; only sparsitylib's own networks know theirs")
+                           "measured on; a SparsityReport from measure_sparsity knows it, a bare filter table does not")
     shape = tuple(input_shape) if input_shape is not None else (spec.in_channels, 32, 32)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     return torch.zeros(1, *shape, device=device)
@@ -301,7 +301,8 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     residual stream's activation) and its removal cuts no grouped convolution (depthwise ones are
     fine); the others are kept and listed in ``not_exact`` with the reason. With
     ``activation_threshold``, deadness is re-decided from ``max_activation``.
-    ``input_shape`` (channels, height, width) is needed for networks other than sparsitylib's.
+    ``input_shape`` (channels, height, width): by default the shape the ``SparsityReport`` was
+    measured on (a bare filter table or run record needs it for networks other than sparsitylib's).
     """
     _check_relu(model)
     filters = _filters_table(stats).reset_index(drop=True)
@@ -314,7 +315,7 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     removed, kept, notes = _select(layers, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + ["no filter is dead by the activation criterion: the model is unchanged"])
-    inputs = example_input(model, input_shape)
+    inputs = example_input(model, input_shape or getattr(stats, "input_shape", None))
     graph = _dependency_graph(copy.deepcopy(model).eval(), inputs)
     silent = _carries_nothing(filters, mask, layers, threshold)
     conv_of = {layer.name: layer.conv for layer in layers}
@@ -375,7 +376,7 @@ def prune_by_gamma(model: nn.Module, stats, gamma_threshold: float = GAMMA_THRES
         return _unchanged(model, removed, kept, notes + [f"no filter has |gamma| < {gamma_threshold}: the model is unchanged"])
     folded = copy.deepcopy(model).eval()
     graph = trace(folded)
-    inputs = example_input(model, input_shape)
+    inputs = example_input(model, input_shape or getattr(stats, "input_shape", None))
     dependencies = _dependency_graph(copy.deepcopy(model).eval(), inputs)
     not_exact: dict[str, dict[int, str]] = {}
     for layer in layers:

@@ -240,12 +240,13 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
         "filters": n,
         "dead_by_activation_count": int(by_activation.sum()),
         "dead_by_gamma_count": int(by_gamma.sum()),
-        "dead_by_activation": float(by_activation.sum() / n_measured) if n_measured else 0.0,
+        # no filter has the activation criterion (e.g. every activation is SiLU): no number, not 0%
+        "dead_by_activation": float(by_activation.sum() / n_measured) if n_measured else float("nan"),
         "dead_by_gamma": float(by_gamma.mean()) if n else 0.0,
         "dead_by_both": int((by_activation & by_gamma).sum()),
         "dead_by_activation_only": int((by_activation & ~by_gamma).sum()),
         "dead_by_gamma_only": int((~by_activation & by_gamma & measured).sum()),
-        "criteria_agreement": float((by_activation == by_gamma)[measured].mean()) if n_measured else 1.0,
+        "criteria_agreement": float((by_activation == by_gamma)[measured].mean()) if n_measured else float("nan"),
     }
     if n_measured < n:
         totals["filters_measured"] = n_measured  # the others have the gamma criterion only

@@ -11,7 +11,9 @@ from PIL import Image
 
 from sparsitylib.inspection import (InspectError, InspectWarning, build_user_model, load_images, named_weights,
                                     warn_if_uncalibrated)
+from sparsitylib.filters import find_filter_layers
 from sparsitylib.prune import load_pruned_model
+from sparsitylib.sparsity import measure_sparsity
 
 from .test_cli import cli
 from .test_filters import calibrated, plant
@@ -33,11 +35,20 @@ def test_inspect_prints_the_table_and_prunes_only_what_is_exact(isolated_store, 
                 env_root=isolated_store)
     assert table.returncode == 0, table.stderr
     assert "layer1.0.bn1" in table.stdout and "residual addition" in table.stdout
+    header = next(line for line in table.stdout.splitlines() if line.startswith("layer "))
+    assert header.split()[:8] == ["layer", "filters", "activation", "gamma", "dormant-0", "dormant-0.025", "dormant-0.1", "dormant-1%"]
+    assert "agreement (Jaccard overlap" in table.stdout and "Sokar et al., ICML 2023" in table.stdout
     pruned_path = tmp_path / "pruned.pt"
     result = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "64", "--json",
                  "--prune", str(pruned_path), "--min-run-time", "0.05", env_root=isolated_store)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    layers = {layer["layer"]: layer for layer in report["layers"]}
+    assert layers["layer1.0.bn1"]["dead_channels"]["activation"] == [2, 5] and layers["bn1"]["dead_count"]["gamma"] == 1
+    assert layers["layer1.0.bn2"]["dead_count"]["activation"] is None  # a residual branch: no activation criterion
+    assert report["totals"]["activation"]["filters"] == 1984 and {"dead_count", "dead_fraction"} <= set(report["totals"]["gamma"])
+    assert {"dormant-0.1", "dormant-1%"} <= {d["name"] for d in report["definitions"]} and report["agreement"]
+    assert len(report["filters"]) == 4800 and "firing_fraction" in report["filters"][0]
     pruning = report["pruning"]
     assert pruning["filters_removed"]["layer1.0.bn1"] == 2 and pruning["filters_removed_total"] == 2
     assert list(pruning["dead_but_not_removable"]["bn1"]) == ["4"]
@@ -47,6 +58,20 @@ def test_inspect_prints_the_table_and_prunes_only_what_is_exact(isolated_store, 
     assert loaded.layer1[0].conv1.out_channels == 62
     images = torch.randn(4, 3, 16, 16, dtype=torch.float64)
     assert (loaded.double()(images) - model.eval().double()(images)).abs().max() < 1e-9
+
+
+def test_prune_removes_only_definitions_it_can_remove_exactly(isolated_store, tmp_path):
+    weights = tmp_path / "resnet18.pt"
+    planted_checkpoint(weights)
+    out = tmp_path / "pruned.pt"
+    refused = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "16",
+                  "--criterion", "dormant-0.1", "--prune", str(out), env_root=isolated_store)
+    assert refused.returncode == 2 and "still fire" in refused.stderr and not out.exists()
+    zero = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "64", "--json",
+               "--criterion", "dormant-0", "--prune", str(out), "--min-run-time", "0.05", env_root=isolated_store)
+    assert zero.returncode == 0, zero.stderr
+    removed = {layer: n for layer, n in json.loads(zero.stdout)["pruning"]["filters_removed"].items() if n}
+    assert removed == {"layer1.0.bn1": 2}  # exactly zero: the dead ones
 
 
 def test_inspect_rejects_bad_input_with_one_message_each(isolated_store, tmp_path):
@@ -139,7 +164,7 @@ def test_the_cli_says_how_many_images_it_used_and_warns_about_few_and_about_an_u
     result = cli("inspect", "torchvision:resnet18:num_classes=10", "--data", f"imagefolder:{tmp_path / 'photos'}",
                  env_root=isolated_store)
     assert result.returncode == 0, result.stderr
-    assert "dead filters on 8 imagefolder:" in result.stdout
+    assert "filters on 8 imagefolder:" in result.stdout
     warnings = result.stderr.splitlines()
     assert warnings[0].startswith("warning: measured on 8 images, not the 1000 asked for"), result.stderr
     assert warnings[1].startswith("warning: every BatchNorm of the model still has its initial running statistics")
@@ -189,3 +214,20 @@ def test_named_weights_are_loaded_and_their_own_transforms_applied(monkeypatch, 
     assert images.shape == (1, 3, 224, 224) and torch.equal(images[0], expected)  # resized, cropped, normalized
     with pytest.warns(InspectWarning):
         assert load_images(f"imagefolder:{tmp_path / 'photos'}", 1, model, 64, weights=weights).shape == (1, 3, 64, 64)
+
+
+def test_timm_models_are_built_by_name_and_measured():
+    pytest.importorskip("timm", reason="the timm extra is not installed")
+    model = build_user_model("timm:resnet18:num_classes=10")
+    assert model.fc.out_features == 10 and not model.training
+    report = measure_sparsity(model, torch.randn(8, 3, 32, 32))
+    assert report.totals["filters_measured"] == sum(layer.channels for layer in find_filter_layers(model) if layer.measured) > 0
+    with pytest.raises(InspectError, match="timm has no model 'nope'"):
+        build_user_model("timm:nope")
+
+
+def test_a_network_without_a_measurable_activation_reports_no_dead_fraction():
+    model = torchvision.models.efficientnet_b0(num_classes=10).eval()  # SiLU everywhere: no activation criterion
+    report = measure_sparsity(model, torch.randn(2, 3, 32, 32))
+    assert report.totals["filters_measured"] == 0
+    assert np.isnan(report.totals["dead_by_activation"]) and np.isnan(report.totals["criteria_agreement"])

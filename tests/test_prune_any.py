@@ -14,7 +14,8 @@ IMAGES = (16, 3, 64, 64)
 
 def pruned_and_measured(model, images):
     report = measure_sparsity(model, images)
-    result = prune_dead(model, report, input_shape=images.shape[1:])
+    assert report.input_shape == tuple(images.shape[1:])
+    result = prune_dead(model, report)  # the input shape comes from the report
     return result, max_logit_difference(model, result.model, images)
 
 
@@ -157,3 +158,11 @@ def test_filters_that_feed_or_belong_to_a_grouped_convolution_are_kept_with_a_re
     assert gamma.removed["4"] == [] and "grouped" in gamma.not_exact["4"][3] and gamma.model[3].out_channels == 8
     with pytest.raises(PruningError, match=r"would cut the grouped convolution 3 \(groups=2\)"):
         prune_channels(model, images[:1], {"0": [1]})
+
+
+def test_a_bare_filter_table_of_a_foreign_network_needs_the_input_shape():
+    model = resnet18(("layer1.0.bn1", [3]))
+    report = measure_sparsity(model, torch.randn(4, *IMAGES[1:]))
+    with pytest.raises(PruningError, match="pass the input shape"):
+        prune_dead(model, report.filters)
+    assert prune_dead(model, report.filters, input_shape=IMAGES[1:]).removed["layer1.0.bn1"] == [3]
