@@ -98,3 +98,15 @@ def test_thresholds_are_checked_before_measuring():
         measure_sparsity(identity_network(), planted_images(), dormant_firing=1.5)
     with pytest.raises(ValueError, match="dormancy tau"):
         measure_sparsity(identity_network(), planted_images(), dormancy_taus=(-0.1,))
+
+
+def test_without_batchnorm_the_gamma_criterion_is_not_applicable_not_zero():
+    from sparsitylib.inspect_output import definition_lines, report_json
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    report = measure_sparsity(model, torch.randn(4, 3, 8, 8))
+    row = next(line for line in definition_lines(report) if line.startswith("0 "))  # the conv's layer, by module path
+    assert row.split()[:4] == ["0", "4", row.split()[2], "n/a"]
+    layer = report_json(report)["layers"][0]
+    assert layer["has_batchnorm"] is False and layer["dead_count"]["gamma"] is None
+    assert report_json(report)["totals"]["gamma"] == {"dead_count": 0, "filters": 0, "dead_fraction": None}
