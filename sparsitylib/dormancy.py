@@ -100,7 +100,8 @@ def add_definitions(filters: pd.DataFrame, taus=DORMANCY_TAUS, firing: float = D
     return filters
 
 
-def _applies(filters: pd.DataFrame, definition: Definition) -> np.ndarray:
+def applies_to(filters: pd.DataFrame, definition: Definition) -> np.ndarray:
+    """Which filters ``definition`` can judge: those with an activation criterion, or with BatchNorm."""
     if definition.needs_activation:
         return filters["measured"].to_numpy(bool)
     return filters["gamma"].notna().to_numpy()
@@ -118,7 +119,7 @@ def agreement(filters: pd.DataFrame, chosen: list[Definition] | None = None) -> 
     chosen = chosen or [d for d in definitions() if d.column in filters]
     rows = []
     for first, second in combinations(chosen, 2):
-        both = _applies(filters, first) & _applies(filters, second)
+        both = applies_to(filters, first) & applies_to(filters, second)
         a, b = filters[first.column].to_numpy(bool) & both, filters[second.column].to_numpy(bool) & both
         rows.append({"first": first.name, "second": second.name, "filters": int(both.sum()),
                      "first_count": int(a.sum()), "second_count": int(b.sum()), "both": int((a & b).sum()),
@@ -134,7 +135,7 @@ def layer_counts(filters: pd.DataFrame, chosen: list[Definition] | None = None) 
     for name, rows_of_layer in filters.groupby("layer", sort=False):
         row = {"layer": name, "filters": len(rows_of_layer)}
         for definition in chosen:
-            applies = _applies(rows_of_layer, definition)
+            applies = applies_to(rows_of_layer, definition)
             row[definition.name] = int(rows_of_layer[definition.column].to_numpy(bool)[applies].sum()) if applies.any() else np.nan
         row["mean_apoz"] = float(rows_of_layer["apoz"].mean()) if "apoz" in rows_of_layer else np.nan
         rows.append(row)
@@ -146,7 +147,7 @@ def totals(filters: pd.DataFrame, chosen: list[Definition] | None = None) -> dic
     chosen = chosen or [d for d in definitions() if d.column in filters]
     result = {}
     for definition in chosen:
-        applies = _applies(filters, definition)
+        applies = applies_to(filters, definition)
         count = int(filters[definition.column].to_numpy(bool)[applies].sum())
         result[definition.name] = {"count": count, "of": int(applies.sum()),
                                    "fraction": count / int(applies.sum()) if applies.any() else None}

@@ -8,10 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .dormancy import Definition, agreement, definitions, layer_counts, totals
-
-def _header(definition: Definition) -> str:
-    return definition.name
+from .dormancy import Definition, agreement, applies_to, definitions, layer_counts, totals
 
 
 def _applicable(report) -> list[Definition]:
@@ -30,7 +27,7 @@ def definition_lines(report) -> list[str]:
     counts = layer_counts(report.filters, chosen)
     notes = report.filters.groupby("layer", sort=False)["note"].first() if "note" in report.filters else {}
     width = max(5, *(len(name) for name in counts["layer"]))
-    headers = [_header(d) for d in chosen]
+    headers = [d.name for d in chosen]
     cells = [max(6, len(h) + 1) for h in headers]
     lines = [f"{'layer':<{width}}{'filters':>8}" + "".join(f"{h:>{c + 1}}" for h, c in zip(headers, cells))
              + f"{'APoZ':>7}  note"]
@@ -47,7 +44,7 @@ def definition_lines(report) -> list[str]:
     for definition in chosen:
         share = total[definition.name]
         fraction = f"{100 * share['fraction']:.1f}% of {share['of']}" if share["of"] else "applies to no filter"
-        lines.append(f"  {_header(definition):>13}: {definition.rule} ({definition.source}); {fraction}"
+        lines.append(f"  {definition.name:>13}: {definition.rule} ({definition.source}); {fraction}"
                      + ("; removable exactly" if definition.exact else ""))
     lines.append("")
     lines.extend(agreement_lines(report, chosen))
@@ -59,7 +56,7 @@ def agreement_lines(report, chosen: list[Definition] | None = None) -> list[str]
     chosen = chosen or _applicable(report)
     pairs = agreement(report.filters, chosen)
     value = {(r.first, r.second): r.jaccard for r in pairs.itertuples()}
-    headers = [_header(d) for d in chosen]
+    headers = [d.name for d in chosen]
     cell = max(8, *(len(h) + 1 for h in headers))
     lines = ["agreement (Jaccard overlap of the sets, over the filters both definitions apply to)",
              f"{'':>{cell}}" + "".join(f"{h:>{cell}}" for h in headers)]
@@ -90,8 +87,7 @@ def report_json(report) -> dict:
             entry["note"] = rows["note"].iloc[0]
         entry["agreement"] = agreement(rows, chosen).replace({np.nan: None}).to_dict(orient="records")
         for definition in chosen:
-            applies = rows["gamma"].notna() if not definition.needs_activation else rows["measured"].astype(bool)
-            if not applies.all():
+            if not applies_to(rows, definition).all():
                 entry["dead_count"][definition.name] = entry["dead_channels"][definition.name] = None
                 continue
             marked = rows.loc[rows[definition.column].astype(bool), "filter"].astype(int).tolist()
