@@ -15,8 +15,10 @@ PRESETS := $(if $(PRESET),$(PRESET),quick long)
 
 .PHONY: test demo reproduce report tables setup data benchmark lab clean
 
+# one pytest-xdist worker per core; tests sharing a module-scoped fixture share a worker
+TEST_WORKERS ?= auto
 test: setup data
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 demo: setup data
 	$(PY) -m sparsitylib reproduce --preset demo

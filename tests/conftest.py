@@ -5,8 +5,10 @@ import torch
 
 from sparsitylib.data import DatasetNotFoundError, load_data
 
-# Small thread count keeps timings stable when tests run beside other work.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Small thread count keeps timings stable when tests run beside other work; under pytest-xdist
+# (``make test`` runs one worker per core) each worker gets its share of the cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,9 @@ from sparsitylib.store import CorruptRunWarning, RetrainDriftWarning, RunStore
 TINY = dict(dataset="synthetic", width=0.125, epochs=1, batch_size=50, train_size=200, test_size=100,
             snapshot_size=32, device="cpu", optimizer="adam", lr=1e-2)
 
+# the module-scoped fixture below is built once: under pytest-xdist these tests share a worker
+pytestmark = pytest.mark.xdist_group("test_archive")
+
 
 def tiny(**changes):
     return preset_config("smoke", **{**TINY, **changes})

@@ -1,15 +1,54 @@
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
+import warnings
 
+import torch
+
+from sparsitylib.cli import main
 from sparsitylib.prune import load_pruned_model
 
 SMALL = ["dataset=synthetic", "train_size=200", "test_size=100", "epochs=1", "width=0.125"]
 
 
-def cli(*args, env_root, env=None):
-    return subprocess.run([sys.executable, "-m", "sparsitylib", *args], capture_output=True, text=True,
-                          env={**__import__("os").environ, "SPARSITYLIB_RUNS": str(env_root), **(env or {})}, timeout=300)
+def cli(*args, env_root, env=None) -> subprocess.CompletedProcess:
+    """``python -m sparsitylib ARGS`` run in this process (a subprocess per call spent most of the
+    suite's CLI time importing torch): its exit code, stdout and stderr, with warnings printed to
+    stderr as on the command line. The environment and torch's thread count are restored after."""
+    variables = {"SPARSITYLIB_RUNS": str(env_root), **(env or {})}
+    saved = {name: os.environ.get(name) for name in variables}
+    threads = torch.get_num_threads()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(variables)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            warnings.simplefilter("default")  # Python's own defaults on the command line
+            for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", hidden)
+            warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: err.write(
+                warnings.formatwarning(message, category, filename, lineno, line))
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse: --help, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        torch.set_num_threads(threads)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return subprocess.CompletedProcess(["sparsitylib", *args], code, out.getvalue(), err.getvalue())
+
+
+def test_python_dash_m_sparsitylib_is_the_command_line_and_returns_its_exit_code(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "sparsitylib", "run", "optimizer=adamw"], capture_output=True,
+                         text=True, env={**os.environ, "SPARSITYLIB_RUNS": str(tmp_path / "runs")}, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip() == cli("run", "optimizer=adamw", env_root=tmp_path / "runs").stderr.strip()
+    assert "unknown optimizer 'adamw'" in bad.stderr and not (tmp_path / "runs").exists()
 
 
 def test_run_prints_a_json_summary_and_the_second_call_comes_from_the_store(isolated_store):

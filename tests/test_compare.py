@@ -12,6 +12,9 @@ SHAPE = (1, 16, 16)
 BASE = dict(dataset="synthetic", width=0.125, epochs=2, batch_size=32, train_size=600, test_size=200,
             snapshot_size=64, device="cpu", decay_mode="l2")
 
+# the module-scoped fixture below is built once: under pytest-xdist these tests share a worker
+pytestmark = pytest.mark.xdist_group("test_compare")
+
 
 @pytest.fixture(scope="module")
 def trained():
