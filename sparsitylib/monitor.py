@@ -85,8 +85,9 @@ class SparsityMonitor:
         self._filter_rows: list[pd.DataFrame] = []
         self._dead: dict[str, int] | None = None
 
-    def __call__(self, epoch: int | None = None) -> dict:
-        """Measure now; returns the snapshot (``sparsity.epoch_snapshot``)."""
+    def __call__(self, epoch: int | None = None, recycle: bool | None = None) -> dict:
+        """Measure now; returns the snapshot (``sparsity.epoch_snapshot``). ``recycle`` overrides
+        the monitor's setting for this call."""
         snapshot = epoch_snapshot(_measured_module(self.model), self.images, self.layers, dormancy=self.dormancy)  # a copy: the model's mode is kept
         epoch = len({row["epoch"] for row in self._rows}) + 1 if epoch is None else epoch
         filters = self._filter_table(snapshot, epoch)
@@ -104,7 +105,7 @@ class SparsityMonitor:
         if self.warn and self._dead is not None:
             self._warn_if_dying(epoch, dead)
         self._dead = dead
-        if self.recycle:
+        if self.recycle if recycle is None else recycle:
             result = recycle_dead(_measured_module(self.model), filters, self.optimizer, input_shape=tuple(self.images.shape[1:]))
             snapshot["recycled_per_layer"] = [len(result.recycled.get(layer.name, ())) for layer in self.layers]
             self._dead = {name: count - len(result.recycled.get(name, ())) for name, count in dead.items()}

@@ -217,15 +217,17 @@ def prune_channels(model: nn.Module, example_inputs: torch.Tensor, removals: dic
 # --- removing dead filters, any model ----------------------------------------------------------
 
 
-def _filters_table(stats) -> pd.DataFrame:
-    """Accept a per-filter DataFrame, a SparsityReport, or a run record."""
+def filters_table(stats, error: type[Exception] = PruningError) -> pd.DataFrame:
+    """The per-filter table of ``stats``: a per-filter DataFrame, a SparsityReport or a run record
+    (anything else raises ``error``: pruning and recycling each name their own)."""
     if isinstance(stats, pd.DataFrame):
         return stats
     if hasattr(stats, "filters") and isinstance(stats.filters, pd.DataFrame):
         return stats.filters
     if isinstance(stats, dict) and "filters" in stats:
         return pd.DataFrame(stats["filters"])
-    raise PruningError("stats must be a per-filter DataFrame, a SparsityReport or a run record")
+    raise error("expected a per-filter DataFrame (layer, filter and the criterion's column), a SparsityReport "
+                "or a run record")
 
 
 def _select(layers: list[FilterLayer], filters: pd.DataFrame, mask: pd.Series) -> tuple[dict, dict, list]:
@@ -260,11 +262,12 @@ def _carries_nothing(filters: pd.DataFrame, dead: pd.Series, layers: list[Filter
     return {(conv_of[layer], int(f)) for layer, f in zip(rows.loc[silent, "layer"], rows.loc[silent, "filter"])}
 
 
-def example_input(model: nn.Module, input_shape=None) -> torch.Tensor:
-    """A dummy batch for tracing the dependency graph; any image size traces the same graph."""
+def example_input(model: nn.Module, input_shape=None, error: type[Exception] = PruningError) -> torch.Tensor:
+    """A dummy batch for tracing the dependency graph; any image size traces the same graph.
+    Without ``input_shape`` only sparsitylib's own networks know theirs (else ``error``)."""
     spec = getattr(model, "spec", None)
     if input_shape is None and spec is None:
-        raise PruningError("pass the input shape (channels, height, width), e.g. that of the images the report was "
+        raise error("pass the input shape (channels, height, width), e.g. that of the images the report was "
                            "measured on; a SparsityReport from measure_sparsity knows it, a bare filter table does not")
     shape = tuple(input_shape) if input_shape is not None else (spec.in_channels, 32, 32)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -305,7 +308,7 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     measured on (a bare filter table or run record needs it for networks other than sparsitylib's).
     """
     _check_relu(model)
-    filters = _filters_table(stats).reset_index(drop=True)
+    filters = filters_table(stats).reset_index(drop=True)
     threshold = ACTIVATION_THRESHOLD if activation_threshold is None else activation_threshold
     if not 0 <= threshold < 1:
         raise PruningError(f"activation_threshold must be in [0, 1), got {activation_threshold}")
@@ -367,7 +370,7 @@ def prune_by_gamma(model: nn.Module, stats, gamma_threshold: float = GAMMA_THRES
     layers = find_filter_layers(model)
     if not any(layer.bn is not None for layer in layers):
         raise PruningError("the model has no BatchNorm, so the gamma criterion does not apply; use prune_dead")
-    filters = _filters_table(stats).reset_index(drop=True)
+    filters = filters_table(stats).reset_index(drop=True)
     gamma = {layer.name: model.get_submodule(layer.bn).weight.detach().abs().cpu() for layer in layers if layer.bn}
     mask = pd.Series([bool(gamma[name][f] < gamma_threshold) if name in gamma else False
                       for name, f in zip(filters["layer"], filters["filter"])], index=filters.index)
@@ -527,7 +530,7 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
                             fold_batchnorm=model.spec.norm == "batchnorm")
     widths = {"widths_before": list(model.spec.widths), "widths_after": list(result.spec.widths)} if convnet else {}
     return {"run_id": run_id, "criterion": criterion, **widths,
-            "dead_filters": int(_filters_table(record)["dead_by_activation"].astype(bool).sum()), **report}
+            "dead_filters": int(filters_table(record)["dead_by_activation"].astype(bool).sum()), **report}
 
 
 def pruning_report(model: nn.Module, result: PruneResult, images: torch.Tensor, labels: torch.Tensor | None = None,

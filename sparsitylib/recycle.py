@@ -15,12 +15,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-import pandas as pd
 import torch
 import torch_pruning as tp
 from torch import nn
 
 from .filters import FilterLayer, find_filter_layers
+from .prune import example_input, filters_table
 
 
 class RecycleError(ValueError):
@@ -37,14 +37,6 @@ class RecycleResult:
     @property
     def count(self) -> int:
         return sum(len(v) for v in self.recycled.values())
-
-
-def _table(stats) -> pd.DataFrame:
-    if isinstance(stats, pd.DataFrame):
-        return stats
-    if hasattr(stats, "filters") and isinstance(stats.filters, pd.DataFrame):
-        return stats.filters
-    raise RecycleError("report must be a SparsityReport or a per-filter DataFrame (layer, filter and the dead column)")
 
 
 def _reset_optimizer_entries(optimizer: torch.optim.Optimizer | None, parameter: torch.Tensor, index) -> None:
@@ -77,23 +69,19 @@ def recycle_dead(model: nn.Module, report, optimizer: torch.optim.Optimizer | No
     model, its per-filter table, or the monitor's latest rows), in place. ``input_shape`` (channels,
     height, width) of the images, for the dependency graph: sparsitylib's networks and reports
     measured by ``measure_sparsity`` know theirs."""
-    filters = _table(report)
+    filters = filters_table(report, RecycleError)
     if column not in filters:
         raise RecycleError(f"the report has no column {column!r}; use one of "
                            f"{[c for c in filters.columns if filters[c].dtype == bool]}")
-    shape = input_shape or getattr(report, "input_shape", None) or (
-        (model.spec.in_channels, 32, 32) if hasattr(model, "spec") else None)
-    if shape is None:
-        raise RecycleError("pass input_shape (channels, height, width): the report does not say what it was measured on")
+    inputs = example_input(model, input_shape or getattr(report, "input_shape", None), RecycleError)
     layers: list[FilterLayer] = find_filter_layers(model)
     marked = {name: sorted(int(f) for f in rows.loc[rows[column].astype(bool), "filter"])
               for name, rows in filters.groupby("layer", sort=False)}
     result = RecycleResult()
     if not any(marked.values()):
         return result
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     twin = copy.deepcopy(model).eval()  # tracing runs a forward pass: never on the model itself
-    graph = tp.DependencyGraph().build_dependency(twin, example_inputs=torch.zeros(1, *shape, device=device))
+    graph = tp.DependencyGraph().build_dependency(twin, example_inputs=inputs)
     names = {id(module): name for name, module in twin.named_modules()}
     with torch.no_grad():
         for layer in layers:

@@ -81,12 +81,6 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return wrong / len(labels)
 
 
-
-def _measure(monitor: SparsityMonitor, epoch: int, recycle: bool) -> dict:
-    """The epoch's snapshot; with ``recycle``, the filters dead on it are then re-initialized."""
-    monitor.recycle = recycle
-    return monitor(epoch)
-
 def train(
     config: RunConfig,
     *,
@@ -150,7 +144,7 @@ def train(
                 "test_error": evaluate(model, data.test_images[:HISTORY_TEST_IMAGES],
                                        data.test_labels[:HISTORY_TEST_IMAGES]),
                 # never after the last epoch: the final measurement must see the filters training left dead
-                **_measure(monitor, epoch + 1, recycle=config.recycle and epoch + 1 < config.epochs),
+                **monitor(epoch + 1, recycle=config.recycle and epoch + 1 < config.epochs),
             }
             history.append(row)
             progress.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.3f}", test_err=f"{row['test_error']:.3f}",

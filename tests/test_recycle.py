@@ -64,8 +64,10 @@ def test_bad_requests_are_refused_before_any_change():
     report = measure_sparsity(model, torch.randn(8, 1, 16, 16))
     with pytest.raises(RecycleError, match="no column 'nope'"):
         recycle_dead(model, report, column="nope")
-    with pytest.raises(RecycleError, match="must be a SparsityReport"):
-        recycle_dead(model, {"filters": []})
+    with pytest.raises(RecycleError, match="expected a per-filter DataFrame .*, a SparsityReport or a run record"):
+        recycle_dead(model, [report])
+    with pytest.raises(RecycleError, match="no column 'dead_by_activation'; use one of"):
+        recycle_dead(model, {"filters": []})  # a run record without filters
 
 
 def test_a_training_run_can_recycle_its_dead_filters_each_epoch_and_old_run_ids_stay_valid():
