@@ -55,7 +55,7 @@ def select(runs: pd.DataFrame, metric: str = DEAD, **where) -> np.ndarray:
 # --- 1. optimizer x regularizer -----------------------------------------------------------------
 
 
-HEADLINE = (("adam", "l2"), ("sgd", "l2"), ("adam", "none"))  # the arms notebook 01's seeds are for
+HEADLINE = (("adam", "l2"), ("sgd", "l2"), ("adam", "none"), ("adam", "wd"))  # the arms notebook 01's seeds are for
 COMPARED_WD = ("adam", "sgd")  # the optimizers whose WD arms are compared; the others' are shown
 
 
@@ -77,14 +77,16 @@ def optimizer_grid(exp, optimizers, compared_seeds, other_seeds, unregularized=N
     return configs
 
 
-def optimizer_regularizer(tables: RunTables) -> list[Verdict]:
-    """Each adaptive optimizer with L2 against SGD with L2 (one claim each, Adam first); the bound
+def optimizer_regularizer(tables: RunTables, compared_to_sgd: list | None = None) -> list[Verdict]:
+    """Each adaptive optimizer with L2 against SGD with L2 (one claim each, Adam first; only those
+    in ``compared_to_sgd`` when given, the others are shown in the table but not tested); the bound
     "nothing dies without regularization"; with Adam, L2 and WD each against no regularization and
     against each other; Adam against SGD under the paper's WD. Claims whose arms were not run are
     left out."""
     runs = tables.runs
     arms = set(zip(runs["optimizer"], runs["decay_mode"]))
-    adaptive = [o for o in OPTIMIZERS if o != "sgd" and (o, "l2") in arms]
+    adaptive = [o for o in OPTIMIZERS if o != "sgd" and (o, "l2") in arms
+                and (compared_to_sgd is None or o in compared_to_sgd)]
 
     def arm(optimizer, mode):
         return select(runs, optimizer=optimizer, decay_mode=mode)

@@ -171,9 +171,11 @@ def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
     """Per claim (notebook and claim text): the notebook's number, the claim, then status, n and
     Holm-adjusted p in each preset's verdict files (``by_preset``: preset -> notebook -> file), in
     notebook order, the first preset's claim order within a notebook; "not tested" where a preset
-    did not make the claim."""
+    did not make the claim. Only notebooks that every preset ran are compared."""
     presets = list(by_preset)
-    claims = {preset: _claims(files) for preset, files in by_preset.items()}
+    shared = set.intersection(*(set(files) for files in by_preset.values()))
+    claims = {preset: _claims({name: files[name] for name in files if name in shared})
+              for preset, files in by_preset.items()}
     keys = list(dict.fromkeys(key for preset in presets for key in claims[preset]))
     keys.sort(key=lambda key: key[0])  # stable: within a notebook the order of first appearance stays
     rows = []

@@ -363,7 +363,7 @@ def _regimes_section(figures: Path, preset: str) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>"
                    for cells in regime_rows(by_preset))
     links = ", ".join(f"<a href='../../{name}/report/index.html'>{name}</a>" for name in REGIMES)
-    return (f"<h2>Both regimes, claim by claim</h2><p>Every claim with its status, n and Holm-adjusted p in each "
+    return (f"<h2>Both regimes, claim by claim</h2><p>Every claim of the notebooks both regimes ran, with its status, n and Holm-adjusted p in each "
             f"regime (reports: {links}).</p><table><tr><th>nb</th><th>claim</th>{head}</tr>{rows}</table>")
 
 

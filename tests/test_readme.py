@@ -237,6 +237,7 @@ def test_the_regimes_table_matches_claims_across_presets_and_marks_untested_ones
     later["verdicts"][0].update(status="inconclusive", n={"a": 3, "b": 3}, p_adjusted=0.1)
     later["verdicts"][1]["claim"] = "only in the long regime"
     (long / "01_alpha.verdict.json").write_text(json.dumps(later))
+    (quick / "04_only_quick.verdict.json").write_text(json.dumps(NEW_SCHEMA))  # a notebook one regime did not run
     text = "before\n<!-- regimes:quick,long:start -->\nold\n<!-- regimes:quick,long:end -->\nafter\n"
     filled, count = readme.fill_regimes(text, tmp_path, "long")
     assert count == 1
