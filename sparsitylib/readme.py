@@ -17,8 +17,10 @@ Two kinds of markers in the README are regenerated from ``figures/<preset>/*.ver
   FORMAT is a Python format string; without it a number under ``effect``, ``ci`` or ``values``
   takes the verdict's own ``fmt``, a p-value 2 significant digits, anything else ``{:.3g}``.
 
-Value markers take their numbers from the preset whose table the README shows; a README without
-a table for ``--preset`` is left alone.
+A key may name its preset, ``<!-- value:long:01_optimizer_regularizer/0/status -->``: it is
+filled from ``figures/long/`` when the README is written for ``long``. A key without one takes
+its numbers from the preset of the README's first verdict table. Markers of other presets are
+left alone, and so is a README without a table for ``--preset``.
 
 A third marker compares regimes: between ``<!-- regimes:quick,long:start -->`` and
 ``<!-- regimes:quick,long:end -->`` goes one row per claim (matched by notebook and claim text)
@@ -42,7 +44,9 @@ from .files import write_atomically
 
 DEFAULT_FMT = "{:.3g}"
 P_FMT = "{:.2g}"
-VALUE = re.compile(r"<!-- value:(?P<key>[^|\n]+?)(?:\|(?P<fmt>[^\n]*?))? -->(?P<text>.*?)<!-- /value -->", re.DOTALL)
+VALUE = re.compile(r"<!-- value:(?:(?P<preset>[\w-]+):)?(?P<key>[^|\n]+?)(?:\|(?P<fmt>[^\n]*?))? -->(?P<text>.*?)"
+                   r"<!-- /value -->", re.DOTALL)
+FIRST_TABLE = re.compile(r"<!-- verdicts:(?P<preset>[\w-]+):start -->")
 SUMMARIES = {"mean": statistics.fmean, "min": min, "max": max,
              "sd": lambda values: statistics.stdev(values) if len(values) > 1 else 0.0}
 
@@ -297,10 +301,14 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
         raise ReadmeError(f"no *.verdict.json in {figures}")
     manifest_path = figures / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    changed = 0
+    unnamed = FIRST_TABLE.search(readme)["preset"]  # the preset of a key that names none
+    changed = count = 0
 
     def fill(match: re.Match) -> str:
-        nonlocal changed
+        nonlocal changed, count
+        if (match["preset"] or unnamed) != preset:
+            return match[0]
+        count += 1
         key, fmt = match["key"], match["fmt"]
         try:
             value, number_fmt = _walk(files, key)
@@ -313,7 +321,7 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
         changed += new != match["text"]
         return match.string[match.start():match.start("text")] + new + "<!-- /value -->"
 
-    text, count = VALUE.subn(fill, readme)  # first, so that errors name the line of the file as it is
+    text = VALUE.sub(fill, readme)  # first, so that errors name the line of the file as it is
     table = render_table(files, manifest, preset)
     head, rest = text.split(start)
     text = head + start + table + end + rest.split(end, 1)[1]

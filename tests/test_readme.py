@@ -88,6 +88,25 @@ def test_render_replaces_only_the_marked_parts(figures):
     assert readme.render(text, figures, "paper").text == text
 
 
+def test_each_value_marker_is_filled_from_its_own_preset(figures, tmp_path):
+    later = tmp_path / "long"
+    later.mkdir()
+    data = json.loads(json.dumps(NEW_SCHEMA))
+    data["verdicts"][0]["status"] = "inconclusive"
+    (later / f"{data['notebook']}.verdict.json").write_text(json.dumps(data))
+    text = ("<!-- verdicts:quick:start --><!-- verdicts:quick:end -->\n"
+            "quick: <!-- value:01_alpha/0/status -->?<!-- /value -->\n"
+            "<!-- verdicts:long:start --><!-- verdicts:long:end -->\n"
+            "long: <!-- value:long:01_alpha/0/status -->?<!-- /value -->\n")
+    quick = readme.render(text, figures, "quick")
+    assert "quick: <!-- value:01_alpha/0/status -->holds<!-- /value -->" in quick.text
+    assert "long: <!-- value:long:01_alpha/0/status -->?<!-- /value -->" in quick.text and quick.values == 1
+    both = readme.render(quick.text, later, "long")
+    assert "long: <!-- value:long:01_alpha/0/status -->inconclusive<!-- /value -->" in both.text
+    assert "quick: <!-- value:01_alpha/0/status -->holds<!-- /value -->" in both.text and both.values == 1
+    assert readme.render(both.text, figures, "quick").text == both.text
+
+
 def test_value_paths_resolve_and_format(figures):
     files = readme.load_verdict_files(figures)
     assert readme.resolve(files, "01_alpha/0/effect") == 0.2551
