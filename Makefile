@@ -18,7 +18,7 @@ PRESETS := $(if $(PRESET),$(PRESET),quick long)
 # one pytest-xdist worker per core; tests sharing a module-scoped fixture share a worker
 TEST_WORKERS ?= auto
 test: setup data
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 demo: setup data
 	$(PY) -m sparsitylib reproduce --preset demo
