@@ -275,6 +275,26 @@ def criteria_description(agreement: pd.DataFrame) -> str:
     return ". ".join(parts)
 
 
+def criteria_facts(agreement: pd.DataFrame) -> dict:
+    """Per setting (``adam+l2``), the runs' filters pooled: how many each criterion finds dead, how
+    many both find, the Jaccard index of the two dead sets network-wide and per layer (None where
+    neither finds one): the numbers a reader quotes for "do the two criteria agree"."""
+    def jaccard(rows) -> float | None:
+        either = int(rows["dead_by_either"].sum())
+        return round(int(rows["dead_by_both"].sum()) / either, 4) if either else None
+
+    facts = {}
+    if agreement.empty:
+        return facts
+    for (optimizer, decay_mode), group in agreement.groupby(["optimizer", "decay_mode"], sort=False):
+        facts[f"{optimizer}+{decay_mode}"] = {
+            "runs": int(group["run_id"].nunique()), "filters": int(group["filters"].sum()),
+            **{column: int(group[column].sum()) for column in ("dead_by_activation", "dead_by_gamma", "dead_by_both")},
+            "jaccard": jaccard(group),
+            "jaccard_per_layer": {layer: jaccard(rows) for layer, rows in group.groupby("layer", sort=False)}}
+    return facts
+
+
 # --- 4, 5. regularization strength, learning rate, batch size ----------------------------------
 
 

@@ -5,6 +5,7 @@ of relabellings is known (3 runs against 3: 1/20; 5 against 5: 1/252; a sign fli
 1/2^n), follows from the numbers; reversing the numbers must reverse the verdict.
 """
 
+import json
 import math
 
 import numpy as np
@@ -317,6 +318,12 @@ def test_criteria_agreement_counts_each_criterion_per_layer_and_their_jaccard_in
     text = hypotheses.criteria_description(hypotheses.criteria_agreement(tables(rows, filters)))
     assert text == ("adam+l2, per run, dead by activation vs by |gamma| < 0.001: 60.0% vs 40.0% (Jaccard 0.25). "
                     "sgd+l2, per run, dead by activation vs by |gamma| < 0.001: 0.0% vs 0.0% (none dead)")
+    facts = hypotheses.criteria_facts(hypotheses.criteria_agreement(tables(rows, filters)))
+    assert facts["adam+l2"] == {"runs": 1, "filters": 5, "dead_by_activation": 3, "dead_by_gamma": 2, "dead_by_both": 1,
+                                "jaccard": 0.25, "jaccard_per_layer": {"C1": 0.5, "C2": 0.0}}
+    assert facts["sgd+l2"]["jaccard"] is None and facts["sgd+l2"]["jaccard_per_layer"] == {"C1": None}
+    json.dumps(facts)  # the verdict file can hold it
+    assert hypotheses.criteria_facts(pd.DataFrame()) == {}  # no per-filter measurements
 
 
 def test_runs_without_per_epoch_gamma_are_inconclusive():
