@@ -268,7 +268,7 @@ def example_input(model: nn.Module, input_shape=None, error: type[Exception] = P
     spec = getattr(model, "spec", None)
     if input_shape is None and spec is None:
         raise error("pass the input shape (channels, height, width), e.g. that of the images the report was "
-                           "measured on; a SparsityReport from measure_sparsity knows it, a bare filter table does not")
+                    "measured on; a SparsityReport from measure_sparsity knows it, a bare filter table does not")
     shape = tuple(input_shape) if input_shape is not None else (spec.in_channels, 32, 32)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     return torch.zeros(1, *shape, device=device)

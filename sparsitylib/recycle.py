@@ -66,7 +66,7 @@ def _consumers(graph: tp.DependencyGraph, conv: nn.Conv2d, index: int) -> tuple[
 def recycle_dead(model: nn.Module, report, optimizer: torch.optim.Optimizer | None = None,
                  column: str = "dead_by_activation", input_shape=None) -> RecycleResult:
     """Re-initialize the filters marked in ``column`` of ``report`` (a ``SparsityReport`` of this
-    model, its per-filter table, or the monitor's latest rows), in place. ``input_shape`` (channels,
+    model, its per-filter table, a run record, or the monitor's latest rows), in place. ``input_shape`` (channels,
     height, width) of the images, for the dependency graph: sparsitylib's networks and reports
     measured by ``measure_sparsity`` know theirs."""
     filters = filters_table(report, RecycleError)
