@@ -816,6 +816,13 @@ def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | 
     return figure
 
 
+def _thinned_ticks(ticks: list, keep, most: int = 12) -> list:
+    """At most about ``most`` of the integer ``ticks``, every k-th counted from ``keep`` (which
+    stays): long trainings would otherwise print their labels on top of each other."""
+    step = -(-len(ticks) // most)
+    return sorted({tick for tick in ticks if (tick - keep) % step == 0} | {keep})
+
+
 def selectivity_before_death(aligned: pd.DataFrame, lead_epochs: int = 1) -> plt.Figure:
     """Aligned on each dying filter's epoch of death: its selectivity minus the mean selectivity
     of its layer's survivors at the same epoch, against epochs before death; one line per run
@@ -836,7 +843,7 @@ def selectivity_before_death(aligned: pd.DataFrame, lead_epochs: int = 1) -> plt
     axis.axvline(-lead_epochs, color="grey", linestyle="--", label=f"tested: {lead_epochs} epoch(s) before death")
     axis.set_xlabel("epochs before the filter's death (aligned per filter)")
     axis.set_ylabel("selectivity: dying filter - same-layer survivors")
-    axis.set_xticks(sorted(-per_run["epochs_before_death"].unique()))
+    axis.set_xticks(_thinned_ticks(sorted(-per_run["epochs_before_death"].unique()), keep=-lead_epochs))
     axis.legend(fontsize=8)
     axis.set_title("Do filters become selective before they die? (one line per run)")
     figure.tight_layout()

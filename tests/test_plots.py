@@ -344,7 +344,12 @@ def test_selectivity_before_death_draws_every_run_and_marks_the_tested_lead():
     runs = [line for line in lines if line.get_linewidth() == 1]
     assert len(runs) == 3
     assert any(list(line.get_xdata()) == [-2, -2] for line in lines)  # the tested lead
+    assert list(figure.axes[0].get_xticks()) == [-3, -2, -1]  # few epochs: every one labelled
     plt.close(figure)
+    long = pd.DataFrame([{"run_id": "r0", "epochs_before_death": lead, "difference": 0.0} for lead in range(1, 35)])
+    ticks = list(plots.selectivity_before_death(long, lead_epochs=2).axes[0].get_xticks())
+    assert len(ticks) <= 13 and -2 in ticks and set(ticks) <= set(range(-34, 0))  # 34 epochs: labels thinned
+    plt.close("all")
 
 
 def test_equal_lr_x_steps_shows_every_seed_at_the_end_from_zero():
