@@ -10,6 +10,7 @@ import torch
 
 from sparsitylib.cli import main
 from sparsitylib.prune import load_pruned_model
+from sparsitylib.reproduce import _environment
 
 SMALL = ["dataset=synthetic", "train_size=200", "test_size=100", "epochs=1", "width=0.125"]
 
@@ -18,13 +19,11 @@ def cli(*args, env_root, env=None) -> subprocess.CompletedProcess:
     """``python -m sparsitylib ARGS`` run in this process (a subprocess per call spent most of the
     suite's CLI time importing torch): its exit code, stdout and stderr, with warnings printed to
     stderr as on the command line. The environment and torch's thread count are restored after."""
-    variables = {"SPARSITYLIB_RUNS": str(env_root), **(env or {})}
-    saved = {name: os.environ.get(name) for name in variables}
     threads = torch.get_num_threads()
     out, err = io.StringIO(), io.StringIO()
-    os.environ.update(variables)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (_environment(SPARSITYLIB_RUNS=str(env_root), **(env or {})), warnings.catch_warnings(),
+              contextlib.redirect_stdout(out), contextlib.redirect_stderr(err)):
             warnings.simplefilter("default")  # Python's own defaults on the command line
             for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
                 warnings.simplefilter("ignore", hidden)
@@ -36,11 +35,6 @@ def cli(*args, env_root, env=None) -> subprocess.CompletedProcess:
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         torch.set_num_threads(threads)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return subprocess.CompletedProcess(["sparsitylib", *args], code, out.getvalue(), err.getvalue())
 
 
