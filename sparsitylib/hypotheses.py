@@ -108,6 +108,22 @@ def optimizer_regularizer(tables: RunTables, compared_to_sgd: list | None = None
     return verdicts
 
 
+ARM_METRICS = ("dead_by_activation", "dead_by_gamma", "test_error")
+
+
+def arm_facts(runs: pd.DataFrame) -> dict:
+    """Per arm (``adam+l2``) of the completed runs: how many, at which learning rate, and the mean,
+    smallest and largest over its runs of each fraction in ``ARM_METRICS``: the Table 1 numbers a
+    reader quotes, for the arms shown but not tested as well (described, not tested)."""
+    facts = {}
+    for (optimizer, decay_mode), arm in completed(runs).groupby(["optimizer", "decay_mode"], sort=False):
+        facts[f"{optimizer}+{decay_mode}"] = {
+            "runs": len(arm), "lr": sorted(float(lr) for lr in arm["lr"].unique()),
+            **{metric: {"mean": float(arm[metric].mean()), "min": float(arm[metric].min()), "max": float(arm[metric].max())}
+               for metric in ARM_METRICS}}
+    return facts
+
+
 def adaptive_summary(verdicts: list[Verdict]) -> str:
     """How many adaptive optimizers' "more than SGD" claims hold (after the notebook's Holm
     adjustment): a description of the individual claims, not a test of its own."""

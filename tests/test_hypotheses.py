@@ -299,6 +299,24 @@ def test_the_decay_rate_floor_is_one_percent_of_gamma_over_the_runs_epochs():
     assert [part["min_effect"] for part in verdict.parts] == [pytest.approx(math.log(1 / 0.99) / 4)] * 2
 
 
+def test_arm_facts_give_each_arms_runs_learning_rate_and_mean_min_max_of_each_fraction():
+    rows = [{"optimizer": "rmsprop", "decay_mode": "l2", "lr": 0.01, "seed": seed, "dead_by_activation": dead,
+             "dead_by_gamma": dead / 2, "test_error": 0.1 + seed / 100} for seed, dead in enumerate([0.75, 0.8, 0.85])]
+    rows.append({"optimizer": "adam", "decay_mode": "none", "lr": 0.001, "seed": 0, "dead_by_activation": 0.0,
+                 "dead_by_gamma": 0.0, "test_error": 0.12})
+    runs = tables(rows).runs
+    runs.loc[3, "status"] = "failed"  # a failed run is not an arm's run
+    runs.loc[4] = {**rows[0], "run_id": "r4", "status": "completed", "seed": 3, "dead_by_activation": 0.8}
+    facts = hypotheses.arm_facts(runs)
+    assert list(facts) == ["rmsprop+l2"]
+    rmsprop = facts["rmsprop+l2"]
+    assert rmsprop["runs"] == 4 and rmsprop["lr"] == [0.01]
+    assert rmsprop["dead_by_activation"] == {"mean": pytest.approx(0.8), "min": 0.75, "max": 0.85}
+    assert rmsprop["dead_by_gamma"]["max"] == 0.425 and rmsprop["test_error"]["min"] == pytest.approx(0.1)
+    json.dumps(facts)  # the verdict file can hold it
+    assert hypotheses.arm_facts(runs.iloc[:0]) == {}  # no runs
+
+
 def test_criteria_agreement_counts_each_criterion_per_layer_and_their_jaccard_index():
     rows = [{"optimizer": "adam", "decay_mode": "l2", "seed": 0}, {"optimizer": "sgd", "decay_mode": "l2", "seed": 0}]
     filters = pd.DataFrame({
