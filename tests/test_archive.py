@@ -203,3 +203,16 @@ def test_reproduce_from_the_archive_counts_the_runs_each_notebook_retrained(sour
     assert "SPARSITYLIB_ARCHIVE" not in os.environ
     manifest = json.loads((figures / "MANIFEST.json").read_text())
     assert manifest["notebooks"][0]["retrained"] == [records[0]["run_id"]] and manifest["run_archive"]
+
+
+@pytest.mark.parametrize("preset", ["quick", "long"])
+def test_the_committed_archive_holds_every_run_behind_the_committed_verdicts(preset):
+    """`make report` re-renders a preset from its archive: a verdict file naming a run the archive
+    lacks could not be re-rendered without training it."""
+    from sparsitylib.archive import run_ids_behind
+    from sparsitylib.notebook import project_root
+
+    figures = project_root() / "figures" / preset
+    run_ids, unlisted = run_ids_behind(figures)
+    assert unlisted == [] and run_ids
+    assert sorted(run_ids - set(read_archive(figures / "runs.jsonl.gz"))) == []
