@@ -22,9 +22,10 @@ from pathlib import Path
 
 from .config import from_dict
 from .files import write_atomically
-from .store import CorruptRunWarning, check_record
+from .store import MEASURED_KINDS, CorruptRunWarning, check_record
 
 ARCHIVE_NAME = "runs.jsonl.gz"  # in figures/<preset>/
+MEASUREMENTS_NAME = "measurements.json.gz"  # in figures/<preset>/: the store's measured tables
 TRANSIENT_KEYS = ("cached", "archived")  # set by RunStore.run/get, not part of a stored record
 
 
@@ -132,3 +133,35 @@ def run_ids_behind(figures: str | Path) -> tuple[set[str], list[str]]:
         else:
             run_ids.update(listed)
     return run_ids, unlisted
+
+
+def write_measurements(store_root: str | Path, path: str | Path) -> int:
+    """Write the tables measured on a store's networks (``RunStore.keep_measured``: the pruning
+    comparisons of notebook 09, the pruning tables of notebook 11) to ``path``, gzip'd JSON
+    ``{kind: {key: rows}}`` with sorted keys and a zero gzip time (the same tables give the same
+    bytes). A re-render from the archive reads them instead of retraining runs for their weights.
+    Returns how many tables were written (0: nothing written)."""
+    tables = {kind: {table.stem: json.loads(table.read_text())
+                     for table in sorted((Path(store_root) / f".{kind}").glob("*.json"))} for kind in MEASURED_KINDS}
+    count = sum(map(len, tables.values()))
+    if count:
+        payload = gzip.compress(json.dumps(tables, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
+        write_atomically(Path(path), lambda temporary: temporary.write_bytes(payload))
+    return count
+
+
+def seed_measurements(path: str | Path, store_root: str | Path) -> int:
+    """Copy the tables of a measurements file (``write_measurements``) into a store, leaving the
+    tables it already has; returns how many were copied (0 when there is no file)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    copied = 0
+    for kind, tables in json.loads(gzip.decompress(path.read_bytes())).items():
+        folder = Path(store_root) / f".{kind}"
+        for key, rows in tables.items():
+            if not (folder / f"{key}.json").is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                write_atomically(folder / f"{key}.json", lambda temporary, rows=rows: temporary.write_text(json.dumps(rows)))
+                copied += 1
+    return copied

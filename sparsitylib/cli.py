@@ -11,10 +11,15 @@
     python -m sparsitylib reproduce [--preset quick] [--only 01,03] [-p name value ...] [--runs DIR]
         Execute the preset's report notebooks with papermill; figures and an HTML report in figures/<preset>/.
     python -m sparsitylib reproduce --from-archive [--preset quick] [--runs DIR]
-        The same from the committed run records (figures/<preset>/runs.jsonl.gz): no training, except
-        the runs whose weights a notebook needs.
-    python -m sparsitylib archive [--preset quick] [--runs DIR] [--figures DIR] [--out PATH]
-        Write the records of the runs behind figures/<preset>/ (no weights) to figures/<preset>/runs.jsonl.gz.
+        The same from the committed run records (figures/<preset>/runs.jsonl.gz) and the pruning tables
+        measured on their networks (figures/<preset>/measurements.json.gz): no training.
+    python -m sparsitylib archive [--preset quick] [--runs DIR] [--figures DIR] [--out PATH] [--add]
+        Write the records of the runs behind figures/<preset>/ (no weights) to figures/<preset>/runs.jsonl.gz,
+        and the store's pruning tables to figures/<preset>/measurements.json.gz; --add keeps the archived
+        records and adds only the runs the archive lacks.
+    python -m sparsitylib claims [--check]
+        Write docs/claims.md (every claim of the paper, primary or secondary, and each regime's family)
+        from sparsitylib/claims.py; --check exits 1 with a diff when it is out of date.
     python -m sparsitylib prune <run-id> [--criterion activation|gamma] [--save pruned.pt]
         Remove a stored run's dead filters; print what it bought as JSON.
     python -m sparsitylib inspect MODEL [--weights FILE] [--data NAME|imagefolder:DIR] [--images N] [--json]
@@ -186,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("--figures", default=None, help="the report's folder, with its verdict files "
                                                           "(default figures/<preset>)")
     archive.add_argument("--out", default=None, help=f"archive file (default <figures>/{ARCHIVE_NAME})")
+    archive.add_argument("--add", action="store_true",
+                         help="keep the records the archive has and add only the runs it lacks (a run trained again "
+                              "for its weights keeps its archived record)")
     prune = command("prune", "remove a stored run's dead filters; report params, MACs, latency")
     prune.add_argument("run_id", help="a stored run's id (16 hex digits; `runs` lists them)")
     prune.add_argument("--criterion", choices=("activation", "gamma"), default="activation",
@@ -232,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     readme.add_argument("--readme", default=None, help="the Markdown file (default README.md of the repository)")
     readme.add_argument("--figures", default=None,
                         help="the verdict JSONs and MANIFEST.json (default figures/<preset>)")
+    claims = command("claims", "write docs/claims.md from the registry of claims (--check: exit 1 with a diff if out "
+                               "of date)")
+    claims.add_argument("--check", action="store_true", help="write nothing; exit 1 and print a diff if the file differs")
     data = command("data", "check that a data set is available")
     data.add_argument("dataset", nargs="?", default="fashion-mnist", help="fashion-mnist, cifar10, cifar100 or synthetic")
     data.add_argument("--download", action="store_true", help="let torchvision download it if missing")
@@ -361,7 +372,7 @@ def _reproduce(args) -> int:
 
 
 def _archive(args) -> int:
-    from .archive import run_ids_behind, write_archive
+    from .archive import MEASUREMENTS_NAME, read_archive, run_ids_behind, write_archive, write_measurements
     from .notebook import project_root
 
     figures = Path(args.figures) if args.figures else project_root() / "figures" / args.preset
@@ -376,14 +387,19 @@ def _archive(args) -> int:
         print(f"error: no runs to archive: the verdict files in {figures} list none and {store.root} holds none",
               file=sys.stderr)
         return EXIT_USAGE
-    records = {run_id: store.get(run_id) for run_id in sorted(run_ids)}
+    kept = read_archive(out) if args.add and out.is_file() else {}
+    records = {run_id: kept.get(run_id) or store.get(run_id) for run_id in sorted(run_ids)}
     missing = [run_id for run_id, record in records.items() if record is None]
     if missing:
         print(f"error: {len(missing)} of the {len(records)} runs behind {figures} are not in the run store "
               f"{store.root}: {', '.join(missing)}; nothing was written", file=sys.stderr)
         return EXIT_USAGE
     write_archive(records.values(), out)
-    print(f"archived {len(records)} run records in {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    added = f", {len(records) - len(kept)} of them new" if args.add else ""
+    print(f"archived {len(records)} run records in {out} ({out.stat().st_size / 1e6:.2f} MB){added}")
+    measured = write_measurements(store.root, out.parent / MEASUREMENTS_NAME)
+    if measured:
+        print(f"and {measured} pruning tables measured on their networks in {out.parent / MEASUREMENTS_NAME}")
     return EXIT_OK
 
 
@@ -394,6 +410,24 @@ def _readme(args) -> int:
     root = project_root()
     return readme.main(Path(args.readme) if args.readme else root / "README.md",
                        Path(args.figures) if args.figures else root / "figures" / args.preset, args.preset, args.check)
+
+
+def _claims(args) -> int:
+    from . import claims
+    from .files import write_atomically
+    from .notebook import project_root
+    from .readme import diff
+
+    path = project_root() / "docs" / "claims.md"
+    old, new = (path.read_text() if path.is_file() else ""), claims.markdown()
+    if args.check:
+        difference = diff(old, new, "docs/claims.md")
+        print(difference or f"{path}: matches sparsitylib/claims.py", end="" if difference else "\n")
+        return 1 if difference else EXIT_OK  # as `readme --check`: 1 means "out of date"
+    if old != new:
+        write_atomically(path, lambda temporary: temporary.write_text(new))
+    print(f"{path}: {len(claims.REGISTRY)} claims" + ("" if old != new else " (unchanged)"))
+    return EXIT_OK
 
 
 def _headline_tables(args) -> int:
@@ -451,7 +485,7 @@ def run_listing(records: list[dict]) -> str:
 
 COMMANDS = {"run": _run, "layers": _run, "table": _run, "headline": _headline_tables, "tables": _headline_tables,
             "runs": _list_runs, "reproduce": _reproduce, "archive": _archive, "prune": _prune, "inspect": _inspect,
-            "data": _check_data, "readme": _readme}
+            "data": _check_data, "readme": _readme, "claims": _claims}
 # Environment faults, each one message and its own exit code (most specific class first)
 FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
           (ConfigError, EXIT_USAGE), (OutputPathError, EXIT_USAGE))

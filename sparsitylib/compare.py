@@ -28,7 +28,6 @@ from . import __version__
 from .config import RunConfig
 from .cost import count_macs, count_parameters, measure_latency
 from .data import TensorData
-from .files import write_atomically
 from .models import ConvNet
 from .optim import build_optimizer, build_scheduler
 from .prune import PruneResult, example_input, max_logit_difference, prune_dead, rebuild
@@ -182,9 +181,10 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
     """For every (model, data set, seed) among ``records`` that has an Adam+L2 run, an SGD+L2 run
     and an SGD+L2 run with ``gamma_l1``: the comparison table rows, with those three columns.
 
-    Each case's rows are kept in the store (``.comparisons/``, keyed by the three run ids and the
-    budgets), so re-running the notebook does not fine-tune and time everything again; the
-    latencies are then those measured when the case was first computed, on that machine."""
+    Each case's rows are kept in the store (``RunStore.keep_measured("comparisons", ...)``, keyed by
+    the three run ids and the budgets, and committed beside the run archive), so re-running the
+    notebook does not fine-tune and time everything again; the latencies are then those measured
+    when the case was first computed, on that machine."""
     from .config import from_dict
     from .train import load_config_data
 
@@ -199,9 +199,9 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
             continue
         key = hashlib.sha256(json.dumps([[r["run_id"] for r in (implicit, dense, slim)], finetune_epochs,
                                          latency_repeats, __version__]).encode()).hexdigest()[:16]
-        cached = store.root / ".comparisons" / f"{key}.json"
-        if cached.is_file():
-            rows.extend(json.loads(cached.read_text()))
+        cached = store.measured("comparisons", key)
+        if cached is not None:
+            rows.extend(cached)
             continue
         configs = [from_dict(r["config"]) for r in (implicit, dense, slim)]
         data = load_config_data(configs[0])
@@ -214,7 +214,6 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
         for row in table:
             row["max_logit_difference"] = difference if row["method"] == IMPLICIT else float("nan")
         case_rows = [{"model": model_name, "dataset": dataset, "seed": seed, **row} for row in table]
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(cached, lambda temporary: temporary.write_text(json.dumps(case_rows)))
+        store.keep_measured("comparisons", key, case_rows)
         rows.extend(case_rows)
     return pd.DataFrame(rows)

@@ -18,6 +18,7 @@ from .data import DATASETS
 from .optim import OPTIMIZERS, cumulative_lr
 from .sparsity import GAMMA_THRESHOLD
 from .store import RunTables
+from .claims import Design, bound, paired_runs, two_arm
 from .verdict import (
     DOES_NOT_HOLD,
     HOLDS,
@@ -92,20 +93,39 @@ def optimizer_regularizer(tables: RunTables, compared_to_sgd: list | None = None
         return select(runs, optimizer=optimizer, decay_mode=mode)
 
     verdicts = [greater(f"With L2, {o} leaves more dead filters than SGD", arm(o, "l2"), arm("sgd", "l2"),
-                        f"{o}+l2", "sgd+l2") for o in adaptive]
+                        f"{o}+l2", "sgd+l2", claim_id="adam-vs-sgd" if o == "adam" else "other-adaptive-vs-sgd")
+                for o in adaptive]
     unregularized = sorted(o for o, mode in arms if mode == "none")
     verdicts.append(all_bounds("Without regularization no filters die, for every optimizer run without it",
-                               [near_zero(f"{o}+none", arm(o, "none"), f"{o}+none") for o in unregularized]))
-    pairs = [("With Adam, L2 leaves more dead filters than no regularization", ("adam", "l2"), ("adam", "none")),
+                               [near_zero(f"{o}+none", arm(o, "none"), f"{o}+none") for o in unregularized],
+                               claim_id="none-without-regularization"))
+    pairs = [("With Adam, L2 leaves more dead filters than no regularization", ("adam", "l2"), ("adam", "none"),
+              "l2-vs-none"),
              ("With Adam, the paper's weight decay also leaves dead filters (more than no regularization)",
-              ("adam", "wd"), ("adam", "none")),
+              ("adam", "wd"), ("adam", "none"), "wd-vs-none"),
              ("With Adam, L2 leaves more dead filters than the paper's weight decay (same lambda)",
-              ("adam", "l2"), ("adam", "wd")),
+              ("adam", "l2"), ("adam", "wd"), "l2-vs-wd"),
              ("With the paper's weight decay (same lambda), Adam leaves more dead filters than SGD",
-              ("adam", "wd"), ("sgd", "wd"))]
-    verdicts += [greater(claim, arm(*a), arm(*b), "+".join(a), "+".join(b)) for claim, a, b in pairs
-                 if a in arms and b in arms]
+              ("adam", "wd"), ("sgd", "wd"), "wd-adam-vs-sgd")]
+    verdicts += [greater(claim, arm(*a), arm(*b), "+".join(a), "+".join(b), claim_id=claim_id)
+                 for claim, a, b, claim_id in pairs if a in arms and b in arms]
     return verdicts
+
+
+def optimizer_designs(seeds, optimizers, unregularized, weight_decay, other_seeds) -> list[Design]:
+    """Notebook 01's primary claims, as its parameters design them: Adam+L2 against SGD+L2 and
+    against Adam+WD (the headline arms, ``seeds`` each), and the bound without regularization
+    (``seeds`` runs for Adam, ``other_seeds`` for the others)."""
+    designs = []
+    if "adam" in optimizers and "sgd" in optimizers:
+        designs.append(two_arm("adam-vs-sgd", len(seeds), len(seeds)))
+    if "adam" in optimizers and "adam" in (optimizers if weight_decay is None else weight_decay):
+        designs.append(two_arm("l2-vs-wd", len(seeds), len(seeds)))
+    bounded = optimizers if unregularized is None else unregularized
+    if bounded:
+        designs.append(bound("none-without-regularization",
+                             min(len(seeds) if o in ("adam", "sgd") else len(other_seeds) for o in bounded)))
+    return designs
 
 
 ARM_METRICS = ("dead_by_activation", "dead_by_gamma", "test_error")
@@ -125,12 +145,11 @@ def arm_facts(runs: pd.DataFrame) -> dict:
 
 
 def adaptive_summary(verdicts: list[Verdict]) -> str:
-    """How many adaptive optimizers' "more than SGD" claims hold (after the notebook's Holm
-    adjustment): a description of the individual claims, not a test of its own."""
-    parts = [v for v in verdicts if v.claim.startswith("With L2, ") and v.claim.endswith("than SGD")]
-    holding = [v.claim.split()[2] for v in parts if v.status == HOLDS]
-    return (f"{len(holding)} of {len(parts)} adaptive optimizers leave more dead filters than SGD with L2 "
-            f"(each tested on its own, Holm-adjusted): {', '.join(holding) or 'none'}.")
+    """Adam's primary verdict against SGD, and each other adaptive method's difference from SGD with
+    its interval (secondary: described, not tested for a status)."""
+    parts = [v for v in verdicts if v.claim_id in ("adam-vs-sgd", "other-adaptive-vs-sgd")]
+    lines = [f"- {v.claim.split()[2]}: {v.status}, difference from SGD+L2 {v.effect_text}" for v in parts]
+    return "Each adaptive optimizer with L2 against SGD with L2 (Adam primary, the others described):\n\n" + "\n".join(lines)
 
 
 # --- 2. where sparsity lives --------------------------------------------------------------------
@@ -147,14 +166,34 @@ def mean_live_selectivity(tables: RunTables) -> pd.Series:
     return live.groupby("run_id")["selectivity"].mean()
 
 
+HEALTHY_GAMMA = 0.05  # a filter with |gamma| above this at the end is far from dying
+
+
+def mean_healthy_selectivity(tables: RunTables) -> pd.Series:
+    """Per run: the mean selectivity of its live filters with |gamma| > ``HEALTHY_GAMMA``."""
+    if tables.filters.empty or tables.filters["gamma"].isna().all():
+        return pd.Series(dtype=float)
+    filters = tables.filters
+    healthy = filters[~filters[DEAD] & (filters["gamma"].abs() > HEALTHY_GAMMA)]
+    return healthy.groupby("run_id")["selectivity"].mean()
+
+
 def where_sparsity_lives(tables: RunTables) -> list[Verdict]:
+    """Notebook 02: Adam+L2 against SGD+L2 on the mean selectivity of live filters (primary), and
+    of healthy filters only (secondary: the dying ones, selective because they are dying, left out)."""
     runs = completed(tables.runs).copy()
     runs["mean_selectivity"] = runs["run_id"].map(mean_live_selectivity(tables))
-    selective = greater("Adam+L2 learns more selective features than SGD+L2 (mean selectivity of live filters)",
-                        select(runs, "mean_selectivity", optimizer="adam", decay_mode="l2"),
-                        select(runs, "mean_selectivity", optimizer="sgd", decay_mode="l2"),
-                        "adam+l2", "sgd+l2", fmt="{:.3f}", min_effect=MIN_SELECTIVITY_EFFECT)
-    return [selective]
+    runs["healthy_selectivity"] = runs["run_id"].map(mean_healthy_selectivity(tables))
+    verdicts = []
+    for column, claim, claim_id in (
+            ("mean_selectivity", "Adam+L2 learns more selective features than SGD+L2 (mean selectivity of live filters)",
+             "more-selective"),
+            ("healthy_selectivity", f"Adam+L2's healthy filters (|gamma| > {HEALTHY_GAMMA:g}) are more selective than "
+             f"SGD+L2's", "more-selective-healthy")):
+        verdicts.append(greater(claim, select(runs, column, optimizer="adam", decay_mode="l2"),
+                                select(runs, column, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2",
+                                fmt="{:.3f}", min_effect=MIN_SELECTIVITY_EFFECT, claim_id=claim_id))
+    return verdicts
 
 
 def layer_observation(tables: RunTables, optimizer: str = "adam", decay_mode: str = "l2") -> str:
@@ -199,25 +238,32 @@ def gamma_halving(tables: RunTables) -> pd.DataFrame:
     """Per run: the epoch at which each filter's |gamma| first falls to half its initial value (1),
     from the per-epoch snapshots; filters that never halve within training count as epochs + 1
     (censored). Columns: run_id, optimizer, decay_mode, seed, epochs, halved (fraction of filters),
-    median_halving_epoch (over all filters, censored values included), gamma_log_decay_per_epoch
-    (the mean over filters of ln(1/|gamma|) at the end, divided by the epochs)."""
+    median_halving_epoch (over all filters, censored values included), and each filter's log-decay
+    rate, ln(1/|gamma|) at the end divided by the epochs, summarized three ways:
+    gamma_log_decay_per_epoch (the mean over all filters: the few dead ones, at |gamma| ~ 1e-4,
+    weigh most), median_log_decay_per_epoch (the median over all filters: the typical filter) and
+    survivors_log_decay_per_epoch (the mean over the filters alive at the end)."""
     runs = completed(tables.runs).set_index("run_id")
     per_filter = tables.history_filters()
     if per_filter.empty or "gamma" not in per_filter or per_filter["gamma"].isna().all():
         return pd.DataFrame()
     per_filter = per_filter[per_filter["run_id"].isin(runs.index) & per_filter["gamma"].notna()]
+    ends_dead = tables.filters.set_index(["run_id", "layer", "filter"])[DEAD].astype(bool)
     rows = []
     for run_id, group in per_filter.groupby("run_id", sort=False):
         epochs = int(runs.loc[run_id, "epochs"])
         halved = group[group["gamma"] <= HALF].groupby(["layer", "filter"])["epoch"].min()
         filters = group.groupby(["layer", "filter"]).ngroups
         epochs_to_half = np.concatenate([halved.to_numpy(dtype=float), np.full(filters - len(halved), epochs + 1.0)])
-        final = group[group["epoch"] == group["epoch"].max()]["gamma"].to_numpy(dtype=float)
-        rate = float(np.mean(-np.log(np.clip(final, 1e-12, None)))) / epochs  # mean log-decay per epoch
+        final = group[group["epoch"] == group["epoch"].max()]
+        rates = -np.log(np.clip(final["gamma"].abs().to_numpy(dtype=float), 1e-12, None)) / epochs
+        dead = ends_dead.reindex(pd.MultiIndex.from_frame(final[["run_id", "layer", "filter"]])).fillna(False).to_numpy(bool)
         rows.append({"run_id": run_id, **{c: runs.loc[run_id, c] for c in ("optimizer", "decay_mode", "seed")},
                      "epochs": epochs, "halved": len(halved) / filters,
                      "median_halving_epoch": float(np.median(epochs_to_half)),
-                     "gamma_log_decay_per_epoch": rate})
+                     "gamma_log_decay_per_epoch": float(np.mean(rates)),
+                     "median_log_decay_per_epoch": float(np.median(rates)),
+                     "survivors_log_decay_per_epoch": float(np.mean(rates[~dead])) if (~dead).any() else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -228,29 +274,40 @@ def min_decay_rate_effect(epochs: int) -> float:
     return float(np.log(1 / 0.99) / epochs)
 
 
+GAMMA_DECAY_QUANTITIES = (
+    ("median_log_decay_per_epoch", "BatchNorm scales (gamma) of the typical filter decay faster with Adam+L2 than "
+     "with Adam+WD or SGD+L2", "gamma-decays-faster", "the median over all filters"),
+    ("survivors_log_decay_per_epoch", "BatchNorm scales of the filters that survive decay faster with Adam+L2 than "
+     "with Adam+WD or SGD+L2", "gamma-decays-faster-survivors", "the mean over the filters alive at the end"),
+)
+
+
 def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
-    """Do BatchNorm scales decay faster with Adam+L2 than with Adam+WD or SGD+L2? Per run, the
-    mean per-epoch log-decay of |gamma| over all filters (from the snapshots: ln(1/|gamma|) at the
-    end divided by the epochs); its half-life is ln 2 / rate. Higher is faster."""
+    """Do BatchNorm scales decay faster with Adam+L2 than with Adam+WD or SGD+L2? Each filter's
+    per-epoch log-decay of |gamma| (ln(1/|gamma|) at the end divided by the epochs; its half-life
+    is ln 2 / rate; higher is faster), per run summarized by the median over all filters (primary:
+    the typical filter, which the few dead filters cannot dominate) and by the mean over the
+    filters that survive (secondary: the subset every arm has)."""
     speed = gamma_halving(tables)
-    claim = "BatchNorm scales (gamma) decay faster with Adam+L2 than with Adam+WD or SGD+L2"
     if speed.empty:
-        return [Verdict(claim, INCONCLUSIVE, "no per-epoch |gamma| in these runs (stored before it was recorded)")]
-    column = "gamma_log_decay_per_epoch"
+        return [Verdict(claim, INCONCLUSIVE, "no per-epoch |gamma| in these runs (stored before it was recorded)",
+                        claim_id=claim_id) for _, claim, claim_id, _ in GAMMA_DECAY_QUANTITIES]
     floor = min_decay_rate_effect(int(speed["epochs"].max()))
+    verdicts = []
+    for column, claim, claim_id, summary in GAMMA_DECAY_QUANTITIES:
+        def arm(optimizer, decay_mode):
+            return select(speed.assign(status="completed"), column, optimizer=optimizer, decay_mode=decay_mode)
 
-    def arm(optimizer, decay_mode):
-        return select(speed.assign(status="completed"), column, optimizer=optimizer, decay_mode=decay_mode)
-
-    faster = combine(claim, [
-        greater("adam+l2 > adam+wd", arm("adam", "l2"), arm("adam", "wd"), "adam+l2", "adam+wd", fmt="{:.3f}",
-                min_effect=floor),
-        greater("adam+l2 > sgd+l2", arm("adam", "l2"), arm("sgd", "l2"), "adam+l2", "sgd+l2", fmt="{:.3f}",
-                min_effect=floor),
-    ])
-    faster.evidence = ("mean log-decay of |gamma| per epoch (ln 1/|gamma| at the end / epochs; half-life = ln 2 / "
-                       "rate). " + faster.evidence)
-    return [faster]
+        faster = combine(claim, [
+            greater("adam+l2 > adam+wd", arm("adam", "l2"), arm("adam", "wd"), "adam+l2", "adam+wd", fmt="{:.4f}",
+                    min_effect=floor),
+            greater("adam+l2 > sgd+l2", arm("adam", "l2"), arm("sgd", "l2"), "adam+l2", "sgd+l2", fmt="{:.4f}",
+                    min_effect=floor),
+        ], claim_id=claim_id)
+        faster.evidence = (f"log-decay of |gamma| per epoch (ln 1/|gamma| at the end / epochs), {summary}, per run. "
+                           + faster.evidence)
+        verdicts.append(faster)
+    return verdicts
 
 
 def criteria_agreement(tables: RunTables) -> pd.DataFrame:
@@ -291,10 +348,21 @@ def criteria_description(agreement: pd.DataFrame) -> str:
     return ". ".join(parts)
 
 
+def spread(values) -> dict:
+    """Per-run values with their mean, sd (0 for one run) and range; None entries (undefined in a
+    run) are kept in ``per_run`` and left out of the summary."""
+    known = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not known:
+        return {"per_run": list(values), "runs": 0, "mean": None, "sd": None, "min": None, "max": None}
+    return {"per_run": list(values), "runs": len(known), "mean": float(np.mean(known)),
+            "sd": float(np.std(known, ddof=1)) if len(known) > 1 else 0.0, "min": min(known), "max": max(known)}
+
+
 def criteria_facts(agreement: pd.DataFrame) -> dict:
-    """Per setting (``adam+l2``), the runs' filters pooled: how many each criterion finds dead, how
-    many both find, the Jaccard index of the two dead sets network-wide and per layer (None where
-    neither finds one): the numbers a reader quotes for "do the two criteria agree"."""
+    """Per setting (``adam+l2``): how many filters each criterion finds dead, how many both find
+    and the Jaccard index of the two dead sets, the runs pooled (network-wide and per layer; None
+    where neither finds one) and per run with its spread (``jaccard_runs``): the numbers a reader
+    quotes for "do the two criteria agree", run by run."""
     def jaccard(rows) -> float | None:
         either = int(rows["dead_by_either"].sum())
         return round(int(rows["dead_by_both"].sum()) / either, 4) if either else None
@@ -307,6 +375,7 @@ def criteria_facts(agreement: pd.DataFrame) -> dict:
             "runs": int(group["run_id"].nunique()), "filters": int(group["filters"].sum()),
             **{column: int(group[column].sum()) for column in ("dead_by_activation", "dead_by_gamma", "dead_by_both")},
             "jaccard": jaccard(group),
+            "jaccard_runs": spread([jaccard(rows) for _, rows in group.groupby("run_id", sort=True)]),
             "jaccard_per_layer": {layer: jaccard(rows) for layer, rows in group.groupby("layer", sort=False)}}
     return facts
 
@@ -314,12 +383,13 @@ def criteria_facts(agreement: pd.DataFrame) -> dict:
 # --- 4, 5. regularization strength, learning rate, batch size ----------------------------------
 
 
-def increases_with(tables: RunTables, setting: str, claim: str, direction: int = 1, **where) -> Verdict:
+def increases_with(tables: RunTables, setting: str, claim: str, direction: int = 1, claim_id: str | None = None,
+                   **where) -> Verdict:
     """A trend verdict on the fraction of dead filters against one setting (runs matching ``where``)."""
     runs = completed(tables.runs)
     for column, value in where.items():
         runs = runs[runs[column] == value]
-    return trend(claim, runs, setting, DEAD, direction)
+    return trend(claim, runs, setting, DEAD, direction, claim_id=claim_id)
 
 
 ERROR_BUDGET = 0.02  # "at equal test error": at most 2 points of test error above no regularization
@@ -357,24 +427,26 @@ def regularization_strength(decay_tables: RunTables, optimizer: str = "adam") ->
     runs = with_lambda_zero(decay_tables.runs)
     mine = runs[runs["optimizer"] == optimizer]
     verdicts = [trend(f"{optimizer}+{m}: stronger regularization leaves more dead filters", mine[mine["decay_mode"].isin(
-        [m, "none"])], "decay", DEAD) for m in ("l2", "wd") if len(select(mine, decay_mode=m))]
+        [m, "none"])], "decay", DEAD, claim_id="stronger-regularization" if m == "l2" else "stronger-wd")
+        for m in ("l2", "wd") if len(select(mine, decay_mode=m))]
     chosen = {m: budget_decay(runs, optimizer, m) for m in ("l2", "wd")}
     budget = f"test error at most {ERROR_BUDGET:.0%} above {optimizer} without regularization"
     claim = f"At equal test error ({budget}), {optimizer}+L2 leaves more dead filters than {optimizer}+WD"
     if None in chosen.values():
         verdicts.append(Verdict(claim, INCONCLUSIVE, f"needs lambda 0 and an L2 and a WD lambda within the budget; "
-                                f"chosen: {chosen}"))
+                                f"chosen: {chosen}", claim_id="equal-error-l2-vs-wd"))
     else:
         verdicts.append(greater(claim, select(mine, decay_mode="l2", decay=chosen["l2"]),
                                 select(mine, decay_mode="wd", decay=chosen["wd"]),
-                                f"{optimizer}+l2 at {chosen['l2']:g}", f"{optimizer}+wd at {chosen['wd']:g}"))
+                                f"{optimizer}+l2 at {chosen['l2']:g}", f"{optimizer}+wd at {chosen['wd']:g}",
+                                claim_id="equal-error-l2-vs-wd"))
     claim = f"With {optimizer}, the paper's WD also leaves dead filters at equal test error ({budget})"
     if chosen["wd"] is None:
-        verdicts.append(Verdict(claim, INCONCLUSIVE, "no WD lambda within the budget"))
+        verdicts.append(Verdict(claim, INCONCLUSIVE, "no WD lambda within the budget", claim_id="equal-error-wd-vs-none"))
     else:
         verdicts.append(greater(claim, select(mine, decay_mode="wd", decay=chosen["wd"]),
                                 select(mine, decay_mode="none"), f"{optimizer}+wd at {chosen['wd']:g}",
-                                f"{optimizer}+none"))
+                                f"{optimizer}+none", claim_id="equal-error-wd-vs-none"))
     return verdicts
 
 
@@ -405,28 +477,35 @@ def number_of_classes(runs: pd.DataFrame) -> pd.Series:
 def task_difficulty(class_tables: RunTables, size_tables: RunTables, dataset_tables: RunTables | None = None) -> list[Verdict]:
     classes = completed(class_tables.runs).copy()
     classes["n_classes"] = number_of_classes(classes)
-    verdicts = [trend("Fewer classes (an easier task) leave more dead filters", classes, "n_classes", DEAD, -1),
+    verdicts = [trend("Fewer classes (an easier task) leave more dead filters", classes, "n_classes", DEAD, -1,
+                      claim_id="fewer-classes"),
                 trend("A smaller training set (easier to fit; same number of steps) leaves more dead filters",
-                      completed(size_tables.runs), "train_size", DEAD, -1)]
+                      completed(size_tables.runs), "train_size", DEAD, -1, claim_id="smaller-training-set")]
     if dataset_tables is not None and len(dataset_tables.runs) and {"cifar10", "cifar100"} <= set(dataset_tables.runs["dataset"]):
         runs = dataset_tables.runs
         verdicts.append(greater("CIFAR-10 leaves more dead filters than CIFAR-100",
                                 select(runs, dataset="cifar10"), select(runs, dataset="cifar100"),
-                                "cifar10", "cifar100"))
+                                "cifar10", "cifar100", claim_id="cifar10-vs-cifar100"))
     return verdicts
 
 
 # --- 7. capacity and architecture ---------------------------------------------------------------
 
 
+PRIMARY_MODEL = "basicnet"  # the network of notebook 01, where Adam+L2 against SGD+L2 is tested
+
+
 def capacity(width_tables: RunTables, arch_tables: RunTables) -> list[Verdict]:
+    """Notebook 07: the width trend, and Adam+L2 against SGD+L2 in each architecture but BasicNet,
+    whose comparison is notebook 01's primary claim (tested there once, on the same runs)."""
     width = trend("A narrower network (less capacity) has a larger fraction of dead filters",
-                  completed(width_tables.runs), "width", DEAD, -1)
+                  completed(width_tables.runs), "width", DEAD, -1, claim_id="narrower")
     runs = arch_tables.runs
     per_model = [greater(f"{m}: adam+l2 > sgd+l2", select(runs, model=m, optimizer="adam", decay_mode="l2"),
                          select(runs, model=m, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2")
-                 for m in sorted(set(runs["model"]))]
-    return [width, combine("Adam+L2 leaves more dead filters than SGD+L2 in every architecture", per_model)]
+                 for m in sorted(set(runs["model"])) if m != PRIMARY_MODEL]
+    claim = f"Adam+L2 leaves more dead filters than SGD+L2 in every other architecture ({PRIMARY_MODEL}: notebook 01)"
+    return [width, combine(claim, per_model, claim_id="every-architecture")]
 
 
 # --- 8. mechanism -------------------------------------------------------------------------------
@@ -444,10 +523,12 @@ def mechanism_variant(row) -> str:
     return BASELINE
 
 
-def mechanism(tables: RunTables, lead_epochs: int = 2) -> list[Verdict]:
+def mechanism(tables: RunTables, lead_epochs: int = 2, early_epoch: int = 1) -> list[Verdict]:
     """Notebook 8. Leaky ReLU is judged by the gamma criterion (a leaky unit that is never positive
     still passes 0.01x its input, so "never positive" is not dead); a variant that did not train
-    makes its comparison invalid rather than a direction."""
+    makes its comparison invalid rather than a direction. The workshop's "selective features
+    emerge, then get pruned" is tested on selectivity at ``early_epoch``, while filters are healthy
+    (``early_selectivity``); the selectivity ``lead_epochs`` before each death is described."""
     runs = completed(tables.runs).copy()
     runs["variant"] = runs.apply(mechanism_variant, axis=1)
     variants = set(runs["variant"])
@@ -456,7 +537,8 @@ def mechanism(tables: RunTables, lead_epochs: int = 2) -> list[Verdict]:
     if "leaky ReLU" in variants:
         leaky = greater("With leaky ReLU fewer filters die (gamma criterion: |gamma| < 1e-3)",
                         select(runs, "dead_by_gamma", variant=BASELINE),
-                        select(runs, "dead_by_gamma", variant="leaky ReLU"), BASELINE, "leaky ReLU")
+                        select(runs, "dead_by_gamma", variant="leaky ReLU"), BASELINE, "leaky ReLU",
+                        claim_id="leaky-relu")
         leaky.evidence += (f"; never positive on the training images (not dead: the unit still passes "
                            f"{runs.loc[runs['variant'] == 'leaky ReLU', 'negative_slope'].max():g}x): "
                            f"{describe(select(runs, variant='leaky ReLU'))}")
@@ -467,11 +549,24 @@ def mechanism(tables: RunTables, lead_epochs: int = 2) -> list[Verdict]:
         not_decayed = select(runs, variant="BN params not decayed")
         verdicts += [
             greater("Decaying BN's gamma and beta is needed for the full effect (more die than when only weights decay)",
-                    baseline, not_decayed, BASELINE, "BN params not decayed"),
+                    baseline, not_decayed, BASELINE, "BN params not decayed", claim_id="bn-decay-needed"),
             near_zero("With BN's gamma and beta not decayed, no filters die (the paper's mechanism: the regularizer "
-                      "pulls gamma and beta down)", not_decayed, "BN params not decayed")]
-    verdicts.append(selective_before_death(tables, runs.loc[runs["variant"] == BASELINE, "run_id"], lead_epochs))
+                      "pulls gamma and beta down)", not_decayed, "BN params not decayed",
+                      claim_id="none-die-bn-not-decayed")]
+    baseline_ids = runs.loc[runs["variant"] == BASELINE, "run_id"]
+    verdicts.append(early_selectivity(tables, baseline_ids, early_epoch))
+    verdicts.append(selective_before_death(tables, baseline_ids, lead_epochs))
     return verdicts
+
+
+def mechanism_designs(seeds, baseline_seeds, variants) -> list[Design]:
+    """Notebook 8's primary claims as its parameters design them: everything decayed
+    (``baseline_seeds``) against BatchNorm's parameters not decayed (``seeds``), and the sign-flip
+    test of early selectivity over the baseline's runs."""
+    designs = [paired_runs("early-selectivity-predicts-death", len(baseline_seeds))]
+    if "bn_params_not_decayed" in variants:
+        designs.append(two_arm("bn-decay-needed", len(baseline_seeds), len(seeds)))
+    return designs
 
 
 MECHANISM_VARIANTS = {"leaky_relu": lambda slope: {"activation": ["leaky_relu"], "negative_slope": [slope]},
@@ -493,7 +588,8 @@ def mechanism_grid(exp, optimizer: str, baseline_seeds, variants, leaky_slope: f
 def without_batchnorm(runs: pd.DataFrame, baseline) -> Verdict:
     claim = "Without BatchNorm fewer filters die"
     no_bn = runs[runs["variant"] == "no BatchNorm"]
-    compared = greater(claim, baseline, no_bn[DEAD].to_numpy(dtype=float), BASELINE, "no BatchNorm")
+    compared = greater(claim, baseline, no_bn[DEAD].to_numpy(dtype=float), BASELINE, "no BatchNorm",
+                       claim_id="no-batchnorm")
     if len(no_bn) == 0:
         return compared
     classes = int(number_of_classes(no_bn).iloc[0])
@@ -506,7 +602,7 @@ def without_batchnorm(runs: pd.DataFrame, baseline) -> Verdict:
                               f"network says nothing about BatchNorm"
                               + (f". The runs that trained: dead {', '.join(f'{d:.1%}' for d in trained[DEAD])} at "
                                  f"test error {', '.join(f'{e:.1%}' for e in trained['test_error'])}" if len(trained) else ""),
-                       [compared])
+                       [compared], claim_id="no-batchnorm")
     return compared
 
 
@@ -538,7 +634,8 @@ def gamma_lag(aligned: pd.DataFrame, runs: pd.DataFrame) -> dict:
     """Per setting (``optimizer+decay_mode``), from ``bn_around_death``: how many filters died, the
     median |gamma| at their epoch of death, and the median number of epochs from death until |gamma|
     first fell below the gamma criterion's 1e-3 (over the filters that got there within training;
-    negative: before they stopped firing)."""
+    negative: before they stopped firing), the filters pooled and, with their spread, per run
+    (``*_runs``: each run's median)."""
     if aligned.empty:
         return {}
     settings = runs.set_index("run_id")[["optimizer", "decay_mode"]]
@@ -552,7 +649,12 @@ def gamma_lag(aligned: pd.DataFrame, runs: pd.DataFrame) -> dict:
             "dying_filters": int(filters.ngroups),
             "median_gamma_at_death": float(at_death.median()) if len(at_death) else None,
             "below_threshold_within_training": int(len(below)),
-            "median_epochs_from_death_to_threshold": float(below.median()) if len(below) else None}
+            "median_epochs_from_death_to_threshold": float(below.median()) if len(below) else None,
+            "median_gamma_at_death_runs": spread(
+                [float(g.loc[g["epochs_from_death"] == 0, "gamma"].median()) for _, g in group.groupby("run_id", sort=True)]),
+            "median_epochs_from_death_to_threshold_runs": spread(
+                [float(below.loc[run_id].median()) if run_id in below.index.get_level_values(0) else None
+                 for run_id in sorted(group["run_id"].unique())])}
     return result
 
 
@@ -575,24 +677,90 @@ def selectivity_before_death(history_filters: pd.DataFrame) -> pd.DataFrame:
                   "survivors_selectivity", "difference"]]
 
 
-def selective_before_death(tables: RunTables, run_ids, lead_epochs: int = 2) -> Verdict:
-    """Workshop paper: selective features emerge, then get pruned. Aligned on each filter's epoch
-    of death d, its selectivity at d - ``lead_epochs`` minus the mean selectivity of its layer's
-    survivors at that same epoch (so layer and training time are matched); per run the mean over
-    its dying filters; a sign-flip test over runs (the run is the unit). The default lead is 2:
-    one epoch before death a filter already fires on few images almost by definition."""
-    claim = (f"Filters are more selective than their layer's survivors {lead_epochs} epoch(s) before they die "
-             f"(selective features emerge, then get pruned)")
+def lead_curve(aligned: pd.DataFrame) -> pd.DataFrame:
+    """Per run and lead (epochs before death), from ``selectivity_before_death``: the mean of dying
+    minus same-layer survivors' selectivity over the run's dying filters, and how many there were.
+    Columns: run_id, epochs_before_death, difference, filters."""
+    if aligned.empty:
+        return pd.DataFrame(columns=["run_id", "epochs_before_death", "difference", "filters"])
+    return (aligned.groupby(["run_id", "epochs_before_death"])["difference"].agg(["mean", "size"])
+            .rename(columns={"mean": "difference", "size": "filters"}).reset_index())
+
+
+def selectivity_auc(history_filters: pd.DataFrame, final_filters: pd.DataFrame) -> pd.DataFrame:
+    """Per run and snapshot epoch: how well selectivity at that epoch separates the filters that
+    end dead (``final_filters``' activation criterion) from the survivors of the same layer: the
+    AUC over all (dying, surviving) pairs within layers (1: every dying filter more selective, 0.5:
+    no separation; ties count half), over the filters still firing at that epoch. Columns: run_id,
+    epoch, auc, pairs, dying (filters), dying_median_gamma (their median |gamma| at that epoch)."""
+    ends = final_filters[["run_id", "layer", "filter", DEAD]].rename(columns={DEAD: "ends_dead"})
+    frame = history_filters.merge(ends, on=["run_id", "layer", "filter"])
+    frame = frame[frame["selectivity"].notna()]
+    rows = []
+    for (run_id, epoch), snapshot in frame.groupby(["run_id", "epoch"], sort=True):
+        wins = pairs = 0.0
+        for _, layer in snapshot.groupby("layer", sort=False):
+            dying = layer.loc[layer["ends_dead"].astype(bool), "selectivity"].to_numpy(dtype=float)
+            surviving = layer.loc[~layer["ends_dead"].astype(bool), "selectivity"].to_numpy(dtype=float)
+            if len(dying) and len(surviving):
+                difference = dying[:, None] - surviving[None, :]
+                wins += (difference > 0).sum() + 0.5 * (difference == 0).sum()
+                pairs += difference.size
+        dying_gamma = snapshot.loc[snapshot["ends_dead"].astype(bool), "gamma"].abs()
+        rows.append({"run_id": run_id, "epoch": int(epoch), "auc": wins / pairs if pairs else float("nan"),
+                     "pairs": int(pairs), "dying": int(snapshot["ends_dead"].astype(bool).sum()),
+                     "dying_median_gamma": float(dying_gamma.median()) if len(dying_gamma) else float("nan")})
+    return pd.DataFrame(rows, columns=["run_id", "epoch", "auc", "pairs", "dying", "dying_median_gamma"])
+
+
+MIN_AUC_EFFECT = 0.05  # an AUC within 0.05 of chance (0.45 to 0.55) predicts nothing worth the name
+
+
+def early_selectivity(tables: RunTables, run_ids, early_epoch: int = 1) -> Verdict:
+    """Workshop paper: selective features emerge, then get pruned. Does selectivity measured while
+    filters are healthy, at ``early_epoch`` (after one epoch by default, long before the first
+    death), predict which filters of a layer end dead? Per run the within-layer AUC
+    (``selectivity_auc``) minus 0.5; a sign-flip test over runs (the run is the unit), minimum
+    effect ``MIN_AUC_EFFECT``."""
+    claim_id = "early-selectivity-predicts-death"
+    claim = (f"Selectivity at epoch {early_epoch}, while filters are healthy, predicts their later death within their "
+             f"layer (selective features emerge, then get pruned)")
     per_filter = tables.history_filters()
     if per_filter.empty:
-        return Verdict(claim, INCONCLUSIVE, "no per-epoch filter history")
+        return Verdict(claim, INCONCLUSIVE, "no per-epoch filter history", claim_id=claim_id)
+    aucs = selectivity_auc(per_filter[per_filter["run_id"].isin(run_ids) & (per_filter["epoch"] == early_epoch)],
+                           tables.filters[tables.filters["run_id"].isin(run_ids)])
+    aucs = aucs[aucs["pairs"] > 0]
+    if aucs.empty:
+        return Verdict(claim, INCONCLUSIVE, f"no run has both dying and surviving filters firing at epoch "
+                       f"{early_epoch}", claim_id=claim_id)
+    verdict = paired_greater(claim, (aucs["auc"] - 0.5).to_numpy(), "AUC - 0.5", fmt="{:+.3f}",
+                             min_effect=MIN_AUC_EFFECT, claim_id=claim_id)
+    verdict.evidence += (f"; per-run AUC {', '.join(f'{a:.2f}' for a in aucs['auc'])}; the dying filters' median "
+                         f"|gamma| at epoch {early_epoch}: {', '.join(f'{g:.2f}' for g in aucs['dying_median_gamma'])} "
+                         f"(healthy: BatchNorm's scale starts at 1)")
+    return verdict
+
+
+def selective_before_death(tables: RunTables, run_ids, lead_epochs: int = 2) -> Verdict:
+    """Aligned on each filter's epoch of death d, its selectivity at d - ``lead_epochs`` minus the
+    mean selectivity of its layer's survivors at that same epoch (so layer and training time are
+    matched); per run the mean over its dying filters; a sign-flip test over runs. Secondary: a
+    filter about to die fires on few images because it is dying (``lead_curve`` shows the whole
+    curve), so this describes filters becoming selective as they die."""
+    claim = f"Filters are more selective than their layer's survivors {lead_epochs} epoch(s) before they die"
+    claim_id = "selective-as-they-die"
+    per_filter = tables.history_filters()
+    if per_filter.empty:
+        return Verdict(claim, INCONCLUSIVE, "no per-epoch filter history", claim_id=claim_id)
     aligned = selectivity_before_death(per_filter[per_filter["run_id"].isin(run_ids)])
     at_lead = aligned[aligned["epochs_before_death"] == lead_epochs] if len(aligned) else aligned
     if at_lead.empty:
-        return Verdict(claim, INCONCLUSIVE, f"no filter died {lead_epochs} or more epochs after the first snapshot")
+        return Verdict(claim, INCONCLUSIVE, f"no filter died {lead_epochs} or more epochs after the first snapshot",
+                       claim_id=claim_id)
     per_run = at_lead.groupby("run_id")["difference"].mean()
     verdict = paired_greater(claim, per_run.to_numpy(), "dying - same-layer survivors", fmt="{:+.3f}",
-                             min_effect=MIN_SELECTIVITY_EFFECT)
+                             min_effect=MIN_SELECTIVITY_EFFECT, claim_id=claim_id)
     verdict.evidence += (f"; {len(at_lead)} dying filters over {len(per_run)} runs "
                          f"({', '.join(f'{n}' for n in at_lead.groupby('run_id').size())} per run)")
     return verdict
@@ -608,16 +776,17 @@ EXACT_CAVEAT = ("a filter dead on every training image may still fire on a test 
                 "rounding means one did")
 
 
-def exactness(claim: str, cases: list[str], differences) -> Verdict:
+def exactness(claim: str, cases: list[str], differences, claim_id: str) -> Verdict:
     """A per-run check, not a test: every largest test-logit difference below ``EXACT_LOGIT_TOLERANCE``."""
     differences = np.asarray(differences, dtype=float)
     if len(differences) == 0:
-        return Verdict(claim, INCONCLUSIVE, "no pruned runs")
+        return Verdict(claim, INCONCLUSIVE, "no pruned runs", claim_id=claim_id)
     exact = int((differences < EXACT_LOGIT_TOLERANCE).sum())
     status = HOLDS if exact == len(differences) else DOES_NOT_HOLD
     return Verdict(claim, status, f"{exact} of {len(differences)} runs exact; " + "; ".join(cases) + f" ({EXACT_CAVEAT})",
                    f"check per run: largest |logit difference| < {EXACT_LOGIT_TOLERANCE:g} (float64)", n={"runs": len(cases)},
-                   effect=float(differences.max()), effect_label="largest logit difference over runs", fmt="{:.2g}")
+                   effect=float(differences.max()), effect_label="largest logit difference over runs", fmt="{:.2g}",
+                   claim_id=claim_id)
 
 
 def pruning(comparison: pd.DataFrame) -> list[Verdict]:
@@ -634,7 +803,7 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
         cases = [f"{r.model}/{r.dataset}/seed {r.seed}: {r.max_logit_difference:.2g}"
                  + ("" if r.test_error_pruned == unpruned.loc[(r.model, r.dataset, r.seed), "test_error_pruned"]
                     else " (test error changed)") for r in implicit.itertuples()]
-    exact = exactness(exact_claim, cases, implicit["max_logit_difference"] if len(implicit) else [])
+    exact = exactness(exact_claim, cases, implicit["max_logit_difference"] if len(implicit) else [], "exact-removal")
     parts = []
     for (model, dataset), group in comparison.groupby(["model", "dataset"]) if len(comparison) else []:
         errors = group.pivot_table(index="seed", columns="method", values="test_error_finetuned")
@@ -648,7 +817,8 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
                              min_effect=0.0))
     claim = ("Implicit pruning is at par with or better than explicit pruning at matched MACs (test error after the "
              f"same fine-tuning; par = within {PAR_TOLERANCE:.0%})")
-    par = combine(claim, parts) if parts else Verdict(claim, INCONCLUSIVE, "no complete comparison")
+    par = combine(claim, parts, claim_id="at-par") if parts else Verdict(claim, INCONCLUSIVE, "no complete comparison",
+                                                                           claim_id="at-par")
     return [exact, par]
 
 
@@ -723,8 +893,8 @@ def training_length(tables: RunTables) -> list[Verdict]:
              "learning rate or the number of steps alone, governs)")
     if len(totals) > 1:
         return [Verdict(claim, INCONCLUSIVE, f"the runs do not share one lr x steps ({', '.join(f'{t:g}' for t in sorted(totals))}): "
-                        f"train every learning rate to the same total (see lr_x_steps_design)")]
-    verdict = equivalent(claim, adam, "lr", DEAD)
+                        f"train every learning rate to the same total (see lr_x_steps_design)", claim_id="lr-x-steps")]
+    verdict = equivalent(claim, adam, "lr", DEAD, claim_id="lr-x-steps")
     verdict.evidence += f" (lr x steps of every run: {', '.join(f'{t:g}' for t in totals)})"
     return [verdict]
 
@@ -814,15 +984,16 @@ def resnets(tables: RunTables, pruned: pd.DataFrame) -> list[Verdict]:
     adam_l2 = select(runs, optimizer="adam", decay_mode="l2")
     verdicts = [
         greater("In ResNet-18, Adam+L2 leaves more dead filters than SGD+L2", adam_l2,
-                select(runs, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2"),
+                select(runs, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2", claim_id="resnet-vs-sgd"),
         greater("In ResNet-18, Adam+L2 leaves more dead filters than Adam without regularization", adam_l2,
-                select(runs, optimizer="adam", decay_mode="none"), "adam+l2", "adam+none"),
+                select(runs, optimizer="adam", decay_mode="none"), "adam+l2", "adam+none", claim_id="resnet-vs-none"),
     ]
     claim = ("Removing the dead filters that can be removed exactly changes no output on the test set (largest logit "
              f"difference < {EXACT_LOGIT_TOLERANCE:g}, float64)")
     cases = [f"seed {row.seed}: {row.max_logit_difference:.2g}, {row.removed} of {row.dead} dead filters removed"
              for row in pruned.itertuples()] if len(pruned) else []
-    verdicts.append(exactness(claim, cases, pruned["max_logit_difference"] if len(pruned) else []))
+    verdicts.append(exactness(claim, cases, pruned["max_logit_difference"] if len(pruned) else [],
+                              "resnet-exact-removal"))
     return verdicts
 
 
@@ -855,11 +1026,12 @@ def recycling(tables: RunTables, optimizer: str = "adam") -> list[Verdict]:
     error = dict(fmt="{:.1%}", min_effect=MIN_ERROR_EFFECT)
     return [
         greater(f"{optimizer}+L2 has a higher test error than {optimizer} without regularization (the accuracy gap)",
-                select(runs, "test_error", arm=base), select(runs, "test_error", arm=alone), base, alone, **error),
+                select(runs, "test_error", arm=base), select(runs, "test_error", arm=alone), base, alone,
+                claim_id="accuracy-gap", **error),
         greater("Recycling leaves fewer filters dead at the end of training",
-                select(runs, arm=base), select(runs, arm=recycled), base, recycled),
+                select(runs, arm=base), select(runs, arm=recycled), base, recycled, claim_id="recycling-fewer-dead"),
         greater(f"Recycling lowers {optimizer}+L2's test error", select(runs, "test_error", arm=base),
-                select(runs, "test_error", arm=recycled), base, recycled, **error),
+                select(runs, "test_error", arm=recycled), base, recycled, claim_id="recycling-lower-error", **error),
     ]
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from . import claims
 from .config import ConfigError, RunConfig
 from .files import write_atomically
 from .grid import make_grid, run_grid
 from .presets import PRESETS, preset_config
 from .store import RunTables, default_root
-from .verdict import Verdict, Verdicts, adjust
+from .verdict import UNTESTABLE, Verdict, Verdicts, adjust
 
 
 class ParameterError(ValueError):
@@ -51,6 +52,7 @@ class Experiment:
     saved: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
+    untestable: dict = field(default_factory=dict)  # claim id -> why its design cannot reach its level
 
     def grid(self, seeds=None, **vary) -> list[RunConfig]:
         """Configs for every combination of ``vary`` (lists), over the notebook's seeds, on top
@@ -70,6 +72,21 @@ class Experiment:
             return preset_config(self.preset, **{**self.base, **settings})
         except ConfigError as error:
             raise ParameterError(f"{self.name}: {error}") from error
+
+    def require(self, designs: list[claims.Design]) -> None:
+        """Check, before any run, that the design of each primary claim (``claims.Design``: the
+        smallest p its runs can give) can reach the level of the preset's family (``claims.threshold``)
+        and that every bound has its runs. A design that cannot raises ``ParameterError`` naming the
+        runs it would need; at an illustrative preset (``ILLUSTRATIVE_PRESETS``: smoke, demo) the
+        claim is reported as untestable instead, and the notebook goes on."""
+        problems = {design.claim_id: problem for design in designs
+                    for problem in claims.design_problems(self.preset, [design])}
+        if not problems:
+            return
+        if self.preset in ILLUSTRATIVE_PRESETS:
+            self.untestable.update(problems)
+            return
+        raise ParameterError(f"{self.name}: " + "; ".join(problems.values()) + ". Give the notebook more seeds.")
 
     def run(self, configs: list[RunConfig], quiet: bool = False) -> RunTables:
         """Train what is missing, load the rest, and return the tables of exactly these runs.
@@ -105,10 +122,19 @@ class Experiment:
         self.facts[name] = values
 
     def conclude(self, verdicts: list[Verdict]) -> Verdicts:
-        """Holm-adjust the notebook's tested claims (one family per notebook; see ``verdict.adjust``),
-        write the verdicts next to the figures (``<notebook>.verdict.json``, read by the report and
-        the README) with the run ids behind them, and return them for display."""
-        verdicts = adjust(list(verdicts), self.name)
+        """Decide each verdict by its role in ``claims.REGISTRY`` (primary: Bonferroni over the
+        preset's family; secondary: described; see ``verdict.adjust``), mark the claims whose design
+        cannot reach their level (``require``) untestable, write the verdicts next to the figures
+        (``<notebook>.verdict.json``, read by the report and the README) with the run ids behind
+        them, and return them for display. A verdict without a registered claim id is an error."""
+        unregistered = [v.claim for v in verdicts if v.claim_id not in claims.BY_ID]
+        if unregistered:
+            raise ValueError(f"{self.name}: verdicts without a claim in claims.REGISTRY: {unregistered}")
+        verdicts = adjust(list(verdicts), claims.ROLES, claims.family_size(self.preset), f"the {self.preset} report")
+        for verdict in verdicts:
+            if verdict.claim_id in self.untestable:
+                verdict.status = UNTESTABLE
+                verdict.evidence = f"{self.untestable[verdict.claim_id]}. {verdict.evidence}"
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         payload = {"notebook": self.name, "preset": self.preset, "seeds": self.seeds, "base": self.base,
                    "figures": self.saved, "run_ids": sorted(self.run_ids), "verdicts": [v.to_dict() for v in verdicts]}
@@ -176,6 +202,9 @@ def start(
 
 
 PLUMBING_PRESETS = ("smoke",)
+# presets that illustrate rather than decide: a primary claim their design cannot test is reported
+# as untestable instead of refusing the notebook
+ILLUSTRATIVE_PRESETS = ("smoke", "demo")
 SMOKE_BANNER = ("SMOKE PRESET: a plumbing check (seconds per run, too short for any filter to die); these numbers "
                 "say nothing about the paper. Use quick (or demo) for results.")
 SCRATCH = "scratch"  # where notebooks run outside `reproduce` write, unless given figures_dir

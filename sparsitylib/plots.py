@@ -823,29 +823,51 @@ def _thinned_ticks(ticks: list, keep, most: int = 12) -> list:
     return sorted({tick for tick in ticks if (tick - keep) % step == 0} | {keep})
 
 
-def selectivity_before_death(aligned: pd.DataFrame, lead_epochs: int = 1) -> plt.Figure:
-    """Aligned on each dying filter's epoch of death: its selectivity minus the mean selectivity
-    of its layer's survivors at the same epoch, against epochs before death; one line per run
-    (the mean over its dying filters), the tested lead marked."""
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    if aligned.empty:
-        axis.text(0.5, 0.5, "no filter died after the first snapshot", ha="center", transform=axis.transAxes)
-        return figure
-    per_run = aligned.groupby(["run_id", "epochs_before_death"], as_index=False).agg(
-        difference=("difference", "mean"), filters=("difference", "size"))
+def selectivity_before_death(curve: pd.DataFrame, aucs: pd.DataFrame, lead_epochs: int = 2,
+                             early_epoch: int = 1) -> plt.Figure:
+    """Two views of "selective features emerge, then get pruned", one line per run, the mean over
+    runs thick. Left, the whole lead curve (``hypotheses.lead_curve``): aligned on each dying
+    filter's epoch of death, its selectivity minus its layer's survivors', against the epochs
+    before death, the described lead marked. Right, over training (``hypotheses.selectivity_auc``):
+    how well each epoch's selectivity separates the filters that end dead from their layer's
+    survivors (AUC; 0.5 is chance), the tested epoch marked."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
     colour = FALLBACK_COLORS[0]  # one colour: the lines are runs of one setting, not settings
-    for run_id, part in per_run.groupby("run_id"):
-        axis.plot(-part["epochs_before_death"], part["difference"], marker="o", alpha=0.6, linewidth=1, color=colour)
-    mean = per_run.groupby("epochs_before_death")["difference"].mean()
-    axis.plot(-mean.index, mean.to_numpy(), color=colour, linewidth=3,
-              label=f"mean of {per_run['run_id'].nunique()} runs (thin lines: each run)")
-    axis.axhline(0, color="black", linewidth=0.8)
-    axis.axvline(-lead_epochs, color="grey", linestyle="--", label=f"tested: {lead_epochs} epoch(s) before death")
-    axis.set_xlabel("epochs before the filter's death (aligned per filter)")
-    axis.set_ylabel("selectivity: dying filter - same-layer survivors")
-    axis.set_xticks(_thinned_ticks(sorted(-per_run["epochs_before_death"].unique()), keep=-lead_epochs))
-    axis.legend(fontsize=8)
-    axis.set_title("Do filters become selective before they die? (one line per run)")
+    if curve.empty:
+        left.text(0.5, 0.5, "no filter died after the first snapshot", ha="center", transform=left.transAxes)
+    else:
+        for _, part in curve.groupby("run_id"):
+            left.plot(-part["epochs_before_death"], part["difference"], marker="o", markersize=3, alpha=0.5,
+                      linewidth=1, color=colour)
+        mean = curve.groupby("epochs_before_death")["difference"].mean()
+        left.plot(-mean.index, mean.to_numpy(), color=colour, linewidth=3,
+                  label=f"mean of {curve['run_id'].nunique()} runs (thin lines: each run)")
+        left.axvline(-lead_epochs, color="grey", linestyle="--", label=f"described lead: {lead_epochs} epoch(s)")
+        left.set_xticks(_thinned_ticks(sorted(-curve["epochs_before_death"].unique()), keep=-lead_epochs))
+        left.legend(fontsize=8)
+    left.axhline(0, color="black", linewidth=0.8)
+    left.set_xlabel("epochs before the filter's death (aligned per filter)")
+    left.set_ylabel("selectivity: dying filter - same-layer survivors")
+    left.set_title("As they die: the lead curve", fontsize=11)
+    known = aucs.dropna(subset=["auc"]) if len(aucs) else aucs
+    if known.empty:
+        right.text(0.5, 0.5, "no run with dying and surviving filters", ha="center", transform=right.transAxes)
+    else:
+        for _, part in known.groupby("run_id"):
+            right.plot(part["epoch"], part["auc"], marker="o", markersize=3, alpha=0.5, linewidth=1, color=colour)
+        mean = known.groupby("epoch")["auc"].mean()
+        right.plot(mean.index, mean.to_numpy(), color=colour, linewidth=3,
+                   label=f"mean of {known['run_id'].nunique()} runs (thin lines: each run)")
+        right.axvline(early_epoch, color="grey", linestyle="--", label=f"tested: epoch {early_epoch}")
+        right.legend(fontsize=8, loc="upper left")
+    right.axhline(0.5, color="black", linewidth=0.8)
+    right.text(1.0, 0.5, " chance", va="center", ha="left", fontsize=8, transform=right.get_yaxis_transform())
+    right.set_ylim(0, 1)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_xlabel("epoch at which selectivity is measured")
+    right.set_ylabel("AUC: ends dead vs same-layer survivors")
+    right.set_title("Before they die: does selectivity predict death?", fontsize=11)
+    figure.suptitle("Selective features, then pruned? (ReLU + BN, all decayed)")
     figure.tight_layout()
     return figure
 

@@ -20,6 +20,8 @@ maximum activation, then largest |gamma|) is kept and the result says so.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import sys
 from dataclasses import dataclass, field
 
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import fx, nn
 
+from . import __version__
 from .files import check_output_file, save_atomically
 from .filters import FilterLayer, find_filter_layers, trace
 from .models import ConvNet, ModelSpec, build_model
@@ -572,9 +575,16 @@ def pruning_report(model: nn.Module, result: PruneResult, images: torch.Tensor, 
 def pruning_table(store, records: list[dict], threads: int = 1, min_run_time: float = 0.2) -> pd.DataFrame:
     """``prune_run`` on each stored run (activation criterion), one row each: dead filters, how many
     were removed and how many kept because a coupled channel is alive, MACs, latency (BN folded,
-    median and IQR) and the largest logit difference on the test set."""
+    median and IQR) and the largest logit difference on the test set. Each run's row is kept in the
+    store (``RunStore.keep_measured("pruning", ...)``, committed beside the run archive), so a
+    re-render needs no weights."""
     rows = []
     for record in records:
+        key = hashlib.sha256(json.dumps([record["run_id"], threads, min_run_time, __version__]).encode()).hexdigest()[:16]
+        kept = store.measured("pruning", key)
+        if kept is not None:
+            rows.append(kept)
+            continue
         report = prune_run(store, record["run_id"], threads=threads, min_run_time=min_run_time)
         latency = report["latency"]["bn_folded"] if "bn_folded" in report["latency"] else report["latency"]["as_trained"]
         row = {"run_id": record["run_id"], "seed": record["config"]["seed"], "dead": report["dead_filters"],
@@ -587,5 +597,6 @@ def pruning_table(store, records: list[dict], threads: int = 1, min_run_time: fl
             row[f"{batch}_ms_after"] = timing["after"]["median_ms"]
             row[f"{batch}_speedup"] = timing["speedup"]
             row[f"{batch}_trustworthy"] = timing["before"]["trustworthy"] and timing["after"]["trustworthy"]
+        store.keep_measured("pruning", key, row)
         rows.append(row)
     return pd.DataFrame(rows)

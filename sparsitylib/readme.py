@@ -10,8 +10,9 @@ Two kinds of markers in the README are regenerated from ``figures/<preset>/*.ver
   seeds, commit, date) and one row per verdict, in notebook order;
 - a number in prose, ``<!-- value:KEY -->text<!-- /value -->`` or
   ``<!-- value:KEY|FORMAT -->text<!-- /value -->``: the text is replaced by the value at KEY,
-  a path ``<notebook>/<verdict index>/<key>/...`` into that notebook's verdict JSON (for
-  example ``01_optimizer_regularizer/0/values/adam+l2/mean|{:.1%}``). A number steps into a
+  a path ``<notebook>/<verdict index or claim id>/<key>/...`` into that notebook's verdict JSON
+  (for example ``01_optimizer_regularizer/adam-vs-sgd/values/adam+l2/mean|{:.1%}``), or
+  ``MANIFEST/<key>/...`` into the preset's ``MANIFEST.json``. A number steps into a
   list, ``mean``, ``sd``, ``min`` and ``max`` summarize a list as the last step, and a second
   step that is not a number reads the file's top level (``01_optimizer_regularizer/seeds``).
   FORMAT is a Python format string; without it a number under ``effect``, ``ci`` or ``values``
@@ -24,7 +25,7 @@ left alone, and so is a README without a table for ``--preset``.
 
 A third marker compares regimes: between ``<!-- regimes:quick,long:start -->`` and
 ``<!-- regimes:quick,long:end -->`` goes one row per claim (matched by notebook and claim text)
-with its status, n and Holm-adjusted p under each named preset, read from
+with its role, status, n and p (adjusted for a primary claim) under each named preset, read from
 ``figures/<preset>/*.verdict.json``; a claim one regime did not test shows "not tested". It is
 filled whenever the README is written for one of the presets it names.
 """
@@ -134,31 +135,54 @@ def provenance(files: dict[str, dict], manifest: dict, preset: str) -> str:
             f"{manifest.get('finished', 'date unknown')}._")
 
 
+def family_line(files: dict[str, dict]) -> str:
+    """'Bonferroni over the 10 primary claims of the quick report' (the first primary verdict's
+    family), or '' when no verdict names one."""
+    for data in files.values():
+        for verdict in data.get("verdicts", []):
+            if verdict.get("role") == "primary" and verdict.get("family"):
+                return verdict["family"]
+    return ""
+
+
 def render_table(files: dict[str, dict], manifest: dict, preset: str) -> str:
-    """The generated block between the table markers: the provenance line and the verdict table."""
-    lines = [provenance(files, manifest, preset), "",
-             "| nb | claim | verdict | n | p | p Holm | effect [95% CI] |", "|---|---|---|---|---|---|---|"]
+    """The generated block between the table markers: the provenance line, the primary claims with
+    their status (tested at 0.05/m; p and p adjusted for the claim, p against it) and the
+    secondary claims, described (effect and interval, raw one-sided p for and against)."""
+    family = family_line(files)
+    primary = ["", f"**Primary claims** (the paper's findings; {family or 'no family recorded'}):", "",
+               "| nb | claim | verdict | n | p | p adjusted | p against | effect [95% CI] |",
+               "|---|---|---|---|---|---|---|---|"]
+    secondary = ["", "**Secondary claims** (our analyses, described; p unadjusted, one-sided):", "",
+                 "| nb | claim | outcome | n | p | p against | effect [95% CI] |", "|---|---|---|---|---|---|---|"]
     old_rule = [name for name, data in files.items() if not is_current_rule(data)]
     for name, data in files.items():
         for verdict in data.get("verdicts", []):
-            cells = (name[:2] + (OLD_RULE_MARK if name in old_rule else ""), verdict.get("claim", ""),
-                     verdict.get("status", ""), format_n(verdict), format_p(verdict.get("p_value")),
-                     format_p(verdict.get("p_adjusted")), format_effect(verdict))
-            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            number = name[:2] + (OLD_RULE_MARK if name in old_rule else "")
+            if verdict.get("role") == "primary":
+                cells = (number, verdict.get("claim", ""), verdict.get("status", ""), format_n(verdict),
+                         format_p(verdict.get("p_value")), format_p(verdict.get("p_adjusted")),
+                         format_p(verdict.get("p_against_adjusted")), format_effect(verdict))
+                primary.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            else:
+                cells = (number, verdict.get("claim", ""), verdict.get("status", ""), format_n(verdict),
+                         format_p(verdict.get("p_value")), format_p(verdict.get("p_against")), format_effect(verdict))
+                secondary.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    lines = [provenance(files, manifest, preset)] + primary + secondary
     if old_rule:
         lines += ["", f"{OLD_RULE_MARK} {', '.join(name[:2] for name in old_rule)}: {OLD_RULE_NOTE}"]
     return "\n" + "\n".join(lines) + "\n"
 
 
 OLD_RULE_MARK = "†"
-OLD_RULE_NOTE = ("decided under the earlier rule (3 runs per arm, no Holm adjustment, no minimum effect, no "
-                 "interval): not yet re-rendered with the current one (see docs/verdicts.md).")
+OLD_RULE_NOTE = ("decided under an earlier rule (no registry of primary and secondary claims): not yet "
+                 "re-rendered with the current one (see docs/verdicts.md).")
 
 
 def is_current_rule(data: dict) -> bool:
-    """Whether a verdict file was written under the current rule (it records its run ids and
-    Holm-adjusted p-values); older files are shown, marked, until their notebook is re-rendered."""
-    return "run_ids" in data
+    """Whether a verdict file was written under the current rule (every verdict names its claim in
+    the registry and its role); older files are shown, marked, until their notebook is re-rendered."""
+    return all("role" in verdict for verdict in data.get("verdicts", []))
 
 
 REGIMES = re.compile(r"<!-- regimes:(?P<presets>[\w,-]+):start -->(?P<body>.*?)<!-- regimes:(?P=presets):end -->",
@@ -172,8 +196,8 @@ def _claims(files: dict[str, dict]) -> dict[tuple[str, str], dict]:
 
 
 def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
-    """Per claim (notebook and claim text): the notebook's number, the claim, then status, n and
-    Holm-adjusted p in each preset's verdict files (``by_preset``: preset -> notebook -> file), in
+    """Per claim (notebook and claim text): the notebook's number, the claim, its role, then status,
+    n and adjusted p (raw p for a secondary claim) in each preset's verdict files (``by_preset``: preset -> notebook -> file), in
     notebook order, the first preset's claim order within a notebook; "not tested" where a preset
     did not make the claim. Only notebooks that every preset ran are compared."""
     presets = list(by_preset)
@@ -184,10 +208,12 @@ def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
     keys.sort(key=lambda key: key[0])  # stable: within a notebook the order of first appearance stays
     rows = []
     for name, claim in keys:
-        cells = [name[:2], claim]
+        found = [claims[preset][(name, claim)] for preset in presets if (name, claim) in claims[preset]]
+        cells = [name[:2], claim, found[0].get("role") or "-"]
         for preset in presets:
             verdict = claims[preset].get((name, claim))
-            cells += ([verdict.get("status", ""), format_n(verdict), format_p(verdict.get("p_adjusted"))] if verdict
+            p_value = verdict and (verdict.get("p_adjusted") if verdict.get("role") == "primary" else verdict.get("p_value"))
+            cells += ([verdict.get("status", ""), format_n(verdict), format_p(p_value)] if verdict
                       else [NOT_TESTED, "-", "-"])
         rows.append(cells)
     return rows
@@ -196,10 +222,11 @@ def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
 def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
     """The block between the regimes markers: ``regime_rows`` as a Markdown table."""
     presets = list(by_preset)
-    header = "| nb | claim | " + " | ".join(f"{preset}: verdict | n | p Holm" for preset in presets) + " |"
+    header = "| nb | claim | role | " + " | ".join(f"{preset}: verdict | n | p" for preset in presets) + " |"
     lines = [f"_Written by `python -m sparsitylib readme` from "
-             f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}._", "",
-             header, "|---|---|" + "---|---|---|" * len(presets)]
+             f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}. p: adjusted within the "
+             f"regime's primary family for a primary claim, raw one-sided for a secondary one._", "",
+             header, "|---|---|---|" + "---|---|---|" * len(presets)]
     lines += ["| " + " | ".join(_cell(cell) for cell in cells) + " |" for cells in regime_rows(by_preset)]
     return "\n" + "\n".join(lines) + "\n"
 
@@ -236,7 +263,10 @@ def _walk(files: dict[str, dict], key: str) -> tuple[object, str]:
     if notebook not in files:
         raise KeyError(f"no verdict file for notebook {notebook!r} (have: {', '.join(files) or 'none'})")
     value, where, number_fmt = files[notebook], notebook, DEFAULT_FMT
-    if steps and re.fullmatch(r"\d+", steps[0]):  # a verdict index
+    by_id = [v for v in value.get("verdicts", []) if steps and v.get("claim_id") == steps[0]]
+    if len(by_id) == 1:  # a claim id: its verdict (an id with several verdicts needs their index)
+        value, where, steps = by_id[0], f"{notebook}/{steps[0]}", steps[1:]
+    elif steps and re.fullmatch(r"\d+", steps[0]):  # a verdict index
         value = value.get("verdicts", [])
     for position, step in enumerate(steps):
         last = position == len(steps) - 1
@@ -302,6 +332,7 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
     manifest_path = figures / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     unnamed = FIRST_TABLE.search(readme)["preset"]  # the preset of a key that names none
+    readable = {**files, "MANIFEST": manifest}  # values may also quote the manifest (timings, commit)
     changed = count = 0
 
     def fill(match: re.Match) -> str:
@@ -311,7 +342,7 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
         count += 1
         key, fmt = match["key"], match["fmt"]
         try:
-            value, number_fmt = _walk(files, key)
+            value, number_fmt = _walk(readable, key)
             new = format_value(value, fmt, number_fmt)
         except (KeyError, ValueError, TypeError, IndexError) as error:
             line = match.string.count("\n", 0, match.start()) + 1
@@ -325,7 +356,38 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
     table = render_table(files, manifest, preset)
     head, rest = text.split(start)
     text = head + start + table + end + rest.split(end, 1)[1]
-    return Rendered(text, 1, table.count("\n| ") - 1, count, changed)
+    return Rendered(text, 1, table.count("\n| ") - 2, count, changed)  # less the two header rows
+
+
+RESULTS = re.compile(r"<!-- results:start -->(?P<body>.*?)<!-- results:end -->", re.DOTALL)
+# what a results section may write as digits without a value marker: names and definitions, not results
+ALLOWED_NUMBERS = (
+    r"notebooks? \d\d(?:(?:, | and |-)\d\d)*",  # notebook numbers
+    r"\bL[12]\b", r"\bVGG-1[16]\b", r"\bResNet-18\b", r"\bCIFAR-10{1,2}\b",  # names
+    r"0\.05/m", r"\b95% ", r"\b2-3x\b",  # the level, the interval, how machines differ
+)
+NOT_PROSE = re.compile(
+    r"<!-- value:.*?<!-- /value -->"  # generated values
+    r"|<!-- (?P<kind>verdicts|regimes):(?P<which>[\w,-]+):start -->.*?<!-- (?P=kind):(?P=which):end -->"  # tables
+    r"|<!--.*?-->|```.*?```|`[^`\n]*`"  # comments, code
+    r"|!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)",  # images, link targets
+    re.DOTALL)
+
+
+def bare_numbers(text: str) -> list[str]:
+    """Numbers typed by hand in the README's results sections (between ``<!-- results:start -->``
+    and ``<!-- results:end -->``): every word with a digit outside a generated value or table,
+    code, a link target or ``ALLOWED_NUMBERS``, as 'line N: word'. A result must come from the
+    verdict JSONs, through a value marker."""
+    found = []
+    for section in RESULTS.finditer(text):
+        body = NOT_PROSE.sub(lambda match: re.sub(r"[^\n]", " ", match[0]), section["body"])
+        for pattern in ALLOWED_NUMBERS:
+            body = re.sub(pattern, lambda match: " " * len(match[0]), body)
+        first_line = text.count("\n", 0, section.start("body")) + 1
+        for number, line in enumerate(body.splitlines()):
+            found += [f"line {first_line + number}: {word}" for word in re.findall(r"\S*\d\S*", line)]
+    return found
 
 
 def diff(old: str, new: str, name: str = "README.md") -> str:

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .archive import ARCHIVE_NAME
+from .archive import ARCHIVE_NAME, MEASUREMENTS_NAME, seed_measurements
 from .environment import git_commit
 from .files import write_atomically
 from .grid import PLAIN_PROGRESS
@@ -233,7 +233,8 @@ def _environment(**values: str):
 @contextlib.contextmanager
 def _run_store(archive: Path | None, runs_dir: Path | None, root: Path):
     """The run store folder the notebooks use: as configured, or with an archive, ``runs_dir``
-    or a temporary folder (removed afterwards) backed by that archive."""
+    or a temporary folder (removed afterwards) backed by that archive and holding the tables
+    measured on the archived runs' networks (``archive.MEASUREMENTS_NAME``, when committed)."""
     if archive is None:
         if runs_dir is not None:
             with _environment(SPARSITYLIB_RUNS=str(Path(runs_dir).resolve())):
@@ -243,6 +244,7 @@ def _run_store(archive: Path | None, runs_dir: Path | None, root: Path):
         return
     with contextlib.ExitStack() as stack:
         runs = Path(runs_dir) if runs_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runs-")))
+        seed_measurements(archive.parent / MEASUREMENTS_NAME, runs)  # the pruning tables: no weights needed
         stack.enter_context(_environment(SPARSITYLIB_RUNS=str(runs.resolve()), SPARSITYLIB_ARCHIVE=str(archive)))
         yield runs.resolve()
 
@@ -351,7 +353,7 @@ REGIMES = ("quick", "long")  # the two regimes of the reproduction, compared cla
 
 def _regimes_section(figures: Path, preset: str) -> str:
     """When this report is one of ``REGIMES`` and every regime's verdict files exist
-    (``figures/<regime>/``, side by side), a table of each claim's status, n and Holm p in each."""
+    (``figures/<regime>/``, side by side), a table of each claim's role, status, n and p in each."""
     from .readme import load_verdict_files, regime_rows
 
     if preset not in REGIMES:
@@ -359,12 +361,12 @@ def _regimes_section(figures: Path, preset: str) -> str:
     by_preset = {name: load_verdict_files(figures.parent / name) for name in REGIMES}
     if not all(by_preset.values()):
         return ""
-    head = "".join(f"<th>{html.escape(name)}: verdict</th><th>n</th><th>p Holm</th>" for name in REGIMES)
+    head = "".join(f"<th>{html.escape(name)}: verdict</th><th>n</th><th>p</th>" for name in REGIMES)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>"
                    for cells in regime_rows(by_preset))
     links = ", ".join(f"<a href='../../{name}/report/index.html'>{name}</a>" for name in REGIMES)
-    return (f"<h2>Both regimes, claim by claim</h2><p>Every claim of the notebooks both regimes ran, with its status, n and Holm-adjusted p in each "
-            f"regime (reports: {links}).</p><table><tr><th>nb</th><th>claim</th>{head}</tr>{rows}</table>")
+    return (f"<h2>Both regimes, claim by claim</h2><p>Every claim of the notebooks both regimes ran, with its role, status, n and p (adjusted within the primary family for a primary claim) in each "
+            f"regime (reports: {links}).</p><table><tr><th>nb</th><th>claim</th><th>role</th>{head}</tr>{rows}</table>")
 
 
 def _banner(preset: str) -> str:
@@ -375,7 +377,8 @@ def _banner(preset: str) -> str:
     return f"<p style='background:#fff3cd;border:1px solid #d39e00;padding:8px'><b>{html.escape(SMOKE_BANNER)}</b></p>"
 
 
-STATUS_COLOURS = {"holds": "#1a7f37", "does not hold": "#b42318", "inconclusive": "#6e7781", "invalid": "#9a6700"}
+STATUS_COLOURS = {"holds": "#1a7f37", "does not hold": "#b42318", "inconclusive": "#6e7781", "invalid": "#9a6700",
+                  "described": "#0969da", "untestable": "#8250df"}
 
 
 def _badge(status: str) -> str:

@@ -37,10 +37,13 @@ import pandas as pd
 import torch
 
 from .config import RunConfig, from_dict
-from .files import is_write_failure
+from .files import is_write_failure, write_atomically
 from .models import ConvNet, ModelSpec, build_model
 
 RECORD, WEIGHTS = "record.json", "weights.pt"
+# tables measured on a store's networks, each a folder ``.<kind>/`` of ``<key>.json``: pruning
+# comparisons (notebook 09) and pruning tables (notebook 11), kept so a re-render needs no weights
+MEASURED_KINDS = ("comparisons", "pruning")
 RETRAINED = "retrained.txt"
 
 
@@ -110,6 +113,20 @@ class RunStore:
 
     def path(self, run_id: str) -> Path:
         return self.root / run_id
+
+    # --- tables measured on stored networks (pruning comparisons), kept by key ------------------
+
+    def measured(self, kind: str, key: str):
+        """The rows kept under ``kind`` (``MEASURED_KINDS``) and ``key`` by ``keep_measured``, or
+        ``None``: a pruning comparison or table computed once on this store's networks."""
+        path = self.root / f".{kind}" / f"{key}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def keep_measured(self, kind: str, key: str, rows) -> None:
+        """Keep ``rows`` (JSON-serializable) under ``kind`` and ``key``, written atomically."""
+        path = self.root / f".{kind}" / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda temporary: temporary.write_text(json.dumps(rows)))
 
     # --- reading --------------------------------------------------------------------------------
 

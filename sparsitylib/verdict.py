@@ -1,38 +1,48 @@
 """Verdicts computed from data: does a claim of the paper hold at our scale?
 
-One rule for every tested claim, applied to the run as the unit of replication:
+Each claim is one-sided and stated before the data: "A leaves more dead filters than B by more
+than ``min_effect``". Two one-sided tests decide it, the run being the unit of replication:
 
-- *holds*: the effect points the claimed way, is larger than the level that counts as "none"
-  (``min_effect``), and its p-value, Holm-adjusted over the notebook's claims, is <= ``ALPHA``;
-- *does not hold*: the same, pointing the other way;
+- *holds*: the test of the claim rejects "the effect is at most +``min_effect``" (the null is
+  shifted by the minimum effect) at the claim's level;
+- *does not hold*: the reversed test rejects "the effect is at least -``min_effect``" at the same
+  level: the same evidence, pointing the other way. Neither direction is chosen from the data;
 - *invalid*: the comparison cannot say anything (its control did not train);
 - *inconclusive*: everything else, with the numbers.
 
-The tests (``scipy.stats.permutation_test``, exact unless said otherwise):
+The level: a **primary** claim (the paper's stated findings, ``claims.REGISTRY``) is tested at
+``ALPHA`` / m, Bonferroni over the m primary claims its regime's report tests (see
+docs/verdicts.md for why Bonferroni). A **secondary** claim (our analyses) is *described*: its
+effect, interval and raw one-sided p-values, no status. ``adjust`` applies the family.
+
+The tests (exact unless said otherwise):
 
 - ``greater`` (A > B, one value per run): the difference of means, all ``C(n_a + n_b, n_a)``
-  relabellings. 3 runs against 3 reach at best p = 1/20, 5 against 5 p = 1/252.
-- ``paired_greater`` (within-run differences, e.g. filters that die against filters of the same
-  layer that survive): a sign-flip test of the mean difference over runs; n runs reach at best
-  p = 1/2^n, so 3 runs can never decide.
-- ``trend`` (a setting moves the value up or down): Spearman's rho between setting and value over
-  runs, a permutation test of rho (exact up to ``EXACT_TREND_RUNS`` runs, else
-  ``TREND_RESAMPLES`` seeded permutations). Its minimum effect is on the difference between the
-  means at the extreme levels.
-- ``equivalent`` (a setting does *not* move the value): two one-sided permutation tests (TOST)
-  that the difference between the extreme levels lies within +-``margin``.
-- ``near_zero`` (a quantity vanishes) is a bound, not a test: no p-value, not in the family.
+  relabellings (``scipy.stats.permutation_test``), of A - ``min_effect`` against B (the
+  shift-model permutation test). 3 runs against 3 reach at best p = 1/20, 5 against 5 p = 1/252.
+- ``paired_greater`` (one within-run difference per run): a sign-flip test of the mean over all
+  2^n sign patterns of d - ``min_effect``. n runs reach at best p = 1/2^n.
+- ``trend`` (a setting moves the value up or down): Spearman's rho between the setting and the
+  value over runs, every distinct assignment of the values to the levels enumerated when there are
+  at most ``EXACT_TREND_ASSIGNMENTS`` (else ``TREND_RESAMPLES`` seeded permutations). The minimum
+  effect is a shifted null too: a ramp rising by ``min_effect`` from the smallest to the largest
+  level (linear in the level's rank) is taken off the values before the test.
+- ``equivalent`` (a setting does *not* move the value): two one-sided tests (TOST) that the
+  difference between the extreme levels lies within +-``margin``; it does not hold when that
+  difference is shown beyond the margin (either side, Bonferroni over the two).
+- ``near_zero`` (a quantity vanishes) is a bound on every run of at least ``MIN_BOUND_RUNS``
+  runs, not a test: no p-value, not in the family.
 
-``adjust`` applies Holm's step-down correction to a notebook's top-level claims; a combined
-verdict (``combine``: every part must hold, an intersection-union test whose p-value is the
-largest of its parts') counts once. Every verdict carries its effect with a 95% bootstrap
-interval over runs (percentile, ``BOOTSTRAP_RESAMPLES`` seeded resamples within each arm; with
-3 runs an arm it is rough, and says so by being wide), the raw and the adjusted p-value, and
-``p_min``, the smallest p-value its design can reach, so a reader sees whether it could have held.
+Every effect carries a 95% interval that keeps its coverage at 3-5 runs an arm: Welch's t for a
+difference of means (the trend's effect is the difference between its extreme levels), Student's
+t for a mean of paired differences (``tests/test_verdict.py`` checks both by simulation). ``p_min``
+is the smallest p-value the design can reach, so a reader sees whether a claim could have held;
+``design_threshold`` refuses, before any run, a design that cannot reach its level.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -41,13 +51,16 @@ import pandas as pd
 from scipy import stats
 
 HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID = "holds", "does not hold", "inconclusive", "invalid"
+DESCRIBED = "described"  # a secondary claim: effect, interval and raw p-values, no status
+UNTESTABLE = "untestable"  # an illustrative preset's design cannot reach the claim's level
+PRIMARY, SECONDARY = "primary", "secondary"
 ALPHA = 0.05
 TREND_RESAMPLES = 9999
-EXACT_TREND_RUNS = 8  # 8! = 40,320 orderings: enumerate them; more runs get random permutations
-BOOTSTRAP_RESAMPLES = 9999
+EXACT_TREND_ASSIGNMENTS = 100_000  # distinct assignments of values to levels: enumerate up to this many
 CI_LEVEL = 0.95
 VANISH_LEVEL = 0.01  # fraction of filters: "no sparsity" means at most 1% dead in every run
 PRESENT_LEVEL = 0.05  # a mean above 5% dead is clearly sparsity
+MIN_BOUND_RUNS = 3  # a bound on fewer runs says nothing about the setting
 MIN_DEAD_EFFECT = VANISH_LEVEL  # a difference in dead fraction must exceed what counts as "none"
 DEAD_FMT = "{:.1%}"
 
@@ -57,11 +70,13 @@ class Verdict:
     """A claim, its status, a readable summary of the evidence, and the numbers behind it.
 
     ``test`` names the rule; ``effect`` (described by ``effect_label``, printed with ``fmt``) is the
-    difference of means (A - B), rho, or the extreme-level difference, with its ``ci``; ``supports``
-    is +1 when the effect points the claimed way beyond ``min_effect``, -1 when it points the other
-    way beyond it, 0 otherwise; ``p_value`` is the raw one-sided p in the effect's direction and
-    ``p_adjusted`` the Holm-adjusted one (``None`` outside the family); ``n`` maps each arm to its
-    number of runs and ``values`` to its per-run values; ``parts`` holds a combined verdict's parts.
+    difference of means (A - B), the mean paired difference or the extreme-level difference, with
+    its ``ci``; ``p_value`` is the raw one-sided p of the claim (against "effect <= min_effect"),
+    ``p_against`` that of the reversed claim (against "effect >= -min_effect"); ``p_adjusted`` and
+    ``p_against_adjusted`` are the same within the claim's ``family`` (``None`` outside one);
+    ``n`` maps each arm to its number of runs and ``values`` to its per-run values; ``parts``
+    holds a combined verdict's parts; ``claim_id`` names the claim in ``claims.REGISTRY`` and
+    ``role`` is primary or secondary.
     """
 
     claim: str
@@ -77,22 +92,25 @@ class Verdict:
     ci: list | None = None
     fmt: str = "{:.3g}"
     min_effect: float | None = None
-    supports: int = 0
+    p_against: float | None = None
     p_min: float | None = None
     p_adjusted: float | None = None
+    p_against_adjusted: float | None = None
     family: str | None = None
+    claim_id: str | None = None
+    role: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @property
     def significance(self) -> str:
-        """'n=5 vs 5, p=0.004, Holm p=0.016' (or the rule, for verdicts without a p-value)."""
+        """'n=5 vs 5, p=0.004, adjusted p=0.04' (or the rule, for verdicts without a p-value)."""
         sizes = " vs ".join(str(v) for v in self.n.values())
         n = f"n={sizes}" if sizes else ""
         if self.p_value is None:
             return ", ".join(part for part in (n, self.test or "") if part)
-        adjusted = f"Holm p={self.p_adjusted:.2g}" if self.p_adjusted is not None else ""
+        adjusted = f"adjusted p={self.p_adjusted:.2g}" if self.p_adjusted is not None else ""
         return ", ".join(part for part in (n, f"p={self.p_value:.2g}", adjusted) if part)
 
     @property
@@ -107,26 +125,31 @@ class Verdict:
 
     def _repr_markdown_(self) -> str:
         effect = f"; effect {self.effect_text}" if self.effect_text else ""
-        return f"**{self.status.upper()}** ({self.significance}{effect}): {self.claim}  \n{self.evidence}"
+        role = f" *{self.role}*" if self.role else ""
+        return f"**{self.status.upper()}**{role} ({self.significance}{effect}): {self.claim}  \n{self.evidence}"
 
 
-def rule(supports: int, p_value: float | None) -> str:
-    """The one rule: a substantial effect the claimed way at p <= ALPHA holds, the other way does not."""
-    if p_value is not None and p_value <= ALPHA:
-        if supports > 0:
-            return HOLDS
-        if supports < 0:
-            return DOES_NOT_HOLD
+def rule(p_value: float | None, p_against: float | None, level: float = ALPHA) -> str:
+    """The one rule: the claim's test at ``level`` holds, the reversed test at ``level`` does not."""
+    if p_value is not None and p_value <= level:
+        return HOLDS
+    if p_against is not None and p_against <= level:
+        return DOES_NOT_HOLD
     return INCONCLUSIVE
 
 
-def direction_of(effect: float, min_effect: float) -> int:
-    """+1 / -1 when ``effect`` (signed so that positive is the claim) is beyond ``min_effect``, else 0."""
-    if effect > min_effect:
-        return 1
-    if effect < -min_effect:
-        return -1
-    return 0
+def defined(values) -> tuple[np.ndarray, int]:
+    """The per-run values that are defined (not NaN: e.g. a mean over a run's healthy filters when
+    it has none), and how many were left out."""
+    values = np.asarray(values, dtype=float)
+    keep = ~np.isnan(values)
+    return values[keep], int((~keep).sum())
+
+
+def left_out(counts: dict) -> str:
+    """'; left out: 1 run of adam+l2 without a value' (runs whose value is undefined), or ''."""
+    parts = [f"{count} run{'s' if count > 1 else ''} of {label}" for label, count in counts.items() if count]
+    return f"; left out, without a value: {', '.join(parts)}" if parts else ""
 
 
 def describe(values, fmt: str = DEAD_FMT) -> str:
@@ -136,39 +159,31 @@ def describe(values, fmt: str = DEAD_FMT) -> str:
     return f"{fmt.format(values.mean())} +- {fmt.replace('+', '').format(sd)} (n={len(values)})"
 
 
-# --- bootstrap intervals --------------------------------------------------------------------------
+# --- intervals ------------------------------------------------------------------------------------
 
 
-def _interval(statistics: np.ndarray) -> list[float]:
-    tail = 100 * (1 - CI_LEVEL) / 2
-    low, high = np.nanpercentile(statistics, [tail, 100 - tail])
-    return [float(low), float(high)]
-
-
-def bootstrap_difference(a, b, seed: int = 0) -> list[float]:
-    """95% percentile interval of mean(a) - mean(b), resampling runs within each arm."""
-    rng = np.random.default_rng(seed)
+def welch_interval(a, b, level: float = CI_LEVEL) -> list[float]:
+    """``level`` interval of mean(a) - mean(b) by Welch's t (Welch-Satterthwaite degrees of
+    freedom); a point when neither arm varies, NaN with fewer than 2 runs in an arm."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    means_a = a[rng.integers(0, len(a), (BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
-    means_b = b[rng.integers(0, len(b), (BOOTSTRAP_RESAMPLES, len(b)))].mean(axis=1)
-    return _interval(means_a - means_b)
+    difference = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
+    if len(a) < 2 or len(b) < 2:
+        return [float("nan"), float("nan")]
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return [difference, difference]
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb))
+    return [difference - half, difference + half]
 
 
-def bootstrap_mean(d, seed: int = 0) -> list[float]:
-    """95% percentile interval of mean(d), resampling runs."""
-    rng = np.random.default_rng(seed)
+def t_interval(d, level: float = CI_LEVEL) -> list[float]:
+    """``level`` interval of mean(d) by Student's t over runs; NaN with fewer than 2 runs."""
     d = np.asarray(d, dtype=float)
-    return _interval(d[rng.integers(0, len(d), (BOOTSTRAP_RESAMPLES, len(d)))].mean(axis=1))
-
-
-def bootstrap_rho(x, y, seed: int = 0) -> list[float]:
-    """95% percentile interval of Spearman's rho, resampling runs within each level of ``x``."""
-    rng = np.random.default_rng(seed)
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    groups = [np.flatnonzero(x == level) for level in np.unique(x)]
-    picks = np.concatenate([g[rng.integers(0, len(g), (BOOTSTRAP_RESAMPLES, len(g)))] for g in groups], axis=1)
-    x_ranks = stats.rankdata(x[np.concatenate(groups)])
-    return _interval(_spearman_rho(x_ranks, y[picks], axis=-1))
+    if len(d) < 2:
+        return [float("nan"), float("nan")]
+    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    return [float(d.mean() - half), float(d.mean() + half)]
 
 
 # --- tests ----------------------------------------------------------------------------------------
@@ -188,28 +203,40 @@ def permutation_p_values(a, b) -> tuple[float, float]:
     return p["greater"], p["less"]
 
 
-def greater(claim: str, a, b, a_label: str, b_label: str, fmt: str = DEAD_FMT,
-            min_effect: float = MIN_DEAD_EFFECT) -> Verdict:
-    """Claim: the values of ``a`` (one per run) exceed those of ``b`` by more than ``min_effect``
-    (default: 1 point of dead fraction); exact permutation test of the difference of means."""
+def shifted_p_values(a, b, shift: float) -> tuple[float, float]:
+    """(p against "mean(a) - mean(b) <= shift", p against "mean(a) - mean(b) >= -shift"): the exact
+    permutation tests of a - shift against b and of a + shift against b."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return permutation_p_values(a - shift, b)[0], permutation_p_values(a + shift, b)[1]
+
+
+def greater_p_min(n_a: int, n_b: int) -> float:
+    """The smallest p the two-arm permutation test can give: 1 / C(n_a + n_b, n_a)."""
+    return 1 / math.comb(n_a + n_b, n_a)
+
+
+def greater(claim: str, a, b, a_label: str, b_label: str, fmt: str = DEAD_FMT,
+            min_effect: float = MIN_DEAD_EFFECT, claim_id: str | None = None) -> Verdict:
+    """Claim: the values of ``a`` (one per run) exceed those of ``b`` by more than ``min_effect``
+    (default: 1 point of dead fraction); exact permutation tests with the null shifted by it. Runs
+    whose value is undefined (NaN) are left out, and the evidence says how many."""
+    (a, missing_a), (b, missing_b) = defined(a), defined(b)
+    missing = left_out({a_label: missing_a, b_label: missing_b})
     values = {a_label: a.tolist(), b_label: b.tolist()}
     n = {a_label: len(a), b_label: len(b)}
-    test = "permutation: difference of means"
-    common = dict(test=test, n=n, values=values, fmt=fmt, min_effect=min_effect,
-                  effect_label=f"difference of means ({a_label} - {b_label})")
+    common = dict(test="permutation: difference of means, null shifted by the minimum effect", n=n, values=values,
+                  fmt=fmt, min_effect=min_effect, effect_label=f"difference of means ({a_label} - {b_label})",
+                  claim_id=claim_id)
     if len(a) < 2 or len(b) < 2:
         return Verdict(claim, INCONCLUSIVE, f"needs at least 2 runs in each arm; {a_label}: {a.tolist()}, "
-                       f"{b_label}: {b.tolist()}", **common)
+                       f"{b_label}: {b.tolist()}{missing}", **common)
     effect = float(a.mean() - b.mean())
-    p_greater, p_less = permutation_p_values(a, b)
-    p_value = p_greater if effect >= 0 else p_less
-    supports = direction_of(effect, min_effect)
-    evidence = (f"{a_label}: {describe(a, fmt)}; {b_label}: {describe(b, fmt)}; "
-                f"difference {fmt.format(effect)} (minimum effect {fmt.format(min_effect)}), one-sided p={p_value:.3g}")
-    return Verdict(claim, rule(supports, p_value), evidence, p_value=p_value, effect=effect,
-                   ci=bootstrap_difference(a, b), supports=supports, p_min=1 / math.comb(len(a) + len(b), len(a)),
-                   **common)
+    p_for, p_against = shifted_p_values(a, b, min_effect)
+    evidence = (f"{a_label}: {describe(a, fmt)}; {b_label}: {describe(b, fmt)}; difference {fmt.format(effect)} "
+                f"(minimum effect {fmt.format(min_effect)}); one-sided p={p_for:.3g} for the claim, "
+                f"p={p_against:.3g} against it{missing}")
+    return Verdict(claim, rule(p_for, p_against), evidence, p_value=p_for, p_against=p_against, effect=effect,
+                   ci=welch_interval(a, b), p_min=greater_p_min(len(a), len(b)), **common)
 
 
 def sign_flip_p_values(d) -> tuple[float, float]:
@@ -223,23 +250,29 @@ def sign_flip_p_values(d) -> tuple[float, float]:
     return p["greater"], p["less"]
 
 
+def paired_p_min(n: int) -> float:
+    """The smallest p a sign-flip test over ``n`` runs can give: 1 / 2^n."""
+    return 1 / 2**n
+
+
 def paired_greater(claim: str, differences, label: str, fmt: str = "{:.3f}", min_effect: float = 0.0,
-                   unit: str = "run") -> Verdict:
-    """Claim: the per-run paired differences (one value per run, e.g. dying minus surviving
-    filters of the same layer) are positive on average; exact sign-flip test over runs."""
-    d = np.asarray(differences, dtype=float)
-    test = f"sign-flip permutation over {unit}s: mean paired difference"
+                   unit: str = "run", claim_id: str | None = None) -> Verdict:
+    """Claim: the per-run differences (one value per run, e.g. a within-run AUC minus 0.5) exceed
+    ``min_effect`` on average; exact sign-flip tests over runs with the null shifted by it. Runs
+    whose value is undefined (NaN) are left out, and the evidence says how many."""
+    d, missing = defined(differences)
+    missing = left_out({label: missing})
+    test = f"sign-flip permutation over {unit}s: mean paired difference, null shifted by the minimum effect"
     common = dict(test=test, n={label: len(d)}, values={label: d.tolist()}, fmt=fmt, min_effect=min_effect,
-                  effect_label=f"mean paired difference ({label})")
+                  effect_label=f"mean over {unit}s ({label})", claim_id=claim_id)
     if len(d) < 2:
-        return Verdict(claim, INCONCLUSIVE, f"needs at least 2 {unit}s, got {len(d)}", **common)
+        return Verdict(claim, INCONCLUSIVE, f"needs at least 2 {unit}s, got {len(d)}{missing}", **common)
     effect = float(d.mean())
-    p_greater, p_less = sign_flip_p_values(d)
-    p_value = p_greater if effect >= 0 else p_less
-    supports = direction_of(effect, min_effect)
-    evidence = f"{label}, per {unit}: {describe(d, fmt)}; one-sided sign-flip p={p_value:.3g} (n={len(d)} {unit}s)"
-    return Verdict(claim, rule(supports, p_value), evidence, p_value=p_value, effect=effect, ci=bootstrap_mean(d),
-                   supports=supports, p_min=1 / 2 ** len(d), **common)
+    p_for, p_against = sign_flip_p_values(d - min_effect)[0], sign_flip_p_values(d + min_effect)[1]
+    evidence = (f"{label}, per {unit}: {describe(d, fmt)} (minimum effect {fmt.format(min_effect)}); one-sided "
+                f"sign-flip p={p_for:.3g} for the claim, p={p_against:.3g} against it (n={len(d)} {unit}s){missing}")
+    return Verdict(claim, rule(p_for, p_against), evidence, p_value=p_for, p_against=p_against, effect=effect,
+                   ci=t_interval(d), p_min=paired_p_min(len(d)), **common)
 
 
 def _spearman_rho(x_ranks: np.ndarray, y, axis=-1):
@@ -252,26 +285,51 @@ def _spearman_rho(x_ranks: np.ndarray, y, axis=-1):
         return (yc * xc).sum(axis=axis) / denominator
 
 
+def distinct_assignments(level_sizes: list[int]) -> int:
+    """How many ways the runs' values can be split among levels of these sizes (a multinomial)."""
+    return math.factorial(sum(level_sizes)) // math.prod(math.factorial(k) for k in level_sizes)
+
+
+def _assignments(level_sizes: list[int]) -> np.ndarray:
+    """Every distinct assignment of positions 0..n-1 to levels of ``level_sizes``: an array
+    (assignments, n) whose row lists, level by level, the positions given to that level."""
+    everything = set(range(sum(level_sizes)))
+    rows = [()]
+    for size in level_sizes[:-1]:
+        rows = [row + pick for row in rows for pick in itertools.combinations(sorted(everything - set(row)), size)]
+    return np.array([row + tuple(sorted(everything - set(row))) for row in rows], dtype=int)
+
+
 def spearman_p_values(x, y, seed: int = 0) -> tuple[float, float, float]:
-    """Spearman's rho of ``y`` against ``x`` with permutation p-values: (rho, p for rho > 0, p for rho < 0)."""
+    """Spearman's rho of ``y`` against ``x`` with permutation p-values: (rho, p for rho > 0, p for
+    rho < 0). Exact over the distinct assignments of values to the levels of ``x`` when there are
+    at most ``EXACT_TREND_ASSIGNMENTS``, else ``TREND_RESAMPLES`` seeded random permutations."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     rho = float(stats.spearmanr(x, y).statistic)
     x_ranks = stats.rankdata(x)
-    resamples = math.inf if len(y) <= EXACT_TREND_RUNS else TREND_RESAMPLES
+    levels = np.unique(x)
+    sizes = [int((x == level).sum()) for level in levels]
+    if distinct_assignments(sizes) <= EXACT_TREND_ASSIGNMENTS:
+        order = np.concatenate([np.flatnonzero(x == level) for level in levels])  # positions, level by level
+        permuted = np.empty((distinct_assignments(sizes), len(y)))
+        permuted[:, order] = y[_assignments(sizes)]  # each row: the values placed on the level positions
+        statistics = _spearman_rho(x_ranks, permuted, axis=-1)
+        tolerance = 1e-12
+        return rho, float(np.mean(statistics >= rho - tolerance)), float(np.mean(statistics <= rho + tolerance))
     p = {}
     for alternative in ("greater", "less"):
         p[alternative] = float(stats.permutation_test(
             (y,), lambda values, axis=-1: _spearman_rho(x_ranks, values, axis), permutation_type="pairings",
-            alternative=alternative, n_resamples=resamples, vectorized=True, rng=np.random.default_rng(seed)).pvalue)
+            alternative=alternative, n_resamples=TREND_RESAMPLES, vectorized=True,
+            rng=np.random.default_rng(seed)).pvalue)
     return rho, p["greater"], p["less"]
 
 
 def trend_p_min(level_sizes: list[int]) -> float:
-    """The smallest p a Spearman permutation test can give for runs in groups of these sizes: one of
-    the distinct assignments of values to levels (or 1/(resamples + 1) when resampled)."""
-    assignments = math.factorial(sum(level_sizes)) / math.prod(math.factorial(k) for k in level_sizes)
-    p = 1 / assignments
-    return p if sum(level_sizes) <= EXACT_TREND_RUNS else max(p, 1 / (TREND_RESAMPLES + 1))
+    """The smallest p the Spearman permutation test can give for runs in groups of these sizes:
+    one of the distinct assignments (or 1/(resamples + 1) when there are too many to enumerate)."""
+    assignments = distinct_assignments(level_sizes)
+    return 1 / assignments if assignments <= EXACT_TREND_ASSIGNMENTS else 1 / (TREND_RESAMPLES + 1)
 
 
 def _by_level(frame: pd.DataFrame, x: str, y: str, fmt: str) -> tuple[list, dict, dict, str]:
@@ -284,44 +342,49 @@ def _by_level(frame: pd.DataFrame, x: str, y: str, fmt: str) -> tuple[list, dict
 
 
 def trend(claim: str, frame: pd.DataFrame, x: str, y: str, direction: int = 1, fmt: str = DEAD_FMT,
-          min_effect: float = MIN_DEAD_EFFECT) -> Verdict:
-    """Claim: ``y`` moves in ``direction`` (+1 up, -1 down) as ``x`` grows. ``frame`` has one row
-    per run; the test is Spearman's rho over runs with a permutation p-value, and the difference
-    between the means at the largest and the smallest level must exceed ``min_effect``."""
+          min_effect: float = MIN_DEAD_EFFECT, claim_id: str | None = None) -> Verdict:
+    """Claim: ``y`` moves in ``direction`` (+1 up, -1 down) as ``x`` grows, by more than
+    ``min_effect`` from the smallest to the largest level. ``frame`` has one row per run. The test
+    is Spearman's rho over runs after taking off a ramp of ``min_effect`` across the levels (linear
+    in the level's rank, the claimed way), the reversed test after adding it; the effect is the
+    difference between the means at the largest and the smallest level, with a Welch interval."""
     frame = frame.dropna(subset=[y])
     levels, n, values, per_level = _by_level(frame, x, y, fmt)
-    common = dict(test="permutation: Spearman rho", n=n, values=values, fmt="{:+.2f}", min_effect=min_effect,
-                  effect_label=f"Spearman rho of {y} with {x}")
+    common = dict(test="permutation: Spearman rho, null shifted by a ramp of the minimum effect", n=n, values=values,
+                  fmt=fmt, min_effect=min_effect, effect_label=f"mean {y} at the largest minus the smallest {x}",
+                  claim_id=claim_id)
     if len(levels) < 3:
         return Verdict(claim, INCONCLUSIVE, f"needs at least 3 levels of {x}, got {levels}", **common)
-    means = frame.groupby(x)[y].mean()
-    span = float(means.iloc[-1] - means.iloc[0])  # largest level minus smallest
     p_min = trend_p_min(list(n.values()))
-    if frame[y].nunique() == 1:
-        return Verdict(claim, INCONCLUSIVE, f"{y} is {fmt.format(frame[y].iloc[0])} in every run: no trend to test. "
-                       f"{per_level}", effect=0.0, p_min=p_min, **common)
-    rho, p_up, p_down = spearman_p_values(frame[x], frame[y])
-    claimed = rho * direction
-    supports = int(np.sign(claimed)) if direction_of(span * direction, min_effect) == np.sign(claimed) else 0
-    p_claimed, p_opposite = (p_up, p_down) if direction > 0 else (p_down, p_up)
-    p_value = p_claimed if claimed >= 0 else p_opposite
-    evidence = (f"Spearman rho over {len(frame)} runs {rho:+.2f} (claimed direction {'up' if direction > 0 else 'down'}), "
-                f"one-sided p={p_value:.3g}; mean at the largest minus the smallest {x}: {fmt.format(span)} (minimum "
-                f"effect {fmt.format(min_effect)}). {per_level}")
-    return Verdict(claim, rule(supports, p_value), evidence, p_value=p_value, effect=rho,
-                   ci=bootstrap_rho(frame[x], frame[y]), supports=supports, p_min=p_min, **common)
+    high = frame.loc[frame[x] == levels[-1], y].to_numpy(dtype=float)
+    low = frame.loc[frame[x] == levels[0], y].to_numpy(dtype=float)
+    span = float(high.mean() - low.mean())
+    ramp = frame[x].map({level: min_effect * k / (len(levels) - 1) for k, level in enumerate(levels)}).to_numpy()
+    observed = frame[y].to_numpy(dtype=float)
+    rho = float(stats.spearmanr(frame[x], observed).statistic) if frame[y].nunique() > 1 else 0.0
+    _, up, down = spearman_p_values(frame[x], observed - direction * ramp)
+    p_for = up if direction > 0 else down
+    _, up, down = spearman_p_values(frame[x], observed + direction * ramp)
+    p_against = down if direction > 0 else up
+    evidence = (f"Spearman rho over {len(frame)} runs {rho:+.2f} (claimed direction {'up' if direction > 0 else 'down'}); "
+                f"mean at the largest minus the smallest {x}: {fmt.format(span)} (minimum effect "
+                f"{fmt.format(min_effect)}); one-sided p={p_for:.3g} for the claim, p={p_against:.3g} against it. "
+                f"{per_level}")
+    return Verdict(claim, rule(p_for, p_against), evidence, p_value=p_for, p_against=p_against, effect=span,
+                   ci=welch_interval(high, low), p_min=p_min, **common)
 
 
 def equivalent(claim: str, frame: pd.DataFrame, x: str, y: str, margin: float = PRESENT_LEVEL,
-               fmt: str = DEAD_FMT) -> Verdict:
+               fmt: str = DEAD_FMT, claim_id: str | None = None) -> Verdict:
     """Claim: ``y`` does not depend on ``x``: the difference between the means at the largest and
     the smallest level of ``x`` lies within +-``margin``. Holds by two one-sided permutation tests
-    (TOST: the difference shifted by the margin, each way; p = the larger of the two); does not hold
-    when that difference is beyond the margin with a one-sided permutation p <= ALPHA."""
+    (TOST: p = the larger of the two); does not hold when the difference is shown beyond the margin
+    on either side (the smaller one-sided p, doubled for the two sides)."""
     frame = frame.dropna(subset=[y])
     levels, n, values, per_level = _by_level(frame, x, y, fmt)
     common = dict(test=f"TOST permutation: extreme levels within +-{fmt.format(margin)}", n=n, values=values,
-                  fmt=fmt, min_effect=margin, effect_label=f"mean {y} at the largest minus the smallest {x}")
+                  fmt=fmt, min_effect=margin, effect_label=f"mean {y} at the largest minus the smallest {x}",
+                  claim_id=claim_id)
     if len(levels) < 2:
         return Verdict(claim, INCONCLUSIVE, f"needs at least 2 levels of {x}, got {levels}", **common)
     high = frame.loc[frame[x] == levels[-1], y].to_numpy(dtype=float)
@@ -330,47 +393,46 @@ def equivalent(claim: str, frame: pd.DataFrame, x: str, y: str, margin: float = 
         return Verdict(claim, INCONCLUSIVE, f"needs at least 2 runs at {x}={levels[0]:g} and {x}={levels[-1]:g}, "
                        f"got {len(low)} and {len(high)}", **common)
     effect = float(high.mean() - low.mean())
-    p_above_lower, _ = permutation_p_values(high + margin, low)  # against "difference <= -margin"
-    _, p_below_upper = permutation_p_values(high - margin, low)  # against "difference >= +margin"
-    p_tost = max(p_above_lower, p_below_upper)
-    p_greater, p_less = permutation_p_values(high, low)
-    if abs(effect) <= margin:
-        supports, p_value = 1, p_tost
-    else:
-        supports, p_value = -1, (p_greater if effect > 0 else p_less)
+    above_upper, within_upper = permutation_p_values(high - margin, low)  # against ">= +margin": the second
+    within_lower, below_lower = permutation_p_values(high + margin, low)  # against "<= -margin": the first
+    p_for = max(within_upper, within_lower)
+    p_against = min(1.0, 2 * min(above_upper, below_lower))
     evidence = (f"{fmt.format(effect)} between {x}={levels[-1]:g} and {x}={levels[0]:g} (equal = within "
-                f"+-{fmt.format(margin)}); TOST p={p_tost:.3g}, difference p={min(p_greater, p_less):.3g}. {per_level}")
-    return Verdict(claim, rule(supports, p_value), evidence, p_value=p_value, effect=effect,
-                   ci=bootstrap_difference(high, low), supports=supports,
-                   p_min=1 / math.comb(len(high) + len(low), len(high)), **common)
+                f"+-{fmt.format(margin)}); TOST p={p_for:.3g}, beyond the margin p={p_against:.3g}. {per_level}")
+    return Verdict(claim, rule(p_for, p_against), evidence, p_value=p_for, p_against=p_against, effect=effect,
+                   ci=welch_interval(high, low), p_min=greater_p_min(len(high), len(low)), **common)
 
 
-def near_zero(claim: str, values, label: str, fmt: str = DEAD_FMT) -> Verdict:
-    """Claim: the values (one per run, fractions) vanish. A bound on every run, not a test."""
+def near_zero(claim: str, values, label: str, fmt: str = DEAD_FMT, claim_id: str | None = None) -> Verdict:
+    """Claim: the values (one per run, fractions) vanish. A bound on every run of at least
+    ``MIN_BOUND_RUNS`` runs, not a test."""
     values = np.asarray(values, dtype=float)
-    test = f"bound: every run <= {VANISH_LEVEL:.0%}"
+    test = f"bound: every run <= {VANISH_LEVEL:.0%} (at least {MIN_BOUND_RUNS} runs)"
     if len(values) == 0:
-        return Verdict(claim, INCONCLUSIVE, f"no data for {label}", test, n={label: 0}, fmt=fmt)
-    if values.max() <= VANISH_LEVEL:
+        return Verdict(claim, INCONCLUSIVE, f"no data for {label}", test, n={label: 0}, fmt=fmt, claim_id=claim_id)
+    summary = f"{label}: {describe(values, fmt)} (vanishing = every run <= {VANISH_LEVEL:.0%})"
+    if len(values) < MIN_BOUND_RUNS:
+        status, summary = INCONCLUSIVE, summary + f"; a bound needs at least {MIN_BOUND_RUNS} runs"
+    elif values.max() <= VANISH_LEVEL:
         status = HOLDS
     elif values.mean() > PRESENT_LEVEL:
         status = DOES_NOT_HOLD
     else:
         status = INCONCLUSIVE
-    return Verdict(claim, status, f"{label}: {describe(values, fmt)} (vanishing = every run <= {VANISH_LEVEL:.0%})",
-                   test, effect=float(values.mean()), n={label: len(values)}, values={label: values.tolist()},
-                   fmt=fmt, effect_label=f"mean of {label}", ci=bootstrap_mean(values))
+    return Verdict(claim, status, summary, test, effect=float(values.mean()), n={label: len(values)},
+                   values={label: values.tolist()}, fmt=fmt, effect_label=f"mean of {label}", ci=t_interval(values),
+                   claim_id=claim_id)
 
 
-def all_bounds(claim: str, verdicts: list[Verdict]) -> Verdict:
+def all_bounds(claim: str, verdicts: list[Verdict], claim_id: str | None = None) -> Verdict:
     """Bounds combined: holds when every part holds, does not hold when any part does not; no p-value."""
     statuses = [v.status for v in verdicts]
     status = (HOLDS if statuses and all(s == HOLDS for s in statuses)
               else DOES_NOT_HOLD if DOES_NOT_HOLD in statuses else INCONCLUSIVE)
     runs = sum(sum(v.n.values()) for v in verdicts)
     return Verdict(claim, status, " | ".join(f"{v.claim}: {v.status} ({v.evidence})" for v in verdicts),
-                   f"bound on every run ({runs} runs in {len(verdicts)} groups)", n={"runs": runs},
-                   parts=[v.to_dict() for v in verdicts])
+                   f"bound on every run ({runs} runs in {len(verdicts)} groups, at least {MIN_BOUND_RUNS} each)",
+                   n={"runs": runs}, parts=[v.to_dict() for v in verdicts], claim_id=claim_id)
 
 
 UNTRAINED_MARGIN = 0.10  # a network within 10 points of chance error has not learned the task
@@ -381,54 +443,54 @@ def did_not_train(test_errors, num_classes: int) -> np.ndarray:
     return np.asarray(test_errors, dtype=float) >= (1 - 1 / num_classes) - UNTRAINED_MARGIN
 
 
-def invalid(claim: str, reason: str, parts: list[Verdict] | None = None) -> Verdict:
+def invalid(claim: str, reason: str, parts: list[Verdict] | None = None, claim_id: str | None = None) -> Verdict:
     """A comparison that cannot be evidence either way (e.g. its control did not train)."""
-    return Verdict(claim, INVALID, reason, "not tested", parts=[v.to_dict() for v in parts or []])
+    return Verdict(claim, INVALID, reason, "not tested", parts=[v.to_dict() for v in parts or []], claim_id=claim_id)
 
 
-def combine(claim: str, verdicts: list[Verdict]) -> Verdict:
-    """Every part must hold (an intersection-union test): its p-value is the largest of the parts',
-    and it counts once in the notebook's family. It does not hold when a part points the other way
-    beyond its minimum effect, with that part's p-value times the number of parts (Bonferroni
-    within the claim)."""
+def combine(claim: str, verdicts: list[Verdict], claim_id: str | None = None) -> Verdict:
+    """Every part must hold (an intersection-union test): the claim's p-value is the largest of the
+    parts'. It does not hold by the same evidence the other way: every part shown reversed, the
+    largest of the parts' reversed p-values. Parts that point different ways leave it inconclusive."""
     parts = [v.to_dict() for v in verdicts]
     evidence = " | ".join(f"{v.claim}: {v.status} ({v.evidence})" for v in verdicts)
+    test = "all parts hold (intersection-union)"
     tested = [v for v in verdicts if v.p_value is not None]
     if not verdicts or len(tested) < len(verdicts):
-        return Verdict(claim, INCONCLUSIVE, evidence or "no parts", "all parts hold (intersection-union)", parts=parts)
-    against = [v for v in verdicts if v.supports < 0]
-    if against:
-        p_value, supports = min(1.0, min(v.p_value for v in against) * len(verdicts)), -1
-    else:
-        p_value, supports = max(v.p_value for v in verdicts), int(all(v.supports > 0 for v in verdicts))
+        return Verdict(claim, INCONCLUSIVE, evidence or "no parts", test, parts=parts, claim_id=claim_id)
+    p_for = max(v.p_value for v in verdicts)
+    p_against = max(v.p_against for v in verdicts)
     weakest = min(verdicts, key=lambda v: v.effect if v.effect is not None else math.inf)
-    return Verdict(claim, rule(supports, p_value), evidence, "all parts hold (intersection-union)", p_value,
-                   supports=supports, p_min=max(v.p_min or 0 for v in verdicts), parts=parts, effect=weakest.effect,
-                   ci=weakest.ci, fmt=weakest.fmt, effect_label=f"the smallest part's: {weakest.effect_label}"
-                   if weakest.effect_label else None)
+    return Verdict(claim, rule(p_for, p_against), evidence, test, p_for, p_against=p_against,
+                   p_min=max(v.p_min or 0 for v in verdicts), parts=parts, effect=weakest.effect, ci=weakest.ci,
+                   fmt=weakest.fmt, effect_label=f"the smallest part's: {weakest.effect_label}"
+                   if weakest.effect_label else None, claim_id=claim_id)
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (monotone, capped at 1), in the input order."""
-    order = np.argsort(p_values, kind="stable")
-    m = len(p_values)
-    adjusted, running = [0.0] * m, 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
-
-
-def adjust(verdicts: list[Verdict], family: str = "the notebook") -> list[Verdict]:
-    """Holm-adjust the p-values of the tested claims among ``verdicts`` (bounds, descriptions and
-    invalid comparisons are not in the family) and re-decide each one's status with its adjusted
-    p-value. Returns the same verdicts, updated."""
-    members = [v for v in verdicts if v.p_value is not None and v.status != INVALID]
-    for verdict, p_adjusted in zip(members, holm([v.p_value for v in members])):
-        verdict.p_adjusted = p_adjusted
-        verdict.family = f"Holm over {len(members)} tested claims of {family}"
-        verdict.status = rule(verdict.supports, p_adjusted)
+def adjust(verdicts: list[Verdict], roles: dict[str, str], family_size: int, family: str) -> list[Verdict]:
+    """Decide each verdict by its role (``roles`` maps claim ids to primary or secondary): a primary
+    claim with p-values is tested at ``ALPHA`` / ``family_size`` (Bonferroni over the regime's
+    primary claims, ``family`` naming them), a secondary claim with p-values is described (status
+    ``DESCRIBED``, its raw p-values kept). Bounds, per-run checks and invalid comparisons keep their
+    status. Returns the same verdicts, updated."""
+    for verdict in verdicts:
+        verdict.role = roles[verdict.claim_id]
+        if verdict.p_value is None or verdict.status == INVALID:
+            continue
+        if verdict.role == PRIMARY:
+            verdict.p_adjusted = min(1.0, verdict.p_value * family_size)
+            verdict.p_against_adjusted = min(1.0, verdict.p_against * family_size)
+            verdict.family = f"Bonferroni over the {family_size} primary claims of {family}"
+            verdict.status = rule(verdict.p_adjusted, verdict.p_against_adjusted)
+        else:
+            verdict.family = "secondary: described, not tested for a status"
+            verdict.status = DESCRIBED
     return verdicts
+
+
+def design_threshold(p_min: float, family_size: int) -> bool:
+    """Whether a design whose smallest p is ``p_min`` can reach the level of a primary claim."""
+    return p_min * family_size <= ALPHA + 1e-12
 
 
 class Verdicts(list):
@@ -438,6 +500,6 @@ class Verdicts(list):
         return "\n\n".join(v._repr_markdown_() for v in self)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"claim": v.claim, "status": v.status, "n": v.n, "p_value": v.p_value,
+        return pd.DataFrame([{"claim": v.claim, "role": v.role, "status": v.status, "n": v.n, "p_value": v.p_value,
                               "p_adjusted": v.p_adjusted, "effect": v.effect_text, "evidence": v.evidence}
                              for v in self])

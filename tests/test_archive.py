@@ -5,12 +5,13 @@ import gzip
 import os
 import json
 import re
+import shutil
 import warnings
 
 import pytest
 
 import sparsitylib.train
-from sparsitylib.archive import canonical_json, read_archive, write_archive
+from sparsitylib.archive import canonical_json, read_archive, seed_measurements, write_archive, write_measurements
 from sparsitylib.cli import main
 from sparsitylib.grid import _train_one, run_grid
 from sparsitylib.models import ConvNet
@@ -162,6 +163,29 @@ def test_the_archive_command_writes_the_runs_behind_the_report(source, tmp_path,
     assert sorted(read_archive(out)) == sorted(r["run_id"] for r in records)
 
 
+def test_archive_add_keeps_the_archived_records_and_adds_the_new_runs(source, tmp_path, capsys):
+    store, records = source
+    figures = tmp_path / "figures"
+    first, second = (r["run_id"] for r in records)
+    verdict(figures, "01_a", run_ids=[first])
+    assert main(["archive", "--figures", str(figures), "--runs", str(store.root)]) == 0
+    archived = read_archive(figures / "runs.jsonl.gz")[first]
+    retrained = RunStore(tmp_path / "retrained", archive=[])  # holds the first run, as trained again (say)
+    retrained.root.mkdir()
+    shutil.copytree(store.path(first), retrained.path(first))
+    shutil.copytree(store.path(second), retrained.path(second))
+    record_file = retrained.path(first) / "record.json"
+    drifted = json.loads(record_file.read_text())
+    drifted["metrics"]["test_error"] = 0.999  # what training it again on another machine might give
+    record_file.write_text(json.dumps(drifted))
+    assert retrained.get(first)["metrics"]["test_error"] == 0.999
+    verdict(figures, "01_a", run_ids=[first, second])
+    assert main(["archive", "--add", "--figures", str(figures), "--runs", str(retrained.root)]) == 0
+    assert ", 1 of them new" in capsys.readouterr().out
+    after = read_archive(figures / "runs.jsonl.gz")
+    assert sorted(after) == sorted([first, second]) and canonical_json(after[first]) == canonical_json(archived)
+
+
 def test_the_archive_command_refuses_when_a_listed_run_is_not_in_the_store(source, tmp_path, capsys):
     store, records = source
     figures = tmp_path / "figures"
@@ -216,3 +240,25 @@ def test_the_committed_archive_holds_every_run_behind_the_committed_verdicts(pre
     run_ids, unlisted = run_ids_behind(figures)
     assert unlisted == [] and run_ids
     assert sorted(run_ids - set(read_archive(figures / "runs.jsonl.gz"))) == []
+
+
+def test_measured_tables_travel_beside_the_archive_and_seed_a_fresh_store(tmp_path):
+    store = RunStore(tmp_path / "measured", archive=[])
+    comparison = [{"method": "implicit: dead filters removed", "test_error_finetuned": 0.105}]
+    store.keep_measured("comparisons", "case1", comparison)
+    store.keep_measured("pruning", "run1", {"run_id": "run1", "removed": 3})
+    path = tmp_path / "measurements.json.gz"
+    assert write_measurements(store.root, path) == 2
+    first = path.read_bytes()
+    write_measurements(store.root, path)
+    assert path.read_bytes() == first  # the same tables give the same bytes
+    fresh = RunStore(tmp_path / "fresh", archive=[])
+    assert seed_measurements(path, fresh.root) == 2
+    assert fresh.measured("comparisons", "case1") == comparison
+    assert fresh.measured("pruning", "run1") == {"run_id": "run1", "removed": 3}
+    assert fresh.measured("pruning", "run2") is None
+    fresh.keep_measured("pruning", "run1", {"run_id": "run1", "removed": 4})
+    assert seed_measurements(path, fresh.root) == 0 and fresh.measured("pruning", "run1")["removed"] == 4  # kept
+    assert seed_measurements(tmp_path / "none.json.gz", fresh.root) == 0
+    assert write_measurements(tmp_path / "empty", tmp_path / "nothing.json.gz") == 0
+    assert not (tmp_path / "nothing.json.gz").exists()

@@ -14,7 +14,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from sparsitylib.presets import PRESETS
 from sparsitylib.reproduce import CANONICAL_NOTEBOOKS, notebooks, report_plan, reproduce
-from sparsitylib.verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID
+from sparsitylib.verdict import DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, UNTESTABLE
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMOKE = {"seeds": [0], "other_seeds": [0], "compared_seeds": [0], "width_seeds": [0], "baseline_seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
@@ -45,7 +45,8 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
     for run in runs:
         assert run.status == "ok", f"{run.name}: {run.error}"
         verdict = json.loads((figures / f"{run.name}.verdict.json").read_text())
-        assert verdict["verdicts"] and all(v["status"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID) for v in verdict["verdicts"])
+        assert verdict["verdicts"] and all(v["status"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID, DESCRIBED, UNTESTABLE)
+                                        for v in verdict["verdicts"])
         assert verdict["figures"], run.name
         for name in verdict["figures"]:
             assert (figures / name).stat().st_size > 1000
@@ -154,3 +155,15 @@ def test_a_copy_of_a_notebook_run_outside_reproduce_cannot_change_the_committed_
     assert (scratch / "01_optimizer_regularizer-Copy1.verdict.json").is_file()  # the copy's own name
     assert (scratch / "01_optimizer_regularizer.verdict.json").is_file()  # papermill by hand: no session name
     assert (scratch / "01_optimizer_regularizer-Copy1_heatmaps.png").is_file()
+
+
+def test_a_re_render_from_the_committed_archive_trains_nothing_and_gives_the_committed_verdicts(tmp_path):
+    committed = NOTEBOOKS.parent / "figures" / "long"
+    figures = tmp_path / "long"
+    figures.mkdir()
+    for name in ("runs.jsonl.gz", "measurements.json.gz"):
+        (figures / name).write_bytes((committed / name).read_bytes())
+    runs = reproduce("long", only=["01"], from_archive=True, figures_dir=figures)
+    assert runs[0].status == "ok" and runs[0].retrained == []
+    written = json.loads((figures / "01_optimizer_regularizer.verdict.json").read_text())
+    assert written == json.loads((committed / "01_optimizer_regularizer.verdict.json").read_text())

@@ -336,19 +336,64 @@ def test_sparsity_against_error_draws_the_budget_and_rings_each_regularizers_bud
     plt.close(figure)
 
 
-def test_selectivity_before_death_draws_every_run_and_marks_the_tested_lead():
-    aligned = pd.DataFrame([{"run_id": f"r{run}", "epochs_before_death": lead, "difference": 0.1 * (4 - lead) + 0.01 * run}
-                            for run in range(3) for lead in (1, 2, 3)])
-    figure = plots.selectivity_before_death(aligned, lead_epochs=2)
-    lines = figure.axes[0].get_lines()
+LEAD_CURVE_COLUMNS = ["run_id", "epochs_before_death", "difference", "filters"]  # hypotheses.lead_curve
+AUC_COLUMNS = ["run_id", "epoch", "auc", "pairs", "dying", "dying_median_gamma"]  # hypotheses.selectivity_auc
+
+
+def lead_curve_rows(runs=3, leads=(1, 2, 3)):
+    """Per run and lead: dying minus same-layer survivors' selectivity, larger closer to death, +0.01 per run."""
+    return pd.DataFrame([{"run_id": f"r{run}", "epochs_before_death": lead, "difference": 0.1 * (4 - lead) + 0.01 * run,
+                          "filters": 2} for run in range(runs) for lead in leads], columns=LEAD_CURVE_COLUMNS)
+
+
+def auc_rows(runs=3, epochs=(1, 2, 3, 4)):
+    """Per run and epoch: the AUC rising from 0.6 by 0.1 an epoch (+0.01 per run), and a last
+    epoch where no dying filter fires any more (no pairs, AUC NaN: not drawn)."""
+    rows = [{"run_id": f"r{run}", "epoch": epoch, "auc": 0.5 + 0.1 * epoch + 0.01 * run, "pairs": 4, "dying": 2,
+             "dying_median_gamma": 1.0 / epoch} for run in range(runs) for epoch in epochs]
+    rows += [{"run_id": f"r{run}", "epoch": max(epochs) + 1, "auc": np.nan, "pairs": 0, "dying": 0,
+              "dying_median_gamma": np.nan} for run in range(runs)]
+    return pd.DataFrame(rows, columns=AUC_COLUMNS)
+
+
+def test_selectivity_before_death_draws_the_lead_curve_and_the_auc_per_epoch_of_every_run():
+    figure = plots.selectivity_before_death(lead_curve_rows(), auc_rows(), lead_epochs=2, early_epoch=2)
+    left, right = figure.axes
+    # left: the lead curve, one thin line per run, their mean thick, the described lead marked
+    lines = left.get_lines()
     runs = [line for line in lines if line.get_linewidth() == 1]
-    assert len(runs) == 3
-    assert any(list(line.get_xdata()) == [-2, -2] for line in lines)  # the tested lead
-    assert list(figure.axes[0].get_xticks()) == [-3, -2, -1]  # few epochs: every one labelled
+    assert len(runs) == 3 and all(list(line.get_xdata()) == [-1, -2, -3] for line in runs)
+    (mean,) = [line for line in lines if line.get_linewidth() == 3]
+    assert list(mean.get_xdata()) == [-1, -2, -3] and list(mean.get_ydata()) == pytest.approx([0.31, 0.21, 0.11])
+    assert any(list(line.get_xdata()) == [-2, -2] for line in lines)  # the described lead
+    assert list(left.get_xticks()) == [-3, -2, -1]  # few epochs: every one labelled
+    assert "described lead: 2 epoch(s)" in [t.get_text() for t in left.get_legend().get_texts()]
+    # right: each run's AUC at every epoch with pairs, chance at 0.5, the tested epoch marked
+    lines = right.get_lines()
+    runs = [line for line in lines if line.get_linewidth() == 1]
+    assert len(runs) == 3 and all(list(line.get_xdata()) == [1, 2, 3, 4] for line in runs)  # epoch 5: no pairs
+    (mean,) = [line for line in lines if line.get_linewidth() == 3]
+    assert list(mean.get_ydata()) == pytest.approx([0.61, 0.71, 0.81, 0.91])
+    assert any(list(line.get_xdata()) == [2, 2] for line in lines)  # the tested epoch
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in lines) and " chance" in [t.get_text() for t in right.texts]
+    assert right.get_ylim() == (0, 1)
+    assert "tested: epoch 2" in [t.get_text() for t in right.get_legend().get_texts()]
     plt.close(figure)
-    long = pd.DataFrame([{"run_id": "r0", "epochs_before_death": lead, "difference": 0.0} for lead in range(1, 35)])
-    ticks = list(plots.selectivity_before_death(long, lead_epochs=2).axes[0].get_xticks())
+
+
+def test_selectivity_before_death_thins_long_lead_axes_and_says_when_there_is_nothing_to_draw():
+    long = lead_curve_rows(runs=1, leads=range(1, 35))
+    ticks = list(plots.selectivity_before_death(long, auc_rows(), lead_epochs=2).axes[0].get_xticks())
     assert len(ticks) <= 13 and -2 in ticks and set(ticks) <= set(range(-34, 0))  # 34 epochs: labels thinned
+    plt.close("all")
+    nothing = plots.selectivity_before_death(pd.DataFrame(columns=LEAD_CURVE_COLUMNS), pd.DataFrame(columns=AUC_COLUMNS))
+    left, right = nothing.axes
+    assert "no filter died after the first snapshot" in [t.get_text() for t in left.texts]
+    assert "no run with dying and surviving filters" in [t.get_text() for t in right.texts]
+    # runs whose AUC is undefined at every epoch (no pairs) have nothing to draw either
+    undefined = auc_rows().assign(auc=np.nan, pairs=0)
+    right = plots.selectivity_before_death(lead_curve_rows(), undefined).axes[1]
+    assert "no run with dying and surviving filters" in [t.get_text() for t in right.texts]
     plt.close("all")
 
 

@@ -21,12 +21,15 @@ NEW_SCHEMA = {
     "run_ids": ["r2", "r1", "r3"],
     "verdicts": [
         {"claim": "A | B leaves more dead filters", "status": "holds", "evidence": "...", "test": "permutation",
-         "p_value": 0.003968, "p_adjusted": 0.0119, "effect": 0.2551, "effect_label": "difference of means (A - B)",
-         "ci": [0.2012, 0.3049], "fmt": "{:.1%}", "n": {"a": 5, "b": 5}, "p_min": 0.004,
-         "values": {"a": [0.2, 0.25, 0.3], "b": [0.0, 0.0, 0.0]}, "parts": []},
-        {"claim": "more x,\nmore y", "status": "inconclusive", "evidence": "", "test": "permutation: Spearman rho",
-         "p_value": 0.21, "p_adjusted": None, "effect": 0.4, "effect_label": "Spearman rho", "ci": None,
-         "fmt": "{:.2f}", "n": {"x=1": 3, "x=2": 3, "x=3": 4}, "p_min": None, "parts": []},
+         "p_value": 0.003968, "p_against": 1.0, "p_adjusted": 0.03968, "p_against_adjusted": 1.0, "effect": 0.2551,
+         "effect_label": "difference of means (A - B)", "ci": [0.2012, 0.3049], "fmt": "{:.1%}", "n": {"a": 5, "b": 5},
+         "p_min": 0.004, "values": {"a": [0.2, 0.25, 0.3], "b": [0.0, 0.0, 0.0]}, "parts": [], "claim_id": "adam-vs-sgd",
+         "role": "primary", "family": "Bonferroni over the 10 primary claims of the quick report"},
+        {"claim": "more x,\nmore y", "status": "described", "evidence": "", "test": "permutation: Spearman rho",
+         "p_value": 0.21, "p_against": 0.83, "p_adjusted": None, "effect": 0.04,
+         "effect_label": "mean at the largest minus the smallest x", "ci": None, "fmt": "{:.2f}",
+         "n": {"x=1": 3, "x=2": 3, "x=3": 4}, "p_min": None, "parts": [], "claim_id": "smaller-batch-equal-steps",
+         "role": "secondary"},
     ],
 }
 OLD_SCHEMA = {  # written before p_adjusted, ci, fmt, effect_label and run_ids existed
@@ -43,14 +46,21 @@ MANIFEST = {"preset": "quick", "commit": "0123456789abcdef", "finished": "2026-1
 EXPECTED_TABLE = """
 _Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`: preset quick, 3 runs (run ids missing in 02), seeds 0, 1, 2, 3, 4, commit 0123456, 2026-11-23 11:55:24 UTC._
 
-| nb | claim | verdict | n | p | p Holm | effect [95% CI] |
+**Primary claims** (the paper's findings; Bonferroni over the 10 primary claims of the quick report):
+
+| nb | claim | verdict | n | p | p adjusted | p against | effect [95% CI] |
+|---|---|---|---|---|---|---|---|
+| 01 | A \\| B leaves more dead filters | holds | 5 vs 5 | 0.004 | 0.04 | 1 | difference of means (A - B): 25.5% [20.1%, 30.5%] |
+
+**Secondary claims** (our analyses, described; p unadjusted, one-sided):
+
+| nb | claim | outcome | n | p | p against | effect [95% CI] |
 |---|---|---|---|---|---|---|
-| 01 | A \\| B leaves more dead filters | holds | 5 vs 5 | 0.004 | 0.012 | difference of means (A - B): 25.5% [20.1%, 30.5%] |
-| 01 | more x, more y | inconclusive | 10 runs in 3 groups | 0.21 | - | Spearman rho: 0.40 |
+| 01 | more x, more y | described | 10 runs in 3 groups | 0.21 | 0.83 | mean at the largest minus the smallest x: 0.04 |
 | 02† | nothing dies | holds | 2 x (3 runs) | - | - | - |
 | 02† | dead filters sit at beta <= 0 | does not hold | 356 dead filters | 4.5e-99 | - | 0.989 |
 
-† 02: decided under the earlier rule (3 runs per arm, no Holm adjustment, no minimum effect, no interval): not yet re-rendered with the current one (see docs/verdicts.md).
+† 02: decided under an earlier rule (no registry of primary and secondary claims): not yet re-rendered with the current one (see docs/verdicts.md).
 """
 
 
@@ -147,7 +157,7 @@ def edit_first_p_value(text: str) -> tuple[str, str, str]:
     start, end = (text.index(marker) for marker in readme.table_markers("quick"))
     for row in text[start:end].splitlines():
         cells = row.split(" | ")
-        if row.startswith("| ") and len(cells) == 7 and re.search(r"\d$", cells[4]):
+        if row.startswith("| ") and len(cells) == 8 and re.search(r"\d$", cells[4]):  # a primary claim's row
             cells[4] = cells[4][:-1] + str((int(cells[4][-1]) + 1) % 10)
             edited = " | ".join(cells)
             return text[:start] + text[start:end].replace(row, edited, 1) + text[end:], row, edited
@@ -264,13 +274,13 @@ def test_the_regimes_table_matches_claims_across_presets_and_marks_untested_ones
     assert count == 1
     assert filled == """before
 <!-- regimes:quick,long:start -->
-_Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`, `figures/long/*.verdict.json`._
+_Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`, `figures/long/*.verdict.json`. p: adjusted within the regime's primary family for a primary claim, raw one-sided for a secondary one._
 
-| nb | claim | quick: verdict | n | p Holm | long: verdict | n | p Holm |
-|---|---|---|---|---|---|---|---|
-| 01 | A \\| B leaves more dead filters | holds | 5 vs 5 | 0.012 | inconclusive | 3 vs 3 | 0.1 |
-| 01 | more x, more y | inconclusive | 10 runs in 3 groups | - | not tested | - | - |
-| 01 | only in the long regime | not tested | - | - | inconclusive | 10 runs in 3 groups | - |
+| nb | claim | role | quick: verdict | n | p | long: verdict | n | p |
+|---|---|---|---|---|---|---|---|---|
+| 01 | A \\| B leaves more dead filters | primary | holds | 5 vs 5 | 0.04 | inconclusive | 3 vs 3 | 0.1 |
+| 01 | more x, more y | secondary | described | 10 runs in 3 groups | 0.21 | not tested | - | - |
+| 01 | only in the long regime | secondary | not tested | - | - | described | 10 runs in 3 groups | 0.21 |
 <!-- regimes:quick,long:end -->
 after
 """
@@ -281,8 +291,8 @@ after
                 "notebooks": []}
     write_index(quick / "report" / "index.html", manifest, quick)
     page = (quick / "report" / "index.html").read_text()
-    assert "Both regimes, claim by claim" in page and "<td>only in the long regime</td><td>not tested</td>" in page
-    assert "<td>holds</td><td>5 vs 5</td><td>0.012</td><td>inconclusive</td><td>3 vs 3</td><td>0.1</td>" in page
+    assert "Both regimes, claim by claim" in page and "<td>only in the long regime</td><td>secondary</td><td>not tested</td>" in page
+    assert "<td>primary</td><td>holds</td><td>5 vs 5</td><td>0.04</td><td>inconclusive</td><td>3 vs 3</td><td>0.1</td>" in page
     (long / "01_alpha.verdict.json").unlink()
     with pytest.raises(readme.ReadmeError, match="reproduce --preset long"):
         readme.fill_regimes(text, tmp_path, "quick")
@@ -324,3 +334,25 @@ def test_every_table_in_the_readme_and_the_docs_renders_as_a_table():
         rendered_rows = page.count("<tr>")
         assert rendered_rows == source_rows, f"{path.name}: {source_rows} table lines, {rendered_rows} rendered rows"
         assert "<p>|" not in page, f"{path.name}: a table line renders as a paragraph"
+
+
+def test_the_readmes_results_hold_no_number_typed_by_hand():
+    assert readme.bare_numbers((ROOT / "README.md").read_text()) == []
+
+
+def test_a_number_typed_into_the_results_is_found_with_its_line():
+    text = (ROOT / "README.md").read_text()
+    edited = text.replace("**Reading it:**", "**Reading it:** Adam+L2 leaves 25.8% of its filters dead.", 1)
+    line = edited[:edited.index("25.8%")].count("\n") + 1
+    assert readme.bare_numbers(edited) == [f"line {line}: 25.8%"]
+    outside = "Outside the results: 25.8%.\n" + text  # only the results sections are held to it
+    assert readme.bare_numbers(outside) == []
+
+
+def test_values_tables_code_links_and_names_are_not_typed_numbers():
+    text = ("<!-- results:start -->\nnotebooks 04-06 and notebook 01, L2 on VGG-16, 95% intervals at 0.05/m, "
+            "machines differ 2-3x: <!-- value:01_alpha/0/p_value -->0.004<!-- /value -->, `lr=1e-2`, "
+            "[the report](figures/quick/report/index.html), ![a figure](figures/quick/01_a.png)\n"
+            "<!-- verdicts:quick:start -->\n| 01 | 25.8% |\n<!-- verdicts:quick:end -->\n"
+            "```\nmake test  # 15 minutes\n```\nbut 3 seeds\n<!-- results:end -->\n")
+    assert readme.bare_numbers(text) == ["line 9: 3"]

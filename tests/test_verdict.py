@@ -1,6 +1,7 @@
-"""The verdict rule on constructed data: exact p-values where the permutation count is known."""
+"""The verdict rules on constructed data: exact p-values where the permutation count is known."""
 
 import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,11 +9,14 @@ from scipy import stats
 
 from sparsitylib.verdict import (
     ALPHA,
+    DESCRIBED,
     DOES_NOT_HOLD,
     HOLDS,
     INCONCLUSIVE,
     INVALID,
     MIN_DEAD_EFFECT,
+    PRIMARY,
+    SECONDARY,
     Verdict,
     adjust,
     all_bounds,
@@ -20,23 +24,25 @@ from sparsitylib.verdict import (
     did_not_train,
     equivalent,
     greater,
-    holm,
     invalid,
     near_zero,
     paired_greater,
+    permutation_p_values,
     spearman_p_values,
+    t_interval,
     trend,
     trend_p_min,
+    welch_interval,
 )
 
 
 def test_three_separated_seeds_against_three_give_p_one_in_twenty_and_hold():
     verdict = greater("a > b", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B")
     assert verdict.p_value == pytest.approx(1 / 20, abs=1e-12)  # 1 of C(6, 3) relabellings
-    assert verdict.status == HOLDS and ALPHA == 0.05
+    assert verdict.p_against == pytest.approx(1.0) and verdict.status == HOLDS and ALPHA == 0.05
     assert verdict.n == {"A": 3, "B": 3} and verdict.values == {"A": [0.3, 0.2, 0.25], "B": [0.0, 0.1, 0.05]}
     assert verdict.effect == pytest.approx(0.2)
-    assert "A:" in verdict.evidence and "n=3" in verdict.evidence and "p=0.05" in verdict.evidence
+    assert "A:" in verdict.evidence and "n=3" in verdict.evidence and "p=0.05 for the claim" in verdict.evidence
 
 
 def test_two_seeds_against_two_can_never_decide():
@@ -45,10 +51,10 @@ def test_two_seeds_against_two_can_never_decide():
     assert verdict.status == INCONCLUSIVE
 
 
-def test_the_opposite_direction_at_p_005_does_not_hold():
+def test_does_not_hold_is_the_reversed_test_with_the_same_evidence():
     verdict = greater("a > b", [0.0, 0.1, 0.05], [0.3, 0.2, 0.25], "A", "B")
-    assert verdict.status == DOES_NOT_HOLD and verdict.p_value == pytest.approx(1 / 20, abs=1e-12)
-    assert verdict.effect == pytest.approx(-0.2)
+    assert verdict.status == DOES_NOT_HOLD and verdict.p_against == pytest.approx(1 / 20, abs=1e-12)
+    assert verdict.p_value == pytest.approx(1.0) and verdict.effect == pytest.approx(-0.2)
 
 
 @pytest.mark.parametrize("a,b", [
@@ -60,15 +66,36 @@ def test_everything_else_is_inconclusive(a, b):
     assert greater("a > b", a, b, "A", "B").status == INCONCLUSIVE
 
 
-def test_overlapping_four_against_four_matches_a_count_of_all_seventy_relabellings():
+def test_overlapping_four_against_four_matches_a_count_of_all_seventy_relabellings_of_the_shifted_values():
     a, b = [1.0, 2.0, 3.0, 4.5], [0.0, 0.5, 0.7, 4.0]
-    pooled, observed = a + b, np.mean(a) - np.mean(b)
+    shift = 0.5
+    pooled = [v - shift for v in a] + b
+    observed = np.mean(pooled[:4]) - np.mean(b)
     splits = list(itertools.combinations(range(8), 4))
     at_least = sum(np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(8) if i not in s])
                    >= observed - 1e-12 for s in splits)
-    verdict = greater("a > b", a, b, "A", "B")
+    verdict = greater("a > b", a, b, "A", "B", fmt="{:.2f}", min_effect=shift)
     assert len(splits) == 70 and verdict.p_value == pytest.approx(at_least / 70, abs=1e-12)
-    assert verdict.status == (HOLDS if at_least / 70 <= ALPHA else INCONCLUSIVE)
+
+
+def test_the_minimum_effect_shifts_the_null_not_only_the_point_estimate():
+    a, b = [0.012, 0.013, 0.030, 0.031, 0.032], [0.0, 0.0, 0.005, 0.006, 0.008]
+    assert permutation_p_values(a, b)[0] == pytest.approx(1 / 252)  # separated: the unshifted test's floor
+    verdict = greater("a > b", a, b, "A", "B")  # but a - 1 point overlaps b
+    assert verdict.effect > MIN_DEAD_EFFECT and verdict.p_value > 10 / 252 and verdict.status == INCONCLUSIVE
+
+
+def test_a_separated_effect_below_the_minimum_is_not_a_finding_either_way():
+    tiny = greater("a > b", [0.009, 0.008, 0.009], [0.0, 0.0, 0.0], "A", "B")
+    assert tiny.effect < MIN_DEAD_EFFECT and tiny.p_value == pytest.approx(1.0) and tiny.status == INCONCLUSIVE
+    assert greater("a > b", [0.02, 0.03, 0.02], [0.0, 0.0, 0.0], "A", "B").status == HOLDS
+    assert greater("a > b", [0.0, 0.0, 0.0], [0.009, 0.008, 0.009], "A", "B").status == INCONCLUSIVE
+
+
+def test_five_seeds_against_five_reach_one_in_252():
+    verdict = greater("a > b", [0.30, 0.31, 0.32, 0.33, 0.34], [0.0, 0.01, 0.0, 0.02, 0.0], "A", "B")
+    assert verdict.p_value == pytest.approx(1 / 252) and verdict.p_min == pytest.approx(1 / 252)
+    assert greater("a > b", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B").p_min == pytest.approx(1 / 20)
 
 
 def frame(levels, values):
@@ -85,14 +112,36 @@ def test_trend_p_value_is_the_exact_permutation_p_of_spearman_rho():
     assert trend("up", frame([1, 2, 3], [0.0, 0.1, 0.2]), "x", "y").status == INCONCLUSIVE
 
 
-def test_trend_statistic_is_scipys_spearman_rho_with_ties():
+def test_the_distinct_assignments_give_the_p_value_of_all_orderings_with_ties():
+    x = [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    y = np.array([0.0, 0.01, 0.0, 0.1, 0.12, 0.1, 0.3, 0.2, 0.2])
+    rho, p_up, p_down = spearman_p_values(x, y)  # over the 1,680 distinct assignments
+    assert rho == pytest.approx(stats.spearmanr(x, y).statistic)
+    every = np.array(list(itertools.permutations(range(9))))  # all 362,880 orderings
+    x_ranks, y_ranks = stats.rankdata(x), stats.rankdata(y)
+    statistic = (y_ranks[every] * x_ranks).sum(axis=1)  # rho is increasing in this sum when both ranks are fixed
+    observed = (y_ranks * x_ranks).sum()
+    assert p_up == pytest.approx(np.mean(statistic >= observed - 1e-9))
+    assert p_down == pytest.approx(np.mean(statistic <= observed + 1e-9))
+
+
+def test_a_trend_is_tested_after_taking_off_a_ramp_of_the_minimum_effect():
     x = [1, 1, 1, 2, 2, 2, 3, 3, 3]
     y = [0.0, 0.01, 0.0, 0.1, 0.12, 0.1, 0.3, 0.2, 0.2]
-    rho, p_up, _ = spearman_p_values(x, y)
-    assert rho == pytest.approx(stats.spearmanr(x, y).statistic)
+    ramp = np.array([0.0] * 3 + [MIN_DEAD_EFFECT / 2] * 3 + [MIN_DEAD_EFFECT] * 3)
     verdict = trend("up", frame(x, y), "x", "y")
-    assert verdict.status == HOLDS and verdict.p_value == p_up < 0.01
-    assert verdict.n == {"x=1": 3, "x=2": 3, "x=3": 3} and verdict.effect == pytest.approx(rho)
+    assert verdict.p_value == pytest.approx(spearman_p_values(x, np.array(y) - ramp)[1])
+    assert verdict.p_against == pytest.approx(spearman_p_values(x, np.array(y) + ramp)[2])
+    assert verdict.status == HOLDS and verdict.p_value < 0.01
+    assert verdict.n == {"x=1": 3, "x=2": 3, "x=3": 3}
+    assert verdict.effect == pytest.approx(np.mean(y[6:]) - np.mean(y[:3]))  # the extreme levels' difference
+
+
+def test_a_perfectly_ordered_trend_smaller_than_the_minimum_effect_is_not_a_finding():
+    x = [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    tiny = [0.0, 0.001, 0.0, 0.002, 0.003, 0.002, 0.004, 0.005, 0.004]  # perfectly ordered, 0.4 points in all
+    assert trend("up", frame(x, tiny), "x", "y").status == INCONCLUSIVE
+    assert trend("up", frame(x, [v * 10 for v in tiny]), "x", "y").status == HOLDS
 
 
 def test_trend_without_variation_or_with_too_few_levels_is_inconclusive():
@@ -102,106 +151,93 @@ def test_trend_without_variation_or_with_too_few_levels_is_inconclusive():
     assert trend("up", frame([1, 2], [0.0, 1.0]), "x", "y").status == INCONCLUSIVE
 
 
-def test_near_zero_is_a_bound_without_p_value():
+def test_trend_p_min_counts_the_distinct_assignments_and_enumerates_up_to_100000():
+    assert trend_p_min([1, 1, 1, 1]) == pytest.approx(1 / 24)
+    assert trend_p_min([3, 3, 3]) == pytest.approx(1 / 1680)  # 9! / (3! 3! 3!) assignments of runs to levels
+    assert trend_p_min([2, 2, 2, 2]) == pytest.approx(1 / 2520)
+    assert trend_p_min([2, 2, 2, 2, 2]) == pytest.approx(1 / 10000)  # 113,400 assignments: 9,999 resampled
+    assert trend_p_min([6, 6, 6]) == pytest.approx(1 / 10000)
+
+
+def test_a_bound_needs_three_runs_and_has_no_p_value():
     assert near_zero("vanishes", [0.0, 0.005, 0.0], "x").status == HOLDS
-    assert near_zero("vanishes", [0.2, 0.3], "x").status == DOES_NOT_HOLD
-    assert near_zero("vanishes", [0.0, 0.04], "x").status == INCONCLUSIVE
-    assert near_zero("vanishes", [0.0], "x").p_value is None
+    assert near_zero("vanishes", [0.0, 0.0], "x").status == INCONCLUSIVE  # two runs bound nothing
+    assert near_zero("vanishes", [0.0], "x").status == INCONCLUSIVE and near_zero("v", [0.0], "x").p_value is None
+    assert near_zero("vanishes", [0.2, 0.3, 0.25], "x").status == DOES_NOT_HOLD
+    assert near_zero("vanishes", [0.0, 0.04, 0.0], "x").status == INCONCLUSIVE
 
 
-def test_combining_verdicts_is_an_intersection_union_test():
+def test_combining_verdicts_is_an_intersection_union_test_both_ways():
     a, b = [0.3, 0.2, 0.25], [0.0, 0.1, 0.05]
     holds, fails, unsure = (greater("h", a, b, "a", "b"), greater("f", b, a, "a", "b"),
                             greater("u", [0.3, 0.05, 0.2], [0.1, 0.0, 0.25], "a", "b"))
     both = combine("all", [holds, holds])
     assert both.status == HOLDS and both.p_value == pytest.approx(0.05) and len(both.parts) == 2
-    # a part against the claim: its p times the number of parts (0.05 x 2): not enough to say "does not hold"
-    mixed = combine("all", [holds, fails])
-    assert mixed.supports == -1 and mixed.p_value == pytest.approx(0.1) and mixed.status == INCONCLUSIVE
+    against = combine("all", [fails, fails])
+    assert against.status == DOES_NOT_HOLD and against.p_against == pytest.approx(0.05)
+    mixed = combine("all", [holds, fails])  # one part each way: neither
+    assert mixed.status == INCONCLUSIVE and mixed.p_value == pytest.approx(1.0) and mixed.p_against == pytest.approx(1.0)
     weak = combine("all", [holds, unsure])
     assert weak.status == INCONCLUSIVE and weak.p_value == pytest.approx(unsure.p_value)
     assert combine("all", [holds, near_zero("bound", [0.0], "x")]).status == INCONCLUSIVE  # parts need p-values
 
 
 def test_bounds_combine_without_a_p_value():
-    ok, bad = near_zero("a", [0.0, 0.0], "a"), near_zero("b", [0.2, 0.3], "b")
+    ok, bad = near_zero("a", [0.0, 0.0, 0.0], "a"), near_zero("b", [0.2, 0.3, 0.2], "b")
     assert all_bounds("all", [ok, ok]).status == HOLDS and all_bounds("all", [ok, ok]).p_value is None
     assert all_bounds("all", [ok, bad]).status == DOES_NOT_HOLD
-    assert all_bounds("all", [ok, ok]).n == {"runs": 4}
+    assert all_bounds("all", [ok, near_zero("c", [0.0], "c")]).status == INCONCLUSIVE
+    assert all_bounds("all", [ok, ok]).n == {"runs": 6}
 
 
-def test_five_seeds_against_five_reach_one_in_252():
-    verdict = greater("a > b", [0.30, 0.31, 0.32, 0.33, 0.34], [0.0, 0.01, 0.0, 0.02, 0.0], "A", "B")
-    assert verdict.p_value == pytest.approx(1 / 252) and verdict.p_min == pytest.approx(1 / 252)
-    assert greater("a > b", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B").p_min == pytest.approx(1 / 20)
+def test_a_primary_claim_is_tested_at_alpha_over_its_family_and_a_secondary_one_is_described():
+    at_252 = greater("strong", [0.30, 0.31, 0.32, 0.33, 0.34], [0.0, 0.01, 0.0, 0.02, 0.0], "A", "B", claim_id="p1")
+    at_20 = greater("weak", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B", claim_id="p2")
+    secondary = greater("other", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B", claim_id="s")
+    bound = near_zero("bound", [0.0, 0.0, 0.0], "x", claim_id="p3")
+    broken = invalid("broken", "the control did not train", claim_id="p4")
+    roles = {"p1": PRIMARY, "p2": PRIMARY, "p3": PRIMARY, "p4": PRIMARY, "s": SECONDARY}
+    verdicts = adjust([at_252, at_20, secondary, bound, broken], roles, family_size=10, family="the quick report")
+    assert at_252.p_adjusted == pytest.approx(10 / 252) and at_252.status == HOLDS
+    assert at_20.p_adjusted == pytest.approx(0.5) and at_20.status == INCONCLUSIVE  # "holds" at raw p 0.05
+    assert at_20.p_value == pytest.approx(0.05) and at_20.family == "Bonferroni over the 10 primary claims of the quick report"
+    assert secondary.status == DESCRIBED and secondary.p_adjusted is None and secondary.p_value == pytest.approx(0.05)
+    assert bound.status == HOLDS and bound.p_adjusted is None and broken.status == INVALID and len(verdicts) == 5
+    assert [v.role for v in verdicts] == [PRIMARY, PRIMARY, SECONDARY, PRIMARY, PRIMARY]
+    reversed_claim = greater("r", [0.0, 0.01, 0.0, 0.02, 0.0], [0.30, 0.31, 0.32, 0.33, 0.34], "A", "B", claim_id="p1")
+    adjust([reversed_claim], roles, family_size=10, family="f")
+    assert reversed_claim.status == DOES_NOT_HOLD and reversed_claim.p_against_adjusted == pytest.approx(10 / 252)
 
 
-def test_a_separated_effect_below_the_minimum_is_not_a_finding():
-    tiny = greater("a > b", [0.009, 0.008, 0.009], [0.0, 0.0, 0.0], "A", "B")
-    assert tiny.p_value == pytest.approx(0.05) and tiny.effect < MIN_DEAD_EFFECT
-    assert tiny.status == INCONCLUSIVE and tiny.supports == 0
-    assert greater("a > b", [0.02, 0.03, 0.02], [0.0, 0.0, 0.0], "A", "B").status == HOLDS
-    # the same holds the other way: a tiny reversal does not "not hold"
-    assert greater("a > b", [0.0, 0.0, 0.0], [0.009, 0.008, 0.009], "A", "B").status == INCONCLUSIVE
-
-
-def test_a_trend_needs_its_extreme_levels_apart_by_the_minimum_effect():
-    x = [1, 1, 1, 2, 2, 2, 3, 3, 3]
-    tiny = [0.0, 0.001, 0.0, 0.002, 0.003, 0.002, 0.004, 0.005, 0.004]  # perfectly ordered, 0.4 points in all
-    assert trend("up", frame(x, tiny), "x", "y").status == INCONCLUSIVE
-    assert trend("up", frame(x, [v * 10 for v in tiny]), "x", "y").status == HOLDS
-
-
-def test_trend_p_min_counts_the_distinct_assignments_of_values_to_levels():
-    assert trend_p_min([1, 1, 1, 1]) == pytest.approx(1 / 24)
-    assert trend_p_min([3, 3, 3]) == pytest.approx(1 / 1680)  # 9! / (3! 3! 3!) assignments of runs to levels
-    assert trend_p_min([6, 6, 6]) == pytest.approx(1 / 10000)  # more assignments than resamples
-
-
-def test_holm_adjusts_exactly():
-    # sorted 0.01, 0.02, 0.03, 0.04 -> 4 x 0.01, max(.04, 3 x .02), max(.06, 2 x .03), max(.06, .04)
-    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
-    assert holm([0.01, 0.9]) == pytest.approx([0.02, 0.9]) and holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
-
-
-def test_adjust_decides_on_the_holm_p_and_leaves_bounds_and_invalid_verdicts_out():
-    at_252 = greater("strong", [0.30, 0.31, 0.32, 0.33, 0.34], [0.0, 0.01, 0.0, 0.02, 0.0], "A", "B")
-    at_20 = greater("weak", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B")
-    also_20 = greater("weak too", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B")
-    bound, broken = near_zero("bound", [0.0], "x"), invalid("broken", "the control did not train")
-    verdicts = adjust([at_252, at_20, also_20, bound, broken], "nb")
-    assert at_252.p_adjusted == pytest.approx(3 / 252) and at_252.status == HOLDS
-    assert at_20.p_adjusted == pytest.approx(0.1) and at_20.status == INCONCLUSIVE  # was "holds" at raw p 0.05
-    assert at_20.p_value == pytest.approx(0.05) and "Holm over 3" in at_20.family
-    assert bound.p_adjusted is None and bound.status == HOLDS and broken.status == INVALID and len(verdicts) == 5
-
-
-def test_the_largest_p_of_a_family_is_compared_with_alpha_itself():
-    at_252 = greater("strong", [0.30, 0.31, 0.32, 0.33, 0.34], [0.0, 0.01, 0.0, 0.02, 0.0], "A", "B")
-    at_20 = greater("weak", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B")
-    adjust([at_252, at_20])
-    assert at_20.p_adjusted == pytest.approx(0.05) and at_20.status == HOLDS
-
-
-def test_paired_sign_flip_test_is_exact():
+def test_paired_sign_flip_test_is_exact_and_shifted():
     verdict = paired_greater("dies more selective", [0.1, 0.2, 0.05, 0.3, 0.15], "difference")
     assert verdict.p_value == pytest.approx(1 / 32) and verdict.p_min == pytest.approx(1 / 32)
     assert verdict.status == HOLDS and verdict.n == {"difference": 5}
     three = paired_greater("three runs", [0.1, 0.2, 0.3], "difference")
     assert three.p_value == pytest.approx(1 / 8) and three.status == INCONCLUSIVE  # 3 runs can never decide
-    mixed = paired_greater("mixed", [0.1, -0.2, 0.05, 0.3, 0.15], "difference")
-    # sign patterns with a mean >= 0.08: count them over all 32
     d = np.array([0.1, -0.2, 0.05, 0.3, 0.15])
-    count = sum(np.mean(d * np.array(signs)) >= d.mean() - 1e-12 for signs in itertools.product([1, -1], repeat=5))
-    assert mixed.p_value == pytest.approx(count / 32)
+    shifted = d - 0.02
+    count = sum(np.mean(shifted * np.array(signs)) >= shifted.mean() - 1e-12
+                for signs in itertools.product([1, -1], repeat=5))
+    assert paired_greater("mixed", d, "difference", min_effect=0.02).p_value == pytest.approx(count / 32)
+    below = paired_greater("AUC", [-0.2, -0.25, -0.3, -0.22, -0.21], "AUC - 0.5", min_effect=0.05)
+    assert below.status == DOES_NOT_HOLD and below.p_against == pytest.approx(1 / 32)
 
 
-def test_equivalence_holds_only_when_both_one_sided_tests_reject():
+def test_equivalence_holds_within_the_margin_and_does_not_hold_only_beyond_it():
     same = frame([1, 1, 1, 2, 2, 2], [0.25, 0.26, 0.24, 0.25, 0.27, 0.26])
     verdict = equivalent("lr does not matter", same, "x", "y", margin=0.05)
-    assert verdict.status == HOLDS and verdict.p_value == pytest.approx(0.05) and verdict.supports == 1
+    assert verdict.status == HOLDS and verdict.p_value == pytest.approx(0.05)
     apart = frame([1, 1, 1, 2, 2, 2], [0.0, 0.01, 0.0, 0.25, 0.26, 0.24])
-    assert equivalent("lr does not matter", apart, "x", "y", margin=0.05).status == DOES_NOT_HOLD
+    three = equivalent("lr does not matter", apart, "x", "y", margin=0.05)
+    assert three.status == INCONCLUSIVE and three.p_against == pytest.approx(2 / 20)  # either side: 2 x 1/20 > 0.05
+    apart = frame([1, 1, 1, 1, 2, 2, 2, 2], [0.0, 0.01, 0.0, 0.02, 0.25, 0.26, 0.24, 0.25])
+    beyond = equivalent("lr does not matter", apart, "x", "y", margin=0.05)
+    assert beyond.status == DOES_NOT_HOLD and beyond.p_against == pytest.approx(2 / 70)
+    # 7 points apart, separated, but not separated from a 5-point margin: not shown beyond it
+    near = frame([1, 1, 1, 2, 2, 2], [0.10, 0.12, 0.14, 0.17, 0.19, 0.21])
+    assert permutation_p_values([0.17, 0.19, 0.21], [0.10, 0.12, 0.14])[0] == pytest.approx(1 / 20)
+    assert equivalent("lr does not matter", near, "x", "y", margin=0.05).status == INCONCLUSIVE
     noisy = frame([1, 1, 1, 2, 2, 2], [0.1, 0.3, 0.2, 0.12, 0.35, 0.2])
     assert equivalent("lr does not matter", noisy, "x", "y", margin=0.05).status == INCONCLUSIVE
 
@@ -213,29 +249,48 @@ def test_an_untrained_control_makes_a_comparison_invalid():
     assert verdict.status == INVALID and verdict.p_value is None
 
 
-def test_every_verdict_carries_an_interval_around_its_effect():
-    verdict = greater("a > b", [0.3, 0.2, 0.25], [0.0, 0.1, 0.05], "A", "B")
-    low, high = verdict.ci
-    assert low <= verdict.effect <= high and low >= 0.1 and high <= 0.3  # the extreme resamples
-    assert verdict.effect_text.startswith("20.0% [")
-    rho = trend("up", frame([1, 1, 1, 2, 2, 2, 3, 3, 3], [0.0, 0.01, 0.0, 0.1, 0.12, 0.1, 0.3, 0.2, 0.2]), "x", "y")
-    assert -1 <= rho.ci[0] <= rho.effect + 1e-12 and rho.effect <= rho.ci[1] + 1e-12 <= 1 + 1e-12
+def test_the_intervals_are_welchs_and_students_t():
+    a, b = [0.3, 0.2, 0.25, 0.4], [0.0, 0.1, 0.05]
+    assert welch_interval(a, b) == pytest.approx(list(stats.ttest_ind(a, b, equal_var=False).confidence_interval()))
+    assert t_interval(a) == pytest.approx(list(stats.ttest_1samp(a, 0).confidence_interval()))
+    assert welch_interval([0.1, 0.1], [0.0, 0.0]) == pytest.approx([0.1, 0.1])  # nothing varies: a point
+    verdict = greater("a > b", a, b, "A", "B")
+    assert verdict.ci == pytest.approx(welch_interval(a, b)) and verdict.effect_text == "23.7% [10.4%, 37.1%]"
     assert Verdict("c", HOLDS, "e").effect_text == ""
 
 
-def test_conclude_writes_holm_adjusted_verdicts_run_ids_and_recorded_facts(tmp_path):
-    import json
+def percentile_bootstrap(a, b, rng, resamples=999):
+    means_a = a[rng.integers(0, len(a), (resamples, len(a)))].mean(axis=1)
+    means_b = b[rng.integers(0, len(b), (resamples, len(b)))].mean(axis=1)
+    return np.percentile(means_a - means_b, [2.5, 97.5])
 
-    from sparsitylib.notebook import start
-    from sparsitylib.verdict import Verdict
 
-    exp = start("01_alpha", preset="smoke", seeds=[0], runs_dir=str(tmp_path / "runs"), figures_dir=str(tmp_path))
-    exp.run_ids += ["b", "a"]
-    exp.record("pilot", {"first_dead_epoch": {"activation": 24, "gamma": None}})
-    exp.conclude([Verdict("x", "holds", "", "permutation", p_value=0.01, effect=0.2, min_effect=0.01),
-                  Verdict("y", "holds", "", "permutation", p_value=0.02, effect=0.2, min_effect=0.01)])
-    written = json.loads((tmp_path / "01_alpha.verdict.json").read_text())
-    assert written["run_ids"] == ["a", "b"]
-    assert written["facts"] == {"pilot": {"first_dead_epoch": {"activation": 24, "gamma": None}}}
-    assert [v["p_adjusted"] for v in written["verdicts"]] == [pytest.approx(0.02), pytest.approx(0.02)]
-    assert not (tmp_path / "runs").exists()  # concluding trains nothing
+@pytest.mark.parametrize("runs", [3, 5])
+def test_welchs_interval_keeps_its_coverage_at_three_and_five_runs_where_the_bootstrap_does_not(runs):
+    rng = np.random.default_rng(runs)
+    trials, welch, bootstrap = 2000, 0, 0
+    for _ in range(trials):  # true difference 1, unequal spreads
+        a, b = rng.normal(1.0, 1.0, runs), rng.normal(0.0, 2.0, runs)
+        low, high = welch_interval(a, b)
+        welch += low <= 1.0 <= high
+        low, high = percentile_bootstrap(a, b, rng)
+        bootstrap += low <= 1.0 <= high
+    assert welch / trials >= 0.94  # Welch's t is, if anything, conservative here
+    assert bootstrap / trials <= (0.85 if runs == 3 else 0.92)  # the percentile bootstrap falls short
+
+
+def test_students_interval_of_a_mean_keeps_its_coverage_at_five_runs():
+    rng = np.random.default_rng(0)
+    covered = sum(low <= 0.2 <= high for low, high in (t_interval(rng.normal(0.2, 0.1, 5)) for _ in range(2000)))
+    assert 0.93 <= covered / 2000 <= 0.97
+
+
+def test_runs_without_a_value_are_left_out_and_said_so():
+    nan = float("nan")
+    verdict = greater("a > b", [0.3, 0.2, 0.25, nan], [0.0, 0.1, 0.05], "A", "B")
+    assert verdict.n == {"A": 3, "B": 3} and verdict.p_value == pytest.approx(1 / 20) and verdict.status == HOLDS
+    assert verdict.evidence.endswith("; left out, without a value: 1 run of A")
+    reversed_ = greater("a > b", [0.1, 0.2, nan], [0.3, 0.4, 0.5], "A", "B")  # 2 against 3 left: p at best 1/10
+    assert reversed_.status == INCONCLUSIVE and reversed_.p_against == pytest.approx(1 / 10)
+    assert paired_greater("d", [0.1, nan], "d").status == INCONCLUSIVE
+    assert paired_greater("d", [0.1, 0.2, nan, 0.1, 0.1], "d").n == {"d": 4}
