@@ -824,13 +824,14 @@ def _thinned_ticks(ticks: list, keep, most: int = 12) -> list:
 
 
 def selectivity_before_death(curve: pd.DataFrame, aucs: pd.DataFrame, lead_epochs: int = 2,
-                             early_epoch: int = 1) -> plt.Figure:
+                             early_epoch: int = 1, min_auc_effect: float = 0.05) -> plt.Figure:
     """Two views of "selective features emerge, then get pruned", one line per run, the mean over
     runs thick. Left, the whole lead curve (``hypotheses.lead_curve``): aligned on each dying
     filter's epoch of death, its selectivity minus its layer's survivors', against the epochs
     before death, the described lead marked. Right, over training (``hypotheses.selectivity_auc``):
     how well each epoch's selectivity separates the filters that end dead from their layer's
-    survivors (AUC; 0.5 is chance), the tested epoch marked."""
+    survivors (AUC; 0.5 is chance, the band within ``min_auc_effect`` of it predicts nothing), the
+    tested epoch marked."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
     colour = FALLBACK_COLORS[0]  # one colour: the lines are runs of one setting, not settings
     if curve.empty:
@@ -861,7 +862,9 @@ def selectivity_before_death(curve: pd.DataFrame, aucs: pd.DataFrame, lead_epoch
         right.axvline(early_epoch, color="grey", linestyle="--", label=f"tested: epoch {early_epoch}")
         right.legend(fontsize=8, loc="upper left")
     right.axhline(0.5, color="black", linewidth=0.8)
-    right.text(1.0, 0.5, " chance", va="center", ha="left", fontsize=8, transform=right.get_yaxis_transform())
+    right.axhspan(0.5 - min_auc_effect, 0.5 + min_auc_effect, color=THRESHOLD_COLOR, alpha=0.08, linewidth=0)
+    right.text(1.0, 0.5, f" chance\n +-{min_auc_effect:g}: no\n prediction", va="center", ha="left", fontsize=8,
+               transform=right.get_yaxis_transform())
     right.set_ylim(0, 1)
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch at which selectivity is measured")

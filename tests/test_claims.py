@@ -78,3 +78,16 @@ def test_conclude_writes_each_verdict_with_its_role_and_family_and_refuses_unreg
 
 def test_docs_claims_md_is_written_from_the_registry():
     assert (project_root() / "docs" / "claims.md").read_text() == claims.markdown()
+
+
+def test_the_claims_command_writes_docs_claims_md_and_checks_it(tmp_path, monkeypatch, capsys):
+    from sparsitylib.cli import main
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["claims", "--check"]) == 1  # no docs/claims.md yet: out of date
+    assert "+# The paper's claims" in capsys.readouterr().out
+    (tmp_path / "docs").mkdir()
+    assert main(["claims"]) == 0 and (tmp_path / "docs" / "claims.md").read_text() == claims.markdown()
+    assert main(["claims", "--check"]) == 0

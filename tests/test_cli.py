@@ -93,7 +93,7 @@ def test_layers_prints_per_layer_counts_and_table_is_its_alias_and_runs_lists_th
 def test_help_describes_every_command_and_shows_defaults(tmp_path):
     top = cli("--help", env_root=tmp_path).stdout
     for name in ("run", "layers (table)", "headline (tables)", "runs", "reproduce", "archive", "prune", "inspect",
-                 "data", "readme"):
+                 "data", "readme", "claims"):
         assert f"    {name}" in top, name
     reproduce = cli("reproduce", "--help", env_root=tmp_path).stdout
     assert "(default: quick)" in " ".join(reproduce.split())  # --preset

@@ -129,17 +129,18 @@ def test_every_canonical_notebook_exists_and_every_planned_parameter_is_one_of_i
 
 def test_a_copy_of_a_notebook_run_outside_reproduce_cannot_change_the_committed_report(tmp_path, fashion_mnist_available):
     """A JupyterLab copy (Jupyter names its file in JPY_SESSION_NAME) and a papermill run by hand,
-    both at the quick preset and without figures_dir, write to scratch/quick/, never figures/quick/."""
+    both at the demo preset (one seed: the quick preset refuses designs that cannot decide) and without
+    figures_dir, write to scratch/demo/, never figures/demo/."""
     project = tmp_path / "project"
     (project / "notebooks").mkdir(parents=True)
     (project / "pyproject.toml").write_text("")
-    committed = project / "figures" / "quick"
+    committed = project / "figures" / "demo"
     committed.mkdir(parents=True)
     (committed / "01_optimizer_regularizer.verdict.json").write_text('{"committed": true}')
     before = {p.name: p.read_bytes() for p in committed.iterdir()}
     copy = project / "notebooks" / "01_optimizer_regularizer-Copy1.ipynb"
     copy.write_bytes((NOTEBOOKS / "01_optimizer_regularizer.ipynb").read_bytes())
-    tiny = {"preset": "quick", "seeds": [0], "compared_seeds": [0], "other_seeds": [0], "optimizers": ["adam", "sgd"],
+    tiny = {"preset": "demo", "seeds": [0], "compared_seeds": [0], "other_seeds": [0], "optimizers": ["adam", "sgd"],
             "unregularized": ["adam"], "weight_decay": [], "epochs": 1, "width": 0.125,
             "runs_dir": str(tmp_path / "runs")}
     os.environ["JPY_SESSION_NAME"] = str(copy)
@@ -151,7 +152,7 @@ def test_a_copy_of_a_notebook_run_outside_reproduce_cannot_change_the_committed_
     papermill.execute_notebook(str(copy), str(tmp_path / "by_hand.ipynb"), parameters=tiny, progress_bar=False,
                                cwd=str(project / "notebooks"))
     assert {p.name: p.read_bytes() for p in committed.iterdir()} == before
-    scratch = project / "scratch" / "quick"
+    scratch = project / "scratch" / "demo"
     assert (scratch / "01_optimizer_regularizer-Copy1.verdict.json").is_file()  # the copy's own name
     assert (scratch / "01_optimizer_regularizer.verdict.json").is_file()  # papermill by hand: no session name
     assert (scratch / "01_optimizer_regularizer-Copy1_heatmaps.png").is_file()

@@ -375,7 +375,10 @@ def test_selectivity_before_death_draws_the_lead_curve_and_the_auc_per_epoch_of_
     (mean,) = [line for line in lines if line.get_linewidth() == 3]
     assert list(mean.get_ydata()) == pytest.approx([0.61, 0.71, 0.81, 0.91])
     assert any(list(line.get_xdata()) == [2, 2] for line in lines)  # the tested epoch
-    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in lines) and " chance" in [t.get_text() for t in right.texts]
+    assert any(list(line.get_ydata()) == [0.5, 0.5] for line in lines)
+    assert [t.get_text() for t in right.texts] == [" chance\n +-0.05: no\n prediction"]
+    band = right.patches[0]  # the minimum effect around chance, as drawn
+    assert (band.get_y(), band.get_y() + band.get_height()) == (pytest.approx(0.45), pytest.approx(0.55))
     assert right.get_ylim() == (0, 1)
     assert "tested: epoch 2" in [t.get_text() for t in right.get_legend().get_texts()]
     plt.close(figure)
