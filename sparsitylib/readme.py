@@ -212,7 +212,9 @@ def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
         cells = [name[:2], claim, found[0].get("role") or "-"]
         for preset in presets:
             verdict = claims[preset].get((name, claim))
-            p_value = verdict and (verdict.get("p_adjusted") if verdict.get("role") == "primary" else verdict.get("p_value"))
+            p_value = verdict and (verdict.get("p_value") if verdict.get("role") != "primary"
+                                   else verdict.get("p_against_adjusted") if verdict.get("status") == "does not hold"
+                                   else verdict.get("p_adjusted"))
             cells += ([verdict.get("status", ""), format_n(verdict), format_p(p_value)] if verdict
                       else [NOT_TESTED, "-", "-"])
         rows.append(cells)
@@ -225,7 +227,8 @@ def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
     header = "| nb | claim | role | " + " | ".join(f"{preset}: verdict | n | p" for preset in presets) + " |"
     lines = [f"_Written by `python -m sparsitylib readme` from "
              f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}. p: adjusted within the "
-             f"regime's primary family for a primary claim, raw one-sided for a secondary one._", "",
+             f"regime's primary family for a primary claim (against it, where it does not hold), raw one-sided for a "
+             f"secondary one._", "",
              header, "|---|---|---|" + "---|---|---|" * len(presets)]
     lines += ["| " + " | ".join(_cell(cell) for cell in cells) + " |" for cells in regime_rows(by_preset)]
     return "\n" + "\n".join(lines) + "\n"
