@@ -15,11 +15,10 @@ A claim reused by another notebook is tested once, in its home notebook, and cit
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from .presets import REPORTS
-from .verdict import ALPHA, EXACT_TREND_ASSIGNMENTS, MIN_BOUND_RUNS, PRIMARY, SECONDARY, TREND_RESAMPLES
+from .verdict import ALPHA, MIN_BOUND_RUNS, PRIMARY, SECONDARY, greater_p_min, paired_p_min, trend_p_min
 
 PAPER = "Mehta, Kim, Theobalt, CVPR 2019"
 WORKSHOP = "Mehta, Kim, Theobalt, ICML 2019 workshop"
@@ -200,20 +199,16 @@ def runs_needed(p_min_of, level: float, start: int = 2, limit: int = 64) -> int 
 
 
 def two_arm_needs(level: float) -> str:
-    n = runs_needed(lambda k: 1 / math.comb(2 * k, k), level)
+    n = runs_needed(lambda k: greater_p_min(k, k), level)
     return f"{n} vs {n} runs"
 
 
 def paired_needs(level: float) -> str:
-    return f"{runs_needed(lambda k: 1 / 2**k, level)} runs"
+    return f"{runs_needed(paired_p_min, level)} runs"
 
 
 def trend_needs(levels: int, level: float) -> str:
-    def p_min(k: int) -> float:
-        count = math.factorial(levels * k) // math.factorial(k) ** levels
-        return 1 / count if count <= EXACT_TREND_ASSIGNMENTS else 1 / (TREND_RESAMPLES + 1)
-
-    return f"{runs_needed(p_min, level, start=1)} runs at each of the {levels} levels"
+    return f"{runs_needed(lambda k: trend_p_min([k] * levels), level, start=1)} runs at each of the {levels} levels"
 
 
 @dataclass(frozen=True)
@@ -229,19 +224,17 @@ class Design:
 
 def two_arm(claim_id: str, n_a: int, n_b: int) -> Design:
     """A two-arm permutation test's design: ``n_a`` runs against ``n_b``."""
-    return Design(claim_id, 1 / math.comb(n_a + n_b, n_a), two_arm_needs, f"{n_a} vs {n_b} runs")
+    return Design(claim_id, greater_p_min(n_a, n_b), two_arm_needs, f"{n_a} vs {n_b} runs")
 
 
 def paired_runs(claim_id: str, n: int) -> Design:
     """A sign-flip test's design over ``n`` runs."""
-    return Design(claim_id, 1 / 2**n, paired_needs, f"{n} runs")
+    return Design(claim_id, paired_p_min(n), paired_needs, f"{n} runs")
 
 
 def trend_runs(claim_id: str, level_sizes: list[int]) -> Design:
     """A Spearman trend's design: runs per level."""
-    count = math.factorial(sum(level_sizes)) // math.prod(math.factorial(k) for k in level_sizes)
-    p_min = 1 / count if count <= EXACT_TREND_ASSIGNMENTS else 1 / (TREND_RESAMPLES + 1)
-    return Design(claim_id, p_min, lambda level: trend_needs(len(level_sizes), level),
+    return Design(claim_id, trend_p_min(level_sizes), lambda level: trend_needs(len(level_sizes), level),
                   f"{' + '.join(map(str, level_sizes))} runs at {len(level_sizes)} levels")
 
 

@@ -293,10 +293,11 @@ def batchnorm_dynamics(tables: RunTables) -> list[Verdict]:
         return [Verdict(claim, INCONCLUSIVE, "no per-epoch |gamma| in these runs (stored before it was recorded)",
                         claim_id=claim_id) for _, claim, claim_id, _ in GAMMA_DECAY_QUANTITIES]
     floor = min_decay_rate_effect(int(speed["epochs"].max()))
+    speed = speed.assign(status="completed")  # one row per completed run already
     verdicts = []
     for column, claim, claim_id, summary in GAMMA_DECAY_QUANTITIES:
-        def arm(optimizer, decay_mode):
-            return select(speed.assign(status="completed"), column, optimizer=optimizer, decay_mode=decay_mode)
+        def arm(optimizer, decay_mode, column=column):
+            return select(speed, column, optimizer=optimizer, decay_mode=decay_mode)
 
         faster = combine(claim, [
             greater("adam+l2 > adam+wd", arm("adam", "l2"), arm("adam", "wd"), "adam+l2", "adam+wd", fmt="{:.4f}",

@@ -193,21 +193,22 @@ def _mean_difference(x, y, axis=-1):
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
+def permutation_p(a, b, alternative: str) -> float:
+    """Exact one-sided permutation p-value of mean(a) - mean(b) ("greater": for a > b, "less")."""
+    return float(stats.permutation_test((a, b), _mean_difference, permutation_type="independent",
+                                        alternative=alternative, n_resamples=math.inf, vectorized=True).pvalue)
+
+
 def permutation_p_values(a, b) -> tuple[float, float]:
     """Exact one-sided permutation p-values of mean(a) - mean(b): (for a > b, for a < b)."""
-    p = {}
-    for alternative in ("greater", "less"):
-        p[alternative] = float(stats.permutation_test((a, b), _mean_difference, permutation_type="independent",
-                                                      alternative=alternative, n_resamples=math.inf,
-                                                      vectorized=True).pvalue)
-    return p["greater"], p["less"]
+    return permutation_p(a, b, "greater"), permutation_p(a, b, "less")
 
 
 def shifted_p_values(a, b, shift: float) -> tuple[float, float]:
     """(p against "mean(a) - mean(b) <= shift", p against "mean(a) - mean(b) >= -shift"): the exact
     permutation tests of a - shift against b and of a + shift against b."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return permutation_p_values(a - shift, b)[0], permutation_p_values(a + shift, b)[1]
+    return permutation_p(a - shift, b, "greater"), permutation_p(a + shift, b, "less")
 
 
 def greater_p_min(n_a: int, n_b: int) -> float:
@@ -239,15 +240,11 @@ def greater(claim: str, a, b, a_label: str, b_label: str, fmt: str = DEAD_FMT,
                    ci=welch_interval(a, b), p_min=greater_p_min(len(a), len(b)), **common)
 
 
-def sign_flip_p_values(d) -> tuple[float, float]:
-    """Exact one-sided sign-flip p-values of mean(d) over all 2^n sign patterns: (for > 0, for < 0)."""
-    d = np.asarray(d, dtype=float)
-    p = {}
-    for alternative in ("greater", "less"):
-        p[alternative] = float(stats.permutation_test((d,), lambda x, axis=-1: np.mean(x, axis=axis),
-                                                      permutation_type="samples", alternative=alternative,
-                                                      n_resamples=math.inf, vectorized=True).pvalue)
-    return p["greater"], p["less"]
+def sign_flip_p(d, alternative: str) -> float:
+    """Exact one-sided sign-flip p-value of mean(d) over all 2^n sign patterns ("greater": for > 0, "less")."""
+    return float(stats.permutation_test((np.asarray(d, dtype=float),), lambda x, axis=-1: np.mean(x, axis=axis),
+                                        permutation_type="samples", alternative=alternative, n_resamples=math.inf,
+                                        vectorized=True).pvalue)
 
 
 def paired_p_min(n: int) -> float:
@@ -268,7 +265,7 @@ def paired_greater(claim: str, differences, label: str, fmt: str = "{:.3f}", min
     if len(d) < 2:
         return Verdict(claim, INCONCLUSIVE, f"needs at least 2 {unit}s, got {len(d)}{missing}", **common)
     effect = float(d.mean())
-    p_for, p_against = sign_flip_p_values(d - min_effect)[0], sign_flip_p_values(d + min_effect)[1]
+    p_for, p_against = sign_flip_p(d - min_effect, "greater"), sign_flip_p(d + min_effect, "less")
     evidence = (f"{label}, per {unit}: {describe(d, fmt)} (minimum effect {fmt.format(min_effect)}); one-sided "
                 f"sign-flip p={p_for:.3g} for the claim, p={p_against:.3g} against it (n={len(d)} {unit}s){missing}")
     return Verdict(claim, rule(p_for, p_against), evidence, p_value=p_for, p_against=p_against, effect=effect,
