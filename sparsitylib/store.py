@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import RunConfig, from_dict
+from .config import ADDED_LATER, FIELDS, RunConfig, from_dict
 from .files import is_write_failure, write_atomically
 from .models import ConvNet, ModelSpec, build_model
 
@@ -400,13 +400,17 @@ def load_runs(root: str | Path | None = None, run_ids=None, *, include_failed: b
     return tables_from_records(records)
 
 
+# settings added after runs were stored: a record without one was trained at its default
+ADDED_LATER_DEFAULTS = {name: FIELDS[name].default for name in ADDED_LATER}
+
+
 def tables_from_records(records: list[dict]) -> RunTables:
     runs, layers, filters, history, history_layers = [], [], [], [], []
     for record in records:
         run_id = record["run_id"]
         env = record.get("environment", {})
         runs.append({"run_id": run_id, "status": record["status"], "failure_reason": record.get("failure_reason"),
-                     **record["config"], **record.get("metrics", {}), "device_used": env.get("device"),
+                     **ADDED_LATER_DEFAULTS, **record["config"], **record.get("metrics", {}), "device_used": env.get("device"),
                      "duration_s": env.get("duration_s")})
         layers.extend({"run_id": run_id, **row} for row in record.get("layers", []))
         if record.get("filters"):

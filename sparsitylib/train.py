@@ -12,6 +12,7 @@ and a run resumed from a checkpoint ends exactly where an uninterrupted run ends
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -183,14 +184,27 @@ def train(
     return TrainedRun(record=record, model=model)
 
 
+AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16}
+
+
+def training_precision(precision: str, device: torch.device):
+    """The context a training step's forward and backward run in: nothing for float32, else
+    ``torch.autocast`` on the data's device type (parameters and optimizer state stay float32)."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
+
+
 def train_epoch(model, optimizer, scheduler, data: TensorData, config: RunConfig, epoch: int, progress=None):
     """One pass over the training tensors; returns (mean loss, accuracy). Raises LossDiverged."""
     model.train()
+    precision = training_precision(config.precision, data.train_labels.device)
     loss_sum = torch.zeros((), device=data.train_labels.device)
     correct = torch.zeros((), dtype=torch.long, device=data.train_labels.device)
     for step, (images, labels) in enumerate(data.train_batches(config.batch_size, config.seed, epoch), start=1):
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels)
+        with precision:
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.gamma_l1:
