@@ -5,6 +5,9 @@
   Bonferroni over the m primary claims with a p-value that the regime's report plan makes
   (``family_size``). A design that cannot reach that level is refused before any run
   (``design_problems``).
+- **check**: a check of our own method (not a claim of the paper), e.g. that training in bfloat16
+  measures what float32 does. It licenses a change of method, so it is decided on its own, at
+  ``ALPHA``, and its design must reach that level.
 - **secondary**: our own analyses, and the paper's claims in settings it did not report (other
   architectures, the same claim on another quantity). They are described: effect, interval and
   raw p-values, no status. A bound or a per-run check has no p-value and keeps its outcome.
@@ -18,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .presets import REPORTS
-from .verdict import ALPHA, MIN_BOUND_RUNS, PRIMARY, SECONDARY, greater_p_min, paired_p_min, trend_p_min
+from .verdict import ALPHA, CHECK, MIN_BOUND_RUNS, PRIMARY, SECONDARY, greater_p_min, paired_p_min, trend_p_min
 
 PAPER = "Mehta, Kim, Theobalt, CVPR 2019"
 WORKSHOP = "Mehta, Kim, Theobalt, ICML 2019 workshop"
 NOTEBOOKS = (
     "01_optimizer_regularizer", "02_where_sparsity_lives", "03_batchnorm_dynamics", "04_regularization_and_lr",
     "05_batch_size", "06_task_difficulty", "07_capacity_architecture", "08_mechanism", "09_pruning",
-    "10_training_length", "11_resnets", "12_recycling",
+    "10_training_length", "11_resnets", "12_recycling", "13_precision",
 )
 
 
@@ -164,6 +167,12 @@ REGISTRY: tuple[Claim, ...] = (
           SECONDARY, "ours (ReDo, Sokar et al. 2023)", DEAD),
     Claim("recycling-lower-error", "12_recycling", "Recycling lowers Adam+L2's test error", SECONDARY,
           "ours (ReDo, Sokar et al. 2023)", "per run, the test error"),
+    # 13: training precision (our method)
+    Claim("bf16-equivalent", "13_precision", "Training in bfloat16 (autocast) leaves the same dead filters and test "
+          "error as float32", CHECK, "ours: whether a run may train in bfloat16 (1.8x faster on our CPU)",
+          "per seed, bfloat16 minus float32 (same seed: same initialization and batches): the total dead fraction "
+          "by each criterion within +-2 points, each layer's within +-5 points of its filters, the test error within "
+          "+-1 point; sign-flip TOST; every part for every optimizer must hold (intersection-union)"),
 )
 BY_ID = {claim.id: claim for claim in REGISTRY}
 assert len(BY_ID) == len(REGISTRY), "claim ids must be unique"
@@ -245,13 +254,19 @@ def bound(claim_id: str, fewest_runs: int) -> Design:
 
 
 def design_problems(preset: str, designs: list[Design]) -> list[str]:
-    """For each primary claim among ``designs`` whose design cannot reach the preset's level: a
-    sentence with the design, the family and what it would need; [] when every one can."""
-    level, m = threshold(preset), family_size(preset)
+    """For each primary claim or check among ``designs`` whose design cannot reach its level (a
+    primary claim's: the preset's family's; a check's: ``ALPHA``): a sentence with the design, the
+    family and what it would need; [] when every one can."""
+    m = family_size(preset)
     problems = []
     for design in designs:
         claim = BY_ID[design.claim_id]
-        if claim.role != PRIMARY or design.p_min <= level + 1e-12:
+        level = threshold(preset) if claim.role == PRIMARY else ALPHA
+        if claim.role not in (PRIMARY, CHECK) or design.p_min <= level + 1e-12:
+            continue
+        if claim.role == CHECK:
+            problems.append(f"'{claim.statement}' is not testable with {design.runs} (smallest p {design.p_min:.3g}) "
+                            f"at the level of a check, {ALPHA:g}: needs {design.needs(level)}")
             continue
         if not claim.tested:
             problems.append(f"'{claim.statement}' is a bound: with {design.runs} it says nothing; needs "
@@ -272,7 +287,8 @@ def markdown() -> str:
              "family, each tested at 0.05 / m (Bonferroni over the m primary claims with a p-value that the "
              "regime's report tests; a bound has no p-value and is not counted). **Secondary** claims are our "
              "analyses and the paper's claims in settings it did not report: they are described with their effect, "
-             "95% interval and raw one-sided p-values, without a status. See docs/verdicts.md for the rules.", ""]
+             "95% interval and raw one-sided p-values, without a status. A **check** tests our own method (not "
+             "the paper), decided at 0.05 on its own. See docs/verdicts.md for the rules.", ""]
     for preset in ("quick", "long"):
         members = ", ".join(f"`{c.id}`" for c in family(preset))
         lines.append(f"- **{preset}** report: m = {family_size(preset)}, level 0.05/{family_size(preset)} = "

@@ -26,6 +26,7 @@ from .verdict import (
     UNTRAINED_MARGIN,
     Verdict,
     all_bounds,
+    all_equivalent,
     combine,
     describe,
     did_not_train,
@@ -33,6 +34,7 @@ from .verdict import (
     greater,
     invalid,
     near_zero,
+    paired_equivalent,
     paired_greater,
     trend,
 )
@@ -1043,3 +1045,97 @@ def recycling_summary(tables: RunTables) -> pd.DataFrame:
     grouped = runs.groupby("arm")
     return pd.DataFrame({"runs": grouped.size(), "dead_mean": grouped[DEAD].mean(), "dead_sd": grouped[DEAD].std(),
                          "test_error_mean": grouped["test_error"].mean(), "test_error_sd": grouped["test_error"].std()})
+
+
+# --- 13. training precision -----------------------------------------------------------------------
+
+
+PRECISIONS = ("float32", "bfloat16")  # the reference first
+# Margins, stated before the runs (issue 23): what a change of method may move and still measure
+# the same. The total dead fraction within 2 points (twice the minimum effect of every dead-fraction
+# claim), a layer's within 5 points of its own filters (a layer of 16 filters moves 6 points with one
+# filter), the test error within 1 point (the minimum effect of every test-error claim).
+PRECISION_MARGINS = {"total": 0.02, "layer": 0.05, "test error": 0.01}
+TOTAL, ERROR = "total", "test error"
+CRITERIA = {"activation": "dead_by_activation", "gamma": "dead_by_gamma"}
+
+
+def precision_grid(exp, optimizers) -> list:
+    """Each optimizer with L2, in float32 and in bfloat16, over the notebook's seeds: pairs that
+    share a seed share their initialization and batches."""
+    return exp.grid(optimizer=list(optimizers), decay_mode=["l2"], precision=list(PRECISIONS))
+
+
+def precision_designs(seeds) -> list[Design]:
+    return [paired_runs("bf16-equivalent", len(seeds))]
+
+
+def precision_pairs(tables: RunTables) -> pd.DataFrame:
+    """One row per (optimizer, seed, quantity, criterion) that has both precisions: the float32 and
+    bfloat16 values, their difference and its margin. Quantities: each layer's dead fraction (of
+    its own filters) and the total, by each criterion, and the test error (criterion empty)."""
+    runs = completed(tables.runs)
+    if runs.empty:
+        return pd.DataFrame(columns=["optimizer", "seed", "quantity", "criterion", *PRECISIONS, "difference", "margin"])
+    keys = runs.set_index("run_id")[["optimizer", "seed", "precision"]]
+    rows = []
+    for run_id, run in runs.set_index("run_id").iterrows():
+        for criterion, column in CRITERIA.items():
+            rows.append((run_id, TOTAL, criterion, float(run[column])))
+        rows.append((run_id, ERROR, "", float(run["test_error"])))
+    layers = tables.layers[tables.layers["run_id"].isin(keys.index)]
+    for _, layer in layers.iterrows():
+        for criterion, column in CRITERIA.items():
+            rows.append((layer["run_id"], layer["layer"], criterion, layer[column] / layer["filters"]))
+    values = pd.DataFrame(rows, columns=["run_id", "quantity", "criterion", "value"]).join(keys, on="run_id")
+    wide = values.pivot_table(index=["optimizer", "seed", "quantity", "criterion"], columns="precision",
+                              values="value", aggfunc="first").reset_index()
+    wide = wide.dropna(subset=[p for p in PRECISIONS if p in wide]) if all(p in wide for p in PRECISIONS) else wide.iloc[:0]
+    for precision in PRECISIONS:
+        if precision not in wide:
+            wide[precision] = pd.Series(dtype=float)
+    wide["difference"] = wide[PRECISIONS[1]] - wide[PRECISIONS[0]]
+    wide["margin"] = [PRECISION_MARGINS.get(q, PRECISION_MARGINS["layer"]) for q in wide["quantity"]]
+    order = {TOTAL: 0, ERROR: 1}
+    wide["_order"] = [order.get(q, 2) for q in wide["quantity"]]
+    wide = wide.sort_values(["optimizer", "_order", "criterion", "quantity", "seed"], kind="stable")
+    return wide.drop(columns="_order").reset_index(drop=True)
+
+
+def precision_part_label(optimizer: str, quantity: str, criterion: str) -> str:
+    what = ERROR if quantity == ERROR else f"{quantity}, dead by {criterion}"
+    return f"{optimizer}+l2, {what}"
+
+
+def precision_equivalence(tables: RunTables) -> list[Verdict]:
+    """Notebook 13: per optimizer and quantity, bfloat16 minus float32 over the seeds run in both,
+    equivalent within its margin (sign-flip TOST); the check holds when every part does."""
+    pairs = precision_pairs(tables)
+    claim = ("Training in bfloat16 (autocast) leaves the same dead filters (both criteria, each layer and in total) "
+             "and test error as float32")
+    parts = [paired_equivalent(precision_part_label(optimizer, quantity, criterion), group["difference"],
+                               "bfloat16 - float32", float(group["margin"].iloc[0]))
+             for (optimizer, quantity, criterion), group in pairs.groupby(["optimizer", "quantity", "criterion"],
+                                                                           sort=False)]
+    if not parts:
+        return [Verdict(claim, INCONCLUSIVE, "no seed was run in both precisions", claim_id="bf16-equivalent")]
+    return [all_equivalent(claim, parts, claim_id="bf16-equivalent")]
+
+
+def precision_part_p_values(verdicts: list[Verdict], pairs: pd.DataFrame) -> dict:
+    """(optimizer, quantity, criterion) -> the TOST p of that part of ``precision_equivalence``."""
+    by_label = {part["claim"]: part["p_value"] for verdict in verdicts for part in verdict.parts}
+    keys = pairs[["optimizer", "quantity", "criterion"]].drop_duplicates().itertuples(index=False)
+    return {tuple(key): by_label[precision_part_label(*key)] for key in keys if precision_part_label(*key) in by_label}
+
+
+def precision_facts(tables: RunTables) -> dict:
+    """Per optimizer and precision, the spread over runs of the dead fractions and the test error,
+    and the median training time per run (seconds, as recorded: it depends on what else ran)."""
+    runs = completed(tables.runs)
+    facts = {}
+    for (optimizer, precision), group in runs.groupby(["optimizer", "precision"]):
+        facts.setdefault(optimizer, {})[precision] = {
+            **{metric: spread(group.sort_values("seed")[metric].tolist()) for metric in ARM_METRICS},
+            "median_duration_s": float(group["duration_s"].median())}
+    return facts

@@ -1044,3 +1044,58 @@ def bn_around_death(aligned: pd.DataFrame, runs: pd.DataFrame, title: str = "") 
     _legend(figure, handles, "setting (thick: mean of the run medians)", below=True)
     figure.suptitle(title or "BatchNorm parameters of the filters that die, aligned on their death")
     return figure
+
+
+def precision_differences(pairs: pd.DataFrame, p_values: dict | None = None, title: str = "") -> plt.Figure:
+    """bfloat16 minus float32 of the same seed (``hypotheses.precision_pairs``), in points: one row
+    per optimizer, one panel per criterion with each layer and the total, and one for the test
+    error. Each seed is a dot (colour: seed, the same in every panel; no other colour is used), the
+    mean a black bar with its 95% t interval, the equivalence margin a grey band around zero.
+    ``p_values`` maps (optimizer, quantity, criterion) to the part's TOST p, written under its tick."""
+    from scipy import stats
+
+    optimizers = list(dict.fromkeys(pairs["optimizer"]))
+    seeds = sorted(pairs["seed"].unique())
+    palette = sns.color_palette("Dark2", max(8, len(seeds)))
+    seed_colors = {seed: palette[i % len(palette)] for i, seed in enumerate(seeds)}
+    p_values = p_values or {}
+    panels = [("activation", "dead by activation"), ("gamma", "dead by |gamma| < " + f"{GAMMA_THRESHOLD:g}"),
+              ("", "test error")]
+    figure, axes = plt.subplots(len(optimizers), 3, figsize=(15, 1.2 + 3.6 * len(optimizers)), squeeze=False,
+                                gridspec_kw={"width_ratios": [8, 8, 1.6]}, layout="constrained")
+    for row, optimizer in enumerate(optimizers):
+        for column, (criterion, name) in enumerate(panels):
+            axis = axes[row][column]
+            data = pairs[(pairs["optimizer"] == optimizer) & (pairs["criterion"] == criterion)]
+            quantities = list(dict.fromkeys(sorted((q for q in data["quantity"] if q != "total"),
+                                                   key=lambda q: (len(q), q)))) + (["total"] if (data["quantity"] == "total").any() else [])
+            for x, quantity in enumerate(quantities):
+                part = data[data["quantity"] == quantity]
+                margin = 100 * part["margin"].iloc[0]
+                axis.fill_between([x - 0.4, x + 0.4], -margin, margin, color="grey", alpha=0.18, linewidth=0)
+                offsets = np.linspace(-0.25, 0.25, len(seeds)) if len(seeds) > 1 else [0.0]
+                for offset, seed in zip(offsets, seeds):
+                    value = part.loc[part["seed"] == seed, "difference"]
+                    if len(value):
+                        axis.scatter(x + offset, 100 * value.iloc[0], color=seed_colors[seed], s=18, zorder=3)
+                d = 100 * part["difference"].to_numpy(dtype=float)
+                axis.hlines(d.mean(), x - 0.3, x + 0.3, color="black", linewidth=2.5, zorder=4)
+                if len(d) > 1 and d.std(ddof=1) > 0:
+                    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+                    axis.vlines(x, d.mean() - half, d.mean() + half, color="black", linewidth=1.2, zorder=4)
+            axis.axhline(0, color="black", linewidth=0.6)
+            labels = [(q if criterion else "") + (f"\np={p_values[(optimizer, q, criterion)]:.2g}"
+                                                   if (optimizer, q, criterion) in p_values else "") for q in quantities]
+            axis.set_xticks(range(len(quantities)), labels, fontsize=9)
+            axis.set_xlim(-0.6, len(quantities) - 0.4)
+            largest = max([100 * data["margin"].max() if len(data) else 1,
+                           *(100 * data["difference"].abs()).tolist()]) * 1.15
+            axis.set_ylim(-largest, largest)
+            axis.set_title(f"{optimizer}+l2: {name}")
+            axis.set_ylabel("bfloat16 - float32 (points)" if column == 0 else "")
+    handles = [Line2D([], [], marker="o", linestyle="", color=seed_colors[s], label=f"seed {s}") for s in seeds]
+    handles += [Line2D([], [], color="black", linewidth=2.5, label="mean, with its 95% interval"),
+                Patch(color="grey", alpha=0.3, label="equivalence margin (stated before the runs); p: TOST, each part")]
+    _legend(figure, handles, below=True)
+    figure.suptitle(title or "bfloat16 against float32, same seed")
+    return figure

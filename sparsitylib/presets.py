@@ -91,7 +91,8 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 # run with L2 only (SGD+L2 is the comparison; SGD+WD at 3 seeds could decide nothing); notebook 08
 # runs only the BatchNorm-parameter variant (5 seeds against a baseline of 8, whose early
 # selectivity is tested over its 8 runs: p down to 1/256); notebook 09 prunes BasicNet only, 5
-# seeds a method. Notebooks 02 and 03 reuse notebook 01's runs (03 with the 5 seeds of Adam+L2,
+# seeds a method; notebook 13 checks bfloat16 against float32 for Adam+L2 (8 seeds, the runs of 01
+# and 08 as its float32 arm). Notebooks 02 and 03 reuse notebook 01's runs (03 with the 5 seeds of Adam+L2,
 # Adam+WD and SGD+L2); 04-07, 10 and 11 are quick-regime questions.
 REPORTS: dict[str, dict[str, dict]] = {
     # notebook 01's headline comparison only: Adam+L2, Adam without regularization, SGD+L2, one run each
@@ -107,5 +108,6 @@ REPORTS: dict[str, dict[str, dict]] = {
         "08_mechanism": {"seeds": [0, 1, 2, 3, 4], "baseline_seeds": [0, 1, 2, 3, 4, 5, 6, 7],
                          "variants": ["bn_params_not_decayed"]},
         "09_pruning": {"models": ["basicnet"]},
+        "13_precision": {"optimizers": ["adam"]},
     },
 }

@@ -155,6 +155,8 @@ def render_table(files: dict[str, dict], manifest: dict, preset: str) -> str:
                "|---|---|---|---|---|---|---|---|"]
     secondary = ["", "**Secondary claims** (our analyses, described; p unadjusted, one-sided):", "",
                  "| nb | claim | outcome | n | p | p against | effect [95% CI] |", "|---|---|---|---|---|---|---|"]
+    checks = ["", "**Checks of our method** (not the paper's claims; each decided at 0.05 on its own):", "",
+              "| nb | check | verdict | n | p | p against | weakest part [95% CI] |", "|---|---|---|---|---|---|---|"]
     old_rule = [name for name, data in files.items() if not is_current_rule(data)]
     for name, data in files.items():
         for verdict in data.get("verdicts", []):
@@ -164,11 +166,15 @@ def render_table(files: dict[str, dict], manifest: dict, preset: str) -> str:
                          format_p(verdict.get("p_value")), format_p(verdict.get("p_adjusted")),
                          format_p(verdict.get("p_against_adjusted")), format_effect(verdict))
                 primary.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            elif verdict.get("role") == "check":
+                cells = (number, verdict.get("claim", ""), verdict.get("status", ""), format_n(verdict),
+                         format_p(verdict.get("p_value")), format_p(verdict.get("p_against")), format_effect(verdict))
+                checks.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
             else:
                 cells = (number, verdict.get("claim", ""), verdict.get("status", ""), format_n(verdict),
                          format_p(verdict.get("p_value")), format_p(verdict.get("p_against")), format_effect(verdict))
                 secondary.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    lines = [provenance(files, manifest, preset)] + primary + secondary
+    lines = [provenance(files, manifest, preset)] + primary + secondary + (checks if len(checks) > 5 else [])
     if old_rule:
         lines += ["", f"{OLD_RULE_MARK} {', '.join(name[:2] for name in old_rule)}: {OLD_RULE_NOTE}"]
     return "\n" + "\n".join(lines) + "\n"
@@ -212,13 +218,22 @@ def regime_rows(by_preset: dict[str, dict[str, dict]]) -> list[list[str]]:
         cells = [name[:2], claim, found[0].get("role") or "-"]
         for preset in presets:
             verdict = claims[preset].get((name, claim))
-            p_value = verdict and (verdict.get("p_value") if verdict.get("role") != "primary"
-                                   else verdict.get("p_against_adjusted") if verdict.get("status") == "does not hold"
-                                   else verdict.get("p_adjusted"))
+            p_value = verdict and regime_p(verdict)
             cells += ([verdict.get("status", ""), format_n(verdict), format_p(p_value)] if verdict
                       else [NOT_TESTED, "-", "-"])
         rows.append(cells)
     return rows
+
+
+def regime_p(verdict: dict) -> float | None:
+    """The p a regime table shows: a primary claim's adjusted p (against it where it does not
+    hold), a check's raw p (likewise), a secondary claim's raw p for it."""
+    against = verdict.get("status") == "does not hold"
+    if verdict.get("role") == "primary":
+        return verdict.get("p_against_adjusted") if against else verdict.get("p_adjusted")
+    if verdict.get("role") == "check":
+        return verdict.get("p_against") if against else verdict.get("p_value")
+    return verdict.get("p_value")
 
 
 def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
@@ -227,8 +242,8 @@ def render_regimes(by_preset: dict[str, dict[str, dict]]) -> str:
     header = "| nb | claim | role | " + " | ".join(f"{preset}: verdict | n | p" for preset in presets) + " |"
     lines = [f"_Written by `python -m sparsitylib readme` from "
              f"{', '.join(f'`figures/{preset}/*.verdict.json`' for preset in presets)}. p: adjusted within the "
-             f"regime's primary family for a primary claim (against it, where it does not hold), raw one-sided for a "
-             f"secondary one._", "",
+             f"regime's primary family for a primary claim (against it, where it does not hold), raw for a check of our "
+             f"method (likewise), raw one-sided for a secondary claim._", "",
              header, "|---|---|---|" + "---|---|---|" * len(presets)]
     lines += ["| " + " | ".join(_cell(cell) for cell in cells) + " |" for cells in regime_rows(by_preset)]
     return "\n" + "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .claims import NOTEBOOKS
 from .archive import ARCHIVE_NAME, MEASUREMENTS_NAME, seed_measurements
 from .environment import git_commit
 from .files import write_atomically
@@ -52,11 +53,7 @@ class NotebookRun:
 
 # The report's notebooks, by exact name: a copy (``01_optimizer_regularizer-Copy1.ipynb``) or any
 # other notebook in notebooks/ is never part of it.
-CANONICAL_NOTEBOOKS = (
-    "01_optimizer_regularizer", "02_where_sparsity_lives", "03_batchnorm_dynamics", "04_regularization_and_lr",
-    "05_batch_size", "06_task_difficulty", "07_capacity_architecture", "08_mechanism", "09_pruning",
-    "10_training_length", "11_resnets", "12_recycling",
-)
+CANONICAL_NOTEBOOKS = NOTEBOOKS
 
 
 def report_plan(preset: str) -> dict[str, dict]:

@@ -10,7 +10,9 @@ than ``min_effect``". Two one-sided tests decide it, the run being the unit of r
 - *invalid*: the comparison cannot say anything (its control did not train);
 - *inconclusive*: everything else, with the numbers.
 
-The level: a **primary** claim (the paper's stated findings, ``claims.REGISTRY``) is tested at
+The level: a **check** of our own method (``claims.REGISTRY``; e.g. that bfloat16 training
+measures what float32 does) is decided at ``ALPHA`` on its own: it is not one of the paper's
+claims and licenses a change of method, not a finding. A **primary** claim (the paper's stated findings, ``claims.REGISTRY``) is tested at
 ``ALPHA`` / m, Bonferroni over the m primary claims its regime's report tests (see
 docs/verdicts.md for why Bonferroni). A **secondary** claim (our analyses) is *described*: its
 effect, interval and raw one-sided p-values, no status. ``adjust`` applies the family.
@@ -30,6 +32,10 @@ The tests (exact unless said otherwise):
 - ``equivalent`` (a setting does *not* move the value): two one-sided tests (TOST) that the
   difference between the extreme levels lies within +-``margin``; it does not hold when that
   difference is shown beyond the margin (either side, Bonferroni over the two).
+- ``paired_equivalent`` (a change of method does *not* move a per-run value): TOST by sign-flip
+  tests over the paired differences (the same seed in both arms), within +-``margin``;
+  ``all_equivalent`` joins such parts: it holds when every part does (intersection-union) and
+  does not hold when any part is shown beyond its margin (Bonferroni over the parts).
 - ``near_zero`` (a quantity vanishes) is a bound on every run of at least ``MIN_BOUND_RUNS``
   runs, not a test: no p-value, not in the family.
 
@@ -54,6 +60,7 @@ HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID = "holds", "does not hold", "inconcl
 DESCRIBED = "described"  # a secondary claim: effect, interval and raw p-values, no status
 UNTESTABLE = "untestable"  # an illustrative preset's design cannot reach the claim's level
 PRIMARY, SECONDARY = "primary", "secondary"
+CHECK = "check"  # a check of our method (not a claim of the paper): decided at ALPHA on its own
 ALPHA = 0.05
 TREND_RESAMPLES = 9999
 EXACT_TREND_ASSIGNMENTS = 100_000  # distinct assignments of values to levels: enumerate up to this many
@@ -272,6 +279,49 @@ def paired_greater(claim: str, differences, label: str, fmt: str = "{:.3f}", min
                    ci=t_interval(d), p_min=paired_p_min(len(d)), **common)
 
 
+def paired_equivalent(claim: str, differences, label: str, margin: float, fmt: str = DEAD_FMT, unit: str = "seed",
+                      claim_id: str | None = None) -> Verdict:
+    """Claim: the per-pair differences (one per ``unit``, e.g. bfloat16 minus float32 of the same
+    seed) lie within +-``margin`` on average. Holds by two one-sided sign-flip tests (TOST: p = the
+    larger of the two); does not hold when the mean difference is shown beyond the margin on either
+    side (the smaller one-sided p, doubled for the two sides). Undefined (NaN) pairs are left out."""
+    d, missing = defined(differences)
+    missing = left_out({label: missing})
+    common = dict(test=f"TOST sign-flip over {unit}s: mean paired difference within +-{fmt.format(margin)}",
+                  n={label: len(d)}, values={label: d.tolist()}, fmt=fmt, min_effect=margin,
+                  effect_label=f"mean paired difference ({label})", claim_id=claim_id)
+    if len(d) < 2:
+        return Verdict(claim, INCONCLUSIVE, f"needs at least 2 {unit}s, got {len(d)}{missing}", **common)
+    effect = float(d.mean())
+    p_for = max(sign_flip_p(d - margin, "less"), sign_flip_p(d + margin, "greater"))
+    p_against = min(1.0, 2 * min(sign_flip_p(d - margin, "greater"), sign_flip_p(d + margin, "less")))
+    evidence = (f"{label}: {describe(d, fmt)} (equal = within +-{fmt.format(margin)}); TOST p={p_for:.3g}, "
+                f"beyond the margin p={p_against:.3g} (n={len(d)} {unit}s){missing}")
+    return Verdict(claim, rule(p_for, p_against), evidence, p_value=p_for, p_against=p_against, effect=effect,
+                   ci=t_interval(d), p_min=paired_p_min(len(d)), **common)
+
+
+def all_equivalent(claim: str, verdicts: list[Verdict], claim_id: str | None = None) -> Verdict:
+    """Equivalence parts joined: holds when every part holds (intersection-union: the largest of the
+    parts' p-values, no correction needed); does not hold when any part is shown beyond its margin
+    (the smallest of the parts' p-values against, times the number of parts: Bonferroni). The
+    effect shown is the weakest part's (the largest p for equivalence)."""
+    parts = [v.to_dict() for v in verdicts]
+    failing = [v for v in verdicts if v.status != HOLDS]
+    evidence = (f"{len(verdicts) - len(failing)} of {len(verdicts)} parts within their margins"
+                + (": not " + "; ".join(f"{v.claim} ({v.evidence})" for v in failing) if failing else ""))
+    test = f"every part within its margin (intersection-union over {len(verdicts)} parts)"
+    if not verdicts or any(v.p_value is None for v in verdicts):
+        return Verdict(claim, INCONCLUSIVE, evidence if verdicts else "no parts", test, parts=parts, claim_id=claim_id)
+    p_for = max(v.p_value for v in verdicts)
+    p_against = min(1.0, len(verdicts) * min(v.p_against for v in verdicts))
+    weakest = max(verdicts, key=lambda v: v.p_value)
+    return Verdict(claim, rule(p_for, p_against), evidence, test, p_for, p_against=p_against,
+                   p_min=max(v.p_min or 0 for v in verdicts), parts=parts, effect=weakest.effect, ci=weakest.ci,
+                   fmt=weakest.fmt, min_effect=weakest.min_effect, n=weakest.n,
+                   effect_label=f"the weakest part's: {weakest.claim}, {weakest.effect_label}", claim_id=claim_id)
+
+
 def _spearman_rho(x_ranks: np.ndarray, y, axis=-1):
     """Spearman's rho of fixed ``x_ranks`` with each row of ``y`` (Pearson on average ranks)."""
     y_ranks = stats.rankdata(y, axis=axis)
@@ -465,10 +515,11 @@ def combine(claim: str, verdicts: list[Verdict], claim_id: str | None = None) ->
 
 
 def adjust(verdicts: list[Verdict], roles: dict[str, str], family_size: int, family: str) -> list[Verdict]:
-    """Decide each verdict by its role (``roles`` maps claim ids to primary or secondary): a primary
-    claim with p-values is tested at ``ALPHA`` / ``family_size`` (Bonferroni over the regime's
-    primary claims, ``family`` naming them), a secondary claim with p-values is described (status
-    ``DESCRIBED``, its raw p-values kept). Bounds, per-run checks and invalid comparisons keep their
+    """Decide each verdict by its role (``roles`` maps claim ids to primary, secondary or check): a
+    primary claim with p-values is tested at ``ALPHA`` / ``family_size`` (Bonferroni over the
+    regime's primary claims, ``family`` naming them), a check at ``ALPHA`` on its own (its status as
+    computed), a secondary claim with p-values is described (status ``DESCRIBED``, its raw p-values
+    kept). Bounds, per-run checks and invalid comparisons keep their
     status. Returns the same verdicts, updated."""
     for verdict in verdicts:
         verdict.role = roles[verdict.claim_id]
@@ -479,6 +530,8 @@ def adjust(verdicts: list[Verdict], roles: dict[str, str], family_size: int, fam
             verdict.p_against_adjusted = min(1.0, verdict.p_against * family_size)
             verdict.family = f"Bonferroni over the {family_size} primary claims of {family}"
             verdict.status = rule(verdict.p_adjusted, verdict.p_against_adjusted)
+        elif verdict.role == CHECK:
+            verdict.family = f"a check of our method, decided at {ALPHA:g} on its own (not one of the paper's claims)"
         else:
             verdict.family = "secondary: described, not tested for a status"
             verdict.status = DESCRIBED

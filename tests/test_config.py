@@ -87,6 +87,15 @@ def test_settings_added_later_leave_older_run_ids_unchanged():
         RunConfig(gamma_l1=1e-4, norm="none")
 
 
+def test_precision_is_part_of_the_run_id_only_when_not_float32():
+    config = RunConfig(optimizer="sgd")
+    assert config.precision == "float32" and "precision" not in config.identity()
+    assert config.replace(precision="bfloat16").identity()["precision"] == "bfloat16"
+    assert config.replace(precision="bfloat16").run_id != config.run_id
+    with pytest.raises(ConfigError, match=r"unknown precision 'float16'; choose one of \['bfloat16', 'float32'\]"):
+        RunConfig(precision="float16")
+
+
 def test_train_size_is_checked_against_the_selected_classes():
     assert RunConfig(classes=(0, 1), train_size=12000).train_size == 12000
     with pytest.raises(ConfigError, match=r"train_size=20000 is more than the 12000 training images of fashion-mnist in classes \[0, 1\]"):

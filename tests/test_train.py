@@ -1,9 +1,12 @@
 """Short training runs on synthetic data (seconds) and on a real Fashion-MNIST subset."""
 
 import pytest
+import torch
 
+from sparsitylib import train as train_module
 from sparsitylib.presets import preset_config
-from sparsitylib.train import train
+from sparsitylib.sparsity import measure_sparsity
+from sparsitylib.train import load_config_data, train
 
 SYNTHETIC = dict(dataset="synthetic", width=0.125, epochs=2, batch_size=50, train_size=500, test_size=200,
                  snapshot_size=64, device="cpu")
@@ -90,3 +93,43 @@ def test_a_smoke_run_on_real_fashion_mnist_learns_and_measures_every_filter(fash
     assert record["status"] == "completed"
     assert record["metrics"]["test_error"] < 0.5
     assert record["metrics"]["filters"] == sum(record["model_spec"]["widths"]) == 232
+
+
+def test_a_bfloat16_run_trains_under_autocast_and_records_and_measures_in_float32(monkeypatch):
+    config = preset_config(None, **SYNTHETIC, optimizer="adam", lr=1e-2, precision="bfloat16")
+    forward_dtypes, measured_under_autocast = set(), []
+    measure = train_module.measure_sparsity
+
+    def measure_and_check(model, images, *args, **kwargs):
+        measured_under_autocast.append(torch.is_autocast_enabled("cpu"))
+        return measure(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "measure_sparsity", measure_and_check)
+    original_epoch = train_module.train_epoch
+
+    def epoch_with_hook(model, *args, **kwargs):
+        first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        handle = first_conv.register_forward_hook(lambda module, inputs, output: forward_dtypes.add(output.dtype))
+        try:
+            return original_epoch(model, *args, **kwargs)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(train_module, "train_epoch", epoch_with_hook)
+    optimizers = []
+    build = train_module.build_optimizer
+    monkeypatch.setattr(train_module, "build_optimizer", lambda *a, **k: optimizers.append(build(*a, **k)) or optimizers[-1])
+    run = train(config, quiet=True)
+    record = run.record
+    assert forward_dtypes == {torch.bfloat16}  # the training steps ran in bfloat16
+    assert record["config"]["precision"] == "bfloat16" and record["run_id"] == config.run_id
+    assert record["run_id"] != config.replace(precision="float32").run_id
+    assert record["status"] == "completed" and record["metrics"]["test_error"] < 0.5
+    assert measured_under_autocast == [False]
+    state = list(run.model.parameters()) + list(run.model.buffers())
+    assert all(t.dtype in (torch.float32, torch.int64) for t in state)  # parameters and BN statistics stay float32
+    moments = [v for s in optimizers[0].state.values() for v in s.values() if torch.is_tensor(v)]
+    assert moments and all(v.dtype == torch.float32 for v in moments)  # and the optimizer's state
+    data = load_config_data(config)
+    again = measure_sparsity(run.model, data.train_images)  # float32, outside any autocast
+    assert again.filters.to_dict(orient="list") == record["filters"]

@@ -294,3 +294,29 @@ def test_runs_without_a_value_are_left_out_and_said_so():
     assert reversed_.status == INCONCLUSIVE and reversed_.p_against == pytest.approx(1 / 10)
     assert paired_greater("d", [0.1, nan], "d").status == INCONCLUSIVE
     assert paired_greater("d", [0.1, 0.2, nan, 0.1, 0.1], "d").n == {"d": 4}
+
+
+def test_paired_equivalence_holds_within_the_margin_and_fails_beyond_it():
+    from sparsitylib.verdict import all_equivalent, paired_equivalent
+
+    same = paired_equivalent("same", [0.0] * 8, "d", margin=0.02)
+    assert same.status == HOLDS and same.p_value == pytest.approx(1 / 256) and same.p_min == pytest.approx(1 / 256)
+    beyond = paired_equivalent("beyond", [0.05, 0.06, 0.04, 0.05, 0.07, 0.05, 0.06, 0.05], "d", margin=0.02)
+    assert beyond.status == DOES_NOT_HOLD and beyond.p_against == pytest.approx(2 / 256)
+    unclear = paired_equivalent("unclear", [0.03, -0.03, 0.01, -0.02, 0.04, -0.04, 0.0, 0.02], "d", margin=0.02)
+    assert unclear.status == INCONCLUSIVE
+    joined = all_equivalent("all", [same, same])
+    assert joined.status == HOLDS and joined.p_value == same.p_value
+    one_off = all_equivalent("all", [same, unclear, beyond])
+    assert one_off.status == DOES_NOT_HOLD and one_off.p_against == pytest.approx(3 * 2 / 256)
+    assert one_off.p_value == max(v.p_value for v in (same, unclear, beyond))
+    assert "1 of 3 parts within their margins" in one_off.evidence
+    assert all_equivalent("all", [same, unclear]).status == INCONCLUSIVE
+
+
+def test_a_check_is_decided_at_alpha_on_its_own():
+    from sparsitylib.verdict import CHECK, adjust, paired_equivalent
+
+    verdict = paired_equivalent("same", [0.0] * 5, "d", margin=0.02, claim_id="c")  # p = 1/32 = 0.031
+    adjust([verdict], {"c": CHECK}, family_size=10, family="a report")
+    assert verdict.status == HOLDS and verdict.p_adjusted is None and "on its own" in verdict.family
