@@ -260,6 +260,18 @@ def test_the_index_links_figures_and_verdicts_to_cells_and_lists_run_ids(tmp_pat
     assert "<details><summary><small>evidence</small></summary><small>rho -0.9</small></details>" in page
 
 
+def test_a_check_of_our_method_gets_its_own_table_and_its_raw_p():
+    check = {**NEW_SCHEMA["verdicts"][0], "claim": "bf16 measures the same", "status": "does not hold",
+             "p_value": 0.9, "p_against": 0.02, "p_adjusted": None, "p_against_adjusted": None,
+             "claim_id": "bf16-equivalent", "role": "check", "family": "a check of our method"}
+    files = {"13_gamma": {**NEW_SCHEMA, "notebook": "13_gamma", "verdicts": [check]}}
+    table = readme.render_table(files, MANIFEST, "quick")
+    assert "**Checks of our method**" in table
+    assert "| 13 | bf16 measures the same | does not hold | 5 vs 5 | 0.9 | 0.02 |" in table
+    assert readme.regime_p(check) == 0.02 and readme.regime_p({**check, "status": "holds"}) == 0.9
+    assert "**Checks of our method**" not in readme.render_table({"01_alpha": NEW_SCHEMA}, MANIFEST, "quick")
+
+
 def test_the_regimes_table_matches_claims_across_presets_and_marks_untested_ones(tmp_path):
     quick, long = tmp_path / "quick", tmp_path / "long"
     quick.mkdir(), long.mkdir()
@@ -274,7 +286,7 @@ def test_the_regimes_table_matches_claims_across_presets_and_marks_untested_ones
     assert count == 1
     assert filled == """before
 <!-- regimes:quick,long:start -->
-_Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`, `figures/long/*.verdict.json`. p: adjusted within the regime's primary family for a primary claim (against it, where it does not hold), raw one-sided for a secondary one._
+_Written by `python -m sparsitylib readme` from `figures/quick/*.verdict.json`, `figures/long/*.verdict.json`. p: adjusted within the regime's primary family for a primary claim (against it, where it does not hold), raw for a check of our method (likewise), raw one-sided for a secondary claim._
 
 | nb | claim | role | quick: verdict | n | p | long: verdict | n | p |
 |---|---|---|---|---|---|---|---|---|
