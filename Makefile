@@ -39,6 +39,7 @@ tables: setup data
 
 benchmark: setup data
 	$(PY) benchmarks/training_throughput.py
+	$(PY) benchmarks/precision_levers.py
 	$(PY) benchmarks/notebook_cached.py --preset $(or $(PRESET),quick)
 	$(PY) benchmarks/prune_speedup.py --preset $(or $(PRESET),quick)
 

@@ -300,6 +300,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
                 print(f"  [{verdict['status']}] {verdict['claim']}", flush=True)
         not_archived = set(RunStore(store, archive=[]).run_ids()) - stored_before - set(retrained_runs(store))
         runs_total, runs_timed = runs_seconds(figures, RunStore(store))  # the archive's records count too
+        precisions = runs_by_precision(figures, RunStore(store))
     total = time.time() - started
     entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": {**plan[r.name], **recorded}} for r in runs}
     previous = figures / "MANIFEST.json"
@@ -308,7 +309,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     manifest = {"preset": preset, "parameters": recorded, "commit": git_commit(),
                 "run_archive": os.path.relpath(archive, root) if archive else None,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
-                "runs_seconds": round(runs_total, 1), "runs_timed": runs_timed,
+                "runs_seconds": round(runs_total, 1), "runs_timed": runs_timed, "runs_by_precision": precisions,
                 "notebooks": [entries[name] for name in sorted(entries)]}
     write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
@@ -384,15 +385,30 @@ def _badge(status: str) -> str:
             f"{html.escape(status)}</span>")
 
 
-def runs_seconds(figures: Path, store: RunStore) -> tuple[float, int]:
-    """The training time recorded in the run records behind the report's verdict files (their
-    ``run_ids``), and how many of them have one: what the runs took, not what a re-render took."""
+def report_records(figures: Path, store: RunStore) -> list[dict]:
+    """The stored run records behind the report's verdict files (their ``run_ids``), each once."""
     run_ids = set()
     for path in figures.glob("*.verdict.json"):
         run_ids |= set(json.loads(path.read_text()).get("run_ids") or [])
-    durations = [(store.get(run_id) or {}).get("environment", {}).get("duration_s") for run_id in sorted(run_ids)]
+    return [record for record in (store.get(run_id) for run_id in sorted(run_ids)) if record]
+
+
+def runs_seconds(figures: Path, store: RunStore) -> tuple[float, int]:
+    """The training time recorded in the run records behind the report's verdict files (their
+    ``run_ids``), and how many of them have one: what the runs took, not what a re-render took."""
+    durations = [record.get("environment", {}).get("duration_s") for record in report_records(figures, store)]
     known = [d for d in durations if d]
     return float(sum(known)), len(known)
+
+
+def runs_by_precision(figures: Path, store: RunStore) -> dict[str, int]:
+    """How many of the report's runs trained in each precision (a record from before the setting
+    existed trained in float32)."""
+    counts: dict[str, int] = {}
+    for record in report_records(figures, store):
+        precision = record.get("config", {}).get("precision", "float32")
+        counts[precision] = counts.get(precision, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def write_index(path: Path, manifest: dict, figures: Path) -> None:

@@ -311,19 +311,21 @@ after
 
 
 def test_the_report_counts_the_training_time_of_the_runs_behind_it(tmp_path):
-    from sparsitylib.reproduce import runs_seconds
+    from sparsitylib.reproduce import runs_by_precision, runs_seconds
 
     (tmp_path / "01_a.verdict.json").write_text(json.dumps({"run_ids": ["a", "b"], "verdicts": []}))
     (tmp_path / "02_b.verdict.json").write_text(json.dumps({"run_ids": ["b", "c", "gone"], "verdicts": []}))
 
     class Store:
-        records = {"a": {"environment": {"duration_s": 60.0}}, "b": {"environment": {"duration_s": 30.0}},
-                   "c": {"environment": {}}}
+        records = {"a": {"environment": {"duration_s": 60.0}},
+                   "b": {"environment": {"duration_s": 30.0}, "config": {"precision": "bfloat16"}},
+                   "c": {"environment": {}, "config": {"precision": "float32"}}}
 
         def get(self, run_id):
             return self.records.get(run_id)
 
     assert runs_seconds(tmp_path, Store()) == (90.0, 2)  # b counted once; c has no duration; "gone" is not stored
+    assert runs_by_precision(tmp_path, Store()) == {"bfloat16": 1, "float32": 2}  # a predates the setting: float32
 
 
 def test_every_table_in_the_readme_and_the_docs_renders_as_a_table():
