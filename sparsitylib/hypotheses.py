@@ -1124,7 +1124,8 @@ def precision_equivalence(tables: RunTables) -> list[Verdict]:
 
 def precision_part_p_values(verdicts: list[Verdict], pairs: pd.DataFrame) -> dict:
     """(optimizer, quantity, criterion) -> the TOST p of that part of ``precision_equivalence``."""
-    by_label = {part["claim"]: part["p_value"] for verdict in verdicts for part in verdict.parts}
+    by_label = {part["claim"]: part["p_value"] for verdict in verdicts for part in verdict.parts
+                if part["p_value"] is not None}
     keys = pairs[["optimizer", "quantity", "criterion"]].drop_duplicates().itertuples(index=False)
     return {tuple(key): by_label[precision_part_label(*key)] for key in keys if precision_part_label(*key) in by_label}
 

@@ -12,7 +12,7 @@ from sparsitylib.verdict import DESCRIBED, HOLDS, PRIMARY, UNTESTABLE, Verdict, 
 def test_every_claim_is_registered_once_in_a_notebook_of_the_report():
     assert len({c.id for c in claims.REGISTRY}) == len(claims.REGISTRY)
     assert {c.notebook for c in claims.REGISTRY} <= set(claims.NOTEBOOKS)
-    assert all(c.role in ("primary", "secondary") for c in claims.REGISTRY)
+    assert all(c.role in ("primary", "secondary", "check") for c in claims.REGISTRY)
     assert all(set(c.cited_by) <= set(claims.NOTEBOOKS) - {c.notebook} for c in claims.REGISTRY)
 
 
@@ -37,6 +37,10 @@ def test_a_design_that_cannot_reach_its_level_is_named_with_the_runs_it_needs():
     # secondary claims are described, whatever their design
     assert claims.design_problems("quick", [claims.two_arm("recycling-lower-error", 2, 2)]) == []
     assert "a bound" in claims.design_problems("quick", [claims.bound("none-without-regularization", 1)])[0]
+    # a check of our method is decided at 0.05 on its own, whatever the family: 5 paired seeds reach 1/32
+    assert claims.design_problems("quick", [claims.paired_runs("bf16-equivalent", 5)]) == []
+    assert claims.design_problems("long", [claims.paired_runs("bf16-equivalent", 4)])[0].endswith(
+        "at the level of a check, 0.05: needs 5 runs")
 
 
 def test_a_notebook_refuses_such_a_design_before_any_run(tmp_path):

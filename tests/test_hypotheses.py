@@ -221,6 +221,7 @@ def planned_designs(preset):
             "03_batchnorm_dynamics": lambda: [claims.two_arm("gamma-decays-faster", seeds, seeds)],
             "08_mechanism": lambda: hypotheses.mechanism_designs(p["seeds"], p["baseline_seeds"], p["variants"]),
             "09_pruning": lambda: [claims.two_arm("at-par", seeds, seeds)],
+            "13_precision": lambda: hypotheses.precision_designs(p["seeds"]),
         }[name]()
     return designs
 
@@ -228,12 +229,14 @@ def planned_designs(preset):
 def test_the_long_report_plan_designs_every_primary_claim_to_reach_its_level():
     designs = planned_designs("long")
     # every primary claim of the long family is designed by its notebook, and the bound without regularization
-    assert {d.claim_id for d in designs} == {c.id for c in claims.family("long")} | {"none-without-regularization"}
+    assert {d.claim_id for d in designs} == ({c.id for c in claims.family("long")}
+                                             | {"none-without-regularization", "bf16-equivalent"})
     assert claims.design_problems("long", designs) == []
     by_id = {d.claim_id: d for d in designs}
     assert by_id["adam-vs-sgd"].p_min == pytest.approx(1 / 252) and by_id["l2-vs-wd"].runs == "5 vs 5 runs"
     assert by_id["early-selectivity-predicts-death"].p_min == pytest.approx(1 / 256)  # 8 baseline runs
     assert by_id["bn-decay-needed"].runs == "8 vs 5 runs" and by_id["none-without-regularization"].p_min == 0.0
+    assert by_id["bf16-equivalent"].p_min == pytest.approx(1 / 256)  # 8 seeds paired: the check's level is 0.05
 
 
 def test_notebook_01s_designs_are_refused_with_three_seeds_or_a_bound_on_fewer_than_three_runs():
@@ -1239,3 +1242,46 @@ def test_dead_per_stage_counts_each_criterion_over_its_filters():
     assert stages.loc["stage 1", "criteria_agreement"] == 0.5 and stages.loc["stage 1", "dead_by_gamma_pct"] == 0
     assert stages.loc["stage 2", "measured"] == 0 and math.isnan(stages.loc["stage 2", "dead_by_activation_pct"])
     assert stages.loc["stage 2", "dead_by_gamma_pct"] == 100 and (stages["setting"] == "adam+l2").all()
+
+
+def precision_tables(error_shift=0.0, seeds=range(8), missing_twin=None):
+    """Adam+L2 runs in both precisions, two layers of 16 and 32 filters; bfloat16 equal to float32
+    except for ``error_shift`` on the test error; ``missing_twin``: a seed without its bfloat16 run."""
+    runs, layers = [], []
+    for seed in seeds:
+        for precision in hypotheses.PRECISIONS:
+            if precision == "bfloat16" and seed == missing_twin:
+                continue
+            run_id = f"{precision}-{seed}"
+            dead = [seed % 3, 2 * (seed % 2)]
+            runs.append({"run_id": run_id, "status": "completed", "optimizer": "adam", "seed": seed,
+                         "precision": precision, "dead_by_activation": sum(dead) / 48, "dead_by_gamma": dead[1] / 48,
+                         "test_error": 0.1 + 0.01 * seed + (error_shift if precision == "bfloat16" else 0.0),
+                         "duration_s": 10.0})
+            layers += [{"run_id": run_id, "layer": name, "filters": n, "dead_by_activation": d,
+                        "dead_by_gamma": d if name == "C2" else 0} for name, n, d in (("C1", 16, dead[0]), ("C2", 32, dead[1]))]
+    empty = pd.DataFrame()
+    return RunTables(runs=pd.DataFrame(runs), layers=pd.DataFrame(layers), filters=empty, history=empty,
+                     history_layers=empty, records=[])
+
+
+def test_precision_pairs_match_each_seed_with_its_twin_and_every_part_is_tested():
+    pairs = hypotheses.precision_pairs(precision_tables(missing_twin=7))
+    assert set(pairs["seed"]) == set(range(7))  # seed 7 has no bfloat16 twin: left out
+    assert list(dict.fromkeys(zip(pairs["quantity"], pairs["criterion"])))[:3] == [
+        ("total", "activation"), ("total", "gamma"), ("test error", "")]
+    assert dict(zip(pairs["quantity"], pairs["margin"])) == {"total": 0.02, "test error": 0.01, "C1": 0.05, "C2": 0.05}
+    c1 = pairs[(pairs["quantity"] == "C1") & (pairs["criterion"] == "activation") & (pairs["seed"] == 2)].iloc[0]
+    assert c1["float32"] == 2 / 16 and c1["difference"] == 0.0
+    (verdict,) = hypotheses.precision_equivalence(precision_tables())
+    assert verdict.status == HOLDS and len(verdict.parts) == 7 and verdict.p_value == pytest.approx(1 / 256)
+    p_values = hypotheses.precision_part_p_values([verdict], hypotheses.precision_pairs(precision_tables()))
+    assert p_values[("adam", "C2", "gamma")] == pytest.approx(1 / 256)
+
+
+def test_precision_equivalence_fails_when_one_part_leaves_its_margin():
+    (verdict,) = hypotheses.precision_equivalence(precision_tables(error_shift=0.03))
+    assert verdict.status != HOLDS and "6 of 7 parts within their margins" in verdict.evidence
+    assert "adam+l2, test error" in verdict.evidence and verdict.p_value == 1.0
+    (only_one,) = hypotheses.precision_equivalence(precision_tables(seeds=[0]))
+    assert only_one.status == INCONCLUSIVE  # one pair: no test
