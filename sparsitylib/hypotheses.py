@@ -849,7 +849,7 @@ def training_progress(tables: RunTables) -> pd.DataFrame:
         history["dead_gamma_fraction"] = by_gamma.reindex(pd.MultiIndex.from_frame(history[["run_id", "epoch"]])).to_numpy()
     else:  # runs stored before per-filter |gamma| was recorded
         history["dead_gamma_fraction"] = np.nan
-    for column in ("optimizer", "decay_mode", "lr", "seed"):
+    for column in ("optimizer", "decay_mode", "lr", "seed", "decay", "decay_params", "width", "precision"):
         history[column] = run[column].to_numpy()
     return history
 
@@ -947,6 +947,66 @@ def pilot_description(progress: pd.DataFrame, chosen_epochs: int | None = None) 
                          f"by |gamma|, test error {row['test_error']:.1%} (1,000 test images)" for label, row in ends)
         lines.append(f"- {head}. {'; '.join(onsets)}. {dead}.")
     return "\n".join(lines)
+
+
+def screen_arm(row, base_width: float) -> str:
+    """A screen run's arm: 'adam+l2 5e-4', with what differs from the preset's network in float32
+    ('BN not decayed', 'width 0.5', 'bfloat16')."""
+    decay = f"{row['decay']:.0e}".replace("e-0", "e-")
+    extras = [("BN not decayed" if row.get("decay_params") == "weights_only" else None),
+              (f"width {row['width']:g}" if row["width"] != base_width else None),
+              (str(row.get("precision")) if row.get("precision", "float32") != "float32" else None)]
+    return f"{row['optimizer']}+{row['decay_mode']} {decay}" + "".join(f", {extra}" for extra in extras if extra)
+
+
+# The screen's arms at Adam's usual rate, held constant: each changes one thing from Adam+L2 5e-4
+# (``width_factor`` multiplies the preset's width).
+SCREEN_ARMS = (
+    {"width_factor": 2, "decay": 5e-4}, {"width_factor": 2, "decay": 2e-3},
+    {"decay": 5e-4}, {"decay": 2e-3}, {"decay_mode": "wd", "decay": 5e-4},
+    {"decay": 5e-4, "decay_params": "weights_only"},
+)
+
+
+def screen_grid(exp, seed: int, lr: float, epochs: int, precision: str) -> list:
+    """The screen: one run per arm (``SCREEN_ARMS``), Adam at ``lr`` held constant for ``epochs``;
+    the widest arms first, so that two workers finish together."""
+    width = exp.config().width
+    configs = []
+    for arm in SCREEN_ARMS:
+        settings = {"optimizer": "adam", "decay_mode": "l2", "lr": lr, "epochs": epochs, "schedule": "constant",
+                    "precision": precision, **{k: v for k, v in arm.items() if k != "width_factor"},
+                    "width": width * arm.get("width_factor", 1)}
+        configs += exp.grid(seeds=[seed], **{k: [v] for k, v in settings.items()})
+    return configs
+
+
+def run_onsets(progress: pd.DataFrame) -> pd.DataFrame:
+    """Per run (``training_progress`` rows with an ``arm`` column): its arm, the lr x steps and the epoch of
+    the first snapshot with a dead filter by each criterion (NaN when none died), and the lr x steps,
+    dead fractions and test error at its last epoch."""
+    rows = []
+    for run_id, run in progress.sort_values("epoch").groupby("run_id", sort=False):
+        last = run.iloc[-1]
+        row = {"run_id": run_id, "arm": last["arm"], "seed": int(last["seed"]), "epochs": int(last["epoch"]),
+               "final_lr_x_steps": float(last["lr_x_steps"]), "final_dead": float(last["dead_fraction"]),
+               "final_dead_gamma": float(last["dead_gamma_fraction"]), "final_test_error": float(last["test_error"])}
+        for name, column in (("activation", "dead_fraction"), ("gamma", "dead_gamma_fraction")):
+            dying = run[run[column] > 0]
+            row[f"onset_lr_x_steps_{name}"] = float(dying["lr_x_steps"].iloc[0]) if len(dying) else float("nan")
+            row[f"onset_epoch_{name}"] = float(dying["epoch"].iloc[0]) if len(dying) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def screen_facts(onsets: pd.DataFrame) -> dict:
+    """The screen's numbers by arm, for the README: onsets (lr x steps and epoch, both criteria;
+    None where nothing died) and the state at the end."""
+    def plain_value(value):
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+    return {row["arm"]: {key: plain_value(value) for key, value in row.items() if key != "arm"}
+            for row in onsets.to_dict(orient="records")}
 
 
 # --- 11. ResNets ---------------------------------------------------------------------------------

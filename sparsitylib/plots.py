@@ -1099,3 +1099,38 @@ def precision_differences(pairs: pd.DataFrame, p_values: dict | None = None, tit
     _legend(figure, handles, below=True)
     figure.suptitle(title or "bfloat16 against float32, same seed")
     return figure
+
+
+def dead_over_lr_x_steps(progress: pd.DataFrame, arm: str = "arm", reach: float | None = None,
+                         title: str = "") -> plt.Figure:
+    """Dead filters against lr x steps, by activation and by |gamma| < 1e-3 (one panel each), one
+    line per run coloured by its ``arm`` (a column of ``progress``), with each run's onset (its
+    first dead filter) marked; ``reach``: the lr x steps every arm must reach at its initial rate, a
+    vertical line."""
+    arms = list(dict.fromkeys(progress[arm]))
+    palette = sns.color_palette("Dark2", max(8, len(arms)))
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(arms)}
+    figure, axes = plt.subplots(1, 2, figsize=(15, 5), layout="constrained", sharey=True)
+    for axis, (column, name) in zip(axes, (("dead_fraction", "dead by activation"),
+                                           ("dead_gamma_fraction", f"dead by |gamma| < {GAMMA_THRESHOLD:g}"))):
+        for (label, run_id), run in progress.groupby([arm, "run_id"], sort=False):
+            run = run.sort_values("lr_x_steps").dropna(subset=[column])
+            axis.plot(run["lr_x_steps"], 100 * run[column], color=colors[label], lw=1.6)
+            dying = run[run[column] > 0]
+            if len(dying):
+                axis.scatter(dying["lr_x_steps"].iloc[0], 100 * dying[column].iloc[0], color=colors[label], s=40,
+                             marker="o", edgecolor="black", zorder=4)
+        if reach is not None:
+            axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
+            axis.annotate(f"reach: lr x steps {plain(reach)}", (reach, 0), xytext=(4, 6), textcoords="offset points",
+                          fontsize=9)
+        axis.set_xlabel("lr x steps (the sum of the learning rate over the steps)")
+        axis.set_title(name)
+        axis.set_xlim(left=0)
+        _from_zero(axis)
+    axes[0].set_ylabel("dead filters (% of all, snapshot images)")
+    handles = [Line2D([], [], color=colors[name], lw=2, label=name) for name in arms]
+    handles.append(Line2D([], [], marker="o", color="grey", markeredgecolor="black", lw=0, label="onset: first dead filter"))
+    _legend(figure, handles, "arm (one run each)", below=True)
+    figure.suptitle(title or "Dead filters against lr x steps")
+    return figure

@@ -1285,3 +1285,25 @@ def test_precision_equivalence_fails_when_one_part_leaves_its_margin():
     assert "adam+l2, test error" in verdict.evidence and verdict.p_value == 1.0
     (only_one,) = hypotheses.precision_equivalence(precision_tables(seeds=[0]))
     assert only_one.status == INCONCLUSIVE  # one pair: no test
+
+
+def test_run_onsets_give_each_runs_first_dead_snapshot_on_the_clock_of_lr_x_steps():
+    progress = pd.DataFrame({
+        "run_id": ["a"] * 3 + ["b"] * 3, "epoch": [1, 2, 3] * 2, "seed": 0, "arm": ["x"] * 3 + ["y"] * 3,
+        "lr_x_steps": [0.5, 1.0, 1.5] * 2, "dead_fraction": [0.0, 0.1, 0.2, 0.0, 0.0, 0.0],
+        "dead_gamma_fraction": [0.0, 0.0, 0.1, 0.0, 0.0, 0.0], "test_error": [0.3, 0.2, 0.1] * 2})
+    onsets = hypotheses.run_onsets(progress).set_index("arm")
+    assert onsets.loc["x", "onset_lr_x_steps_activation"] == 1.0 and onsets.loc["x", "onset_epoch_activation"] == 2
+    assert onsets.loc["x", "onset_lr_x_steps_gamma"] == 1.5 and onsets.loc["x", "final_dead"] == 0.2
+    assert math.isnan(onsets.loc["y", "onset_lr_x_steps_activation"])  # never died: no onset, not zero
+    facts = hypotheses.screen_facts(onsets.reset_index())
+    assert facts["y"]["onset_epoch_gamma"] is None and facts["x"]["final_lr_x_steps"] == 1.5
+
+
+def test_screen_arms_name_what_differs_from_the_presets_network():
+    row = {"optimizer": "adam", "decay_mode": "l2", "decay": 5e-4, "decay_params": "all", "width": 0.25,
+           "precision": "float32"}
+    assert hypotheses.screen_arm(row, 0.25) == "adam+l2 5e-4"
+    assert hypotheses.screen_arm({**row, "width": 0.5, "decay": 2e-3, "precision": "bfloat16"}, 0.25) == \
+        "adam+l2 2e-3, width 0.5, bfloat16"
+    assert hypotheses.screen_arm({**row, "decay_params": "weights_only"}, 0.25) == "adam+l2 5e-4, BN not decayed"

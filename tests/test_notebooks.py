@@ -18,7 +18,8 @@ from sparsitylib.verdict import DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, I
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMOKE = {"seeds": [0], "other_seeds": [0], "compared_seeds": [0], "width_seeds": [0], "baseline_seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
-         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2], "latency_repeats": 3, "pilot_epochs": 2}
+         "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2], "latency_repeats": 3, "pilot_epochs": 2,
+         "screen_epochs": 2}
 
 
 @pytest.fixture(scope="module")
