@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import __version__
 from .data import DATASETS
 from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_widths
-from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES
+from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES, SELF_DECAYING
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("float32", "bfloat16")
@@ -45,7 +45,8 @@ class RunConfig:
         norm: ``batchnorm`` | ``none``.
         activation: ``relu`` | ``leaky_relu`` (slope ``negative_slope``).
     Optimizer and regularizer
-        optimizer: ``sgd`` | ``adam`` | ``amsgrad`` | ``adamax`` | ``adagrad`` | ``adadelta`` | ``rmsprop``.
+        optimizer: ``sgd`` | ``adam`` | ``amsgrad`` | ``adamax`` | ``adagrad`` | ``adadelta`` | ``rmsprop``
+            | ``adamw`` (torch.optim.AdamW: decay_mode ``decoupled`` or ``none`` only).
         lr: peak learning rate.
         momentum, nesterov: SGD only.
         decay_mode: ``none`` | ``l2`` (lambda * theta added to the gradient) | ``wd`` (the paper's
@@ -142,6 +143,10 @@ class RunConfig:
         _non_negative("negative_slope", self.negative_slope)
         if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.optimizer in SELF_DECAYING and self.decay_mode in ("l2", "wd"):
+            raise ConfigError(f"optimizer={self.optimizer} decays the weights itself (torch.optim.AdamW's decoupled "
+                              f"decay); use decay_mode=decoupled (its weight_decay) or none, or optimizer=adam with "
+                              f"decay_mode={self.decay_mode}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov=True needs optimizer=sgd with momentum > 0")
         if not 0 < self.step_gamma <= 1:

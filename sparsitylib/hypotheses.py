@@ -850,7 +850,8 @@ def training_progress(tables: RunTables) -> pd.DataFrame:
     else:  # runs stored before per-filter |gamma| was recorded
         history["dead_gamma_fraction"] = np.nan
     for column in ("optimizer", "decay_mode", "lr", "seed", "decay", "decay_params", "width", "precision"):
-        history[column] = run[column].to_numpy()
+        if column in run:
+            history[column] = run[column].to_numpy()
     return history
 
 

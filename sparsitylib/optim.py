@@ -16,6 +16,11 @@ The regularizers (``decay_mode``):
   100 times weaker than ``"wd"`` at the same lambda.
 - ``"none"``.
 
+``optimizer="adamw"`` is ``torch.optim.AdamW`` as torch defines it: its own decoupled decay
+(``decay_mode="decoupled"``, ``theta <- theta * (1 - lr_t * lambda)`` *before* the Adam step, where
+our ``decoupled`` for other optimizers applies it after), at its usual lambda of 0.01 when a preset
+fills the settings (``presets.OPTIMIZER_DEFAULTS``).
+
 ``decay_params`` chooses what is regularized: ``"all"`` parameters (the paper's setting: BN gamma
 and beta too) or ``"weights_only"`` (convolution and linear weights; no BN parameters, no biases).
 """
@@ -27,7 +32,10 @@ import math
 import torch
 from torch import nn
 
-OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamax", "adagrad", "adadelta", "rmsprop")
+OPTIMIZERS = ("sgd", "adam", "amsgrad", "adamax", "adagrad", "adadelta", "rmsprop", "adamw")
+# optimizers that decay the weights themselves (torch.optim.AdamW: theta <- theta * (1 - lr_t * lambda)
+# before the Adam step): decay_mode ``decoupled`` (their weight_decay) or ``none`` only
+SELF_DECAYING = ("adamw",)
 DECAY_MODES = ("none", "l2", "wd", "decoupled")
 DECAY_PARAMS = ("all", "weights_only")
 SCHEDULES = ("constant", "step", "cosine")
@@ -71,6 +79,12 @@ def build_optimizer(
         {"params": kept, "weight_decay": 0.0, "decoupled_decay": 0.0, "paper_wd": 0.0, "base_lr": lr},
     ]
     groups = [g for g in groups if g["params"]]
+    if optimizer in SELF_DECAYING:
+        if decay_mode in ("l2", "wd"):
+            raise ValueError(f"{optimizer} decays the weights itself; use decay_mode 'decoupled' or 'none'")
+        for group in groups:  # torch's AdamW applies its own weight_decay: not again after the step
+            group["weight_decay"], group["decoupled_decay"] = group["decoupled_decay"], 0.0
+        return torch.optim.AdamW(groups, lr=lr)
     if optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
     if optimizer in ("adam", "amsgrad"):

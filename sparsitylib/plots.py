@@ -37,7 +37,7 @@ AXIS_NAMES = {"lr": "learning rate", "batch_size": "mini-batch size", "train_siz
 # --- colours ----------------------------------------------------------------------------------
 
 OPTIMIZER_COLORS = {"sgd": "#e66101", "adam": "#1f77b4", "amsgrad": "#2ca02c", "adamax": "#9467bd",
-                    "adagrad": "#bcbd22", "adadelta": "#e377c2", "rmsprop": "#17becf"}
+                    "adagrad": "#bcbd22", "adadelta": "#e377c2", "rmsprop": "#17becf", "adamw": "#67001f"}
 # a regularizer shades its optimizer's colour: (colour mixed in, share of it)
 REGULARIZER_SHADES = {"l2": ("black", 0.0), "wd": ("black", 0.45), "none": ("white", 0.55),
                       "decoupled": ("grey", 0.5)}

@@ -22,6 +22,7 @@ CPU_LEARNING_RATES = {
     "adagrad": 1e-1,
     "adadelta": 1.0,
     "rmsprop": 1e-3,
+    "adamw": 1e-2,
 }
 # The optimizers' usual learning rates: torch's defaults for the adaptive methods, 0.1 for SGD
 # with momentum 0.9.
@@ -33,6 +34,7 @@ USUAL_LEARNING_RATES = {
     "adagrad": 1e-2,
     "adadelta": 1.0,
     "rmsprop": 1e-2,
+    "adamw": 1e-3,
 }
 # At GPU scale, the usual learning rates with a step schedule (RMSprop at 1e-4, our reconstruction).
 PAPER_LEARNING_RATES = {**USUAL_LEARNING_RATES, "rmsprop": 1e-4}
@@ -64,6 +66,11 @@ LEARNING_RATES = {"smoke": CPU_LEARNING_RATES, "demo": CPU_LEARNING_RATES, "quic
                   "paper": PAPER_LEARNING_RATES}
 
 
+# Settings an optimizer brings when they are not given: AdamW as users train with it, torch's own
+# decoupled decay at its usual strength (torch.optim.AdamW's default weight_decay).
+OPTIMIZER_DEFAULTS = {"adamw": {"decay_mode": "decoupled", "decay": 1e-2}}
+
+
 def preset_config(preset: str | None = None, **settings) -> RunConfig:
     """A ``RunConfig`` from a preset's defaults, overridden by ``settings``.
 
@@ -75,6 +82,8 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     values = {**PRESETS[preset], **settings}
+    optimizer = values.get("optimizer", RunConfig.optimizer)
+    values.update({k: v for k, v in OPTIMIZER_DEFAULTS.get(optimizer, {}).items() if k not in settings})
     if "lr" not in settings:
         optimizer = values.get("optimizer", RunConfig.optimizer)
         if optimizer in LEARNING_RATES[preset]:

@@ -39,10 +39,10 @@ def cli(*args, env_root, env=None) -> subprocess.CompletedProcess:
 
 
 def test_python_dash_m_sparsitylib_is_the_command_line_and_returns_its_exit_code(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "sparsitylib", "run", "optimizer=adamw"], capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "sparsitylib", "run", "optimizer=lion"], capture_output=True,
                          text=True, env={**os.environ, "SPARSITYLIB_RUNS": str(tmp_path / "runs")}, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip() == cli("run", "optimizer=adamw", env_root=tmp_path / "runs").stderr.strip()
-    assert "unknown optimizer 'adamw'" in bad.stderr and not (tmp_path / "runs").exists()
+    assert bad.returncode == 2 and bad.stderr.strip() == cli("run", "optimizer=lion", env_root=tmp_path / "runs").stderr.strip()
+    assert "unknown optimizer 'lion'" in bad.stderr and not (tmp_path / "runs").exists()
 
 
 def test_run_prints_a_json_summary_and_the_second_call_comes_from_the_store(isolated_store):
@@ -58,7 +58,7 @@ def test_run_prints_a_json_summary_and_the_second_call_comes_from_the_store(isol
 
 
 def test_bad_input_fails_before_any_work_and_writes_nothing(isolated_store):
-    for args, message in ((["optimizer=adamw"], "unknown optimizer 'adamw'"), (["lr=-1"], "lr must be a positive"),
+    for args, message in ((["optimizer=lion"], "unknown optimizer 'lion'"), (["lr=-1"], "lr must be a positive"),
                           (["epochs"], "expected key=value"), (["colour=red"], "unknown config key 'colour'")):
         result = cli("run", "--preset", "smoke", *args, env_root=isolated_store)
         assert result.returncode == 2 and message in result.stderr, result.stderr

@@ -5,7 +5,7 @@ from sparsitylib.presets import preset_config
 
 
 @pytest.mark.parametrize("settings,message", [
-    ({"optimizer": "adamw"}, "unknown optimizer 'adamw'; choose one of"),
+    ({"optimizer": "lion"}, "unknown optimizer 'lion'; choose one of"),
     ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
     ({"model": "resnet"}, "unknown model 'resnet'"),
     ({"decay_mode": "l1"}, "unknown decay_mode 'l1'"),
@@ -85,6 +85,17 @@ def test_settings_added_later_leave_older_run_ids_unchanged():
     assert config.replace(gamma_l1=1e-4).run_id != config.run_id
     with pytest.raises(ConfigError, match="gamma_l1 > 0 needs norm=batchnorm"):
         RunConfig(gamma_l1=1e-4, norm="none")
+
+
+def test_adamw_takes_its_own_decoupled_decay_and_a_preset_gives_it_torchs_usual_strength():
+    from sparsitylib.presets import preset_config
+
+    with pytest.raises(ConfigError, match="optimizer=adamw decays the weights itself .* use decay_mode=decoupled"):
+        RunConfig(optimizer="adamw", decay_mode="l2")
+    config = preset_config("long", optimizer="adamw")
+    assert (config.decay_mode, config.decay, config.lr) == ("decoupled", 1e-2, 1e-3)
+    assert preset_config("quick", optimizer="adamw", decay=1e-3).decay == 1e-3  # given settings win
+    assert preset_config("quick", optimizer="adamw", decay_mode="none").decay_mode == "none"
 
 
 def test_precision_is_part_of_the_run_id_only_when_not_float32():

@@ -90,7 +90,7 @@ def test_help_notebook_documents_the_parameters():
 
 @pytest.mark.parametrize("parameters,message", [
     ({"preset": "huge"}, "unknown preset 'huge'"),
-    ({"optimizers": ["adamw"]}, "unknown optimizer 'adamw'"),
+    ({"optimizers": ["lion"]}, "unknown optimizer 'lion'"),
     ({"seeds": []}, "seeds must be a non-empty list"),
     ({"optimizers": []}, "grid values for 'optimizer' must be a non-empty list"),
     ({"scheduler_address": "tcp://127.0.0.1:9"}, "cannot reach the Dask scheduler"),

@@ -185,3 +185,14 @@ def test_cumulative_lr_is_lr_times_steps_at_a_constant_rate_and_follows_a_step_s
     assert cumulative_lr(1e-3, "constant", 100, 40) == pytest.approx(1e-3 * 40)
     # step at 50% and 75% of 100 steps: 50 steps at lr, 25 at lr/10, 25 at lr/100
     assert cumulative_lr(1e-3, "step", 100, 100) == pytest.approx(1e-3 * (50 + 2.5 + 0.25))
+
+
+def test_adamw_is_torchs_adamw_shrinking_before_the_step_and_takes_no_l2():
+    theta0 = 2.0
+    # torch.optim.AdamW: theta <- theta * (1 - lr * lambda), then the Adam step on the loss gradient
+    theta1 = theta0 * (1 - LR * DECAY) - LR * GRAD / (GRAD + EPS)
+    theta2 = theta1 * (1 - LR * DECAY) - LR * GRAD / (GRAD + EPS)
+    assert step_toy("adamw", "decoupled") == pytest.approx([theta1, theta2], rel=1e-12, abs=0)
+    assert step_toy("adamw", "none", steps=1) == pytest.approx([theta0 - LR * GRAD / (GRAD + EPS)], rel=1e-12, abs=0)
+    with pytest.raises(ValueError, match="adamw decays the weights itself"):
+        step_toy("adamw", "l2")
