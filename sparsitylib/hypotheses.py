@@ -15,7 +15,7 @@ import pandas as pd
 from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .prune import EXACT_LOGIT_TOLERANCE
 from .data import DATASETS
-from .optim import OPTIMIZERS, cumulative_lr
+from .optim import OPTIMIZERS, cumulative_lr, high_rate_lr_x_steps
 from .sparsity import GAMMA_THRESHOLD
 from .store import RunTables
 from .claims import Design, bound, paired_runs, two_arm
@@ -998,6 +998,26 @@ def run_onsets(progress: pd.DataFrame) -> pd.DataFrame:
             row[f"onset_epoch_{name}"] = float(dying["epoch"].iloc[0]) if len(dying) else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def unreached_arms(runs: pd.DataFrame, arm: str, onsets: dict[str, float], default_onset: float) -> dict[str, str]:
+    """The arms (values of column ``arm`` of completed ``runs``) that had not reached their onset:
+    no filter died in any of their runs (by activation) and their high-rate lr x steps
+    (``optim.high_rate_lr_x_steps``: at the initial rate, before it first halves) stayed below the
+    onset measured for the arm (``onsets``: arm -> lr x steps, from a screen) or, for an arm not
+    screened, ``default_onset``. Returns arm -> why, for ``verdict.not_reached``."""
+    unreached = {}
+    for name, group in completed(runs).groupby(arm):
+        if (group[DEAD] > 0).any():
+            continue  # filters died in it: it has reached its onset, whatever its schedule
+        reach = min(high_rate_lr_x_steps(r.lr, r.schedule, int(r.steps), r.step_milestones, r.step_gamma)
+                    for r in group.itertuples())
+        needed = onsets.get(name, default_onset)
+        if reach < needed:
+            source = "its onset in the screen" if name in onsets else "the regime's reach"
+            unreached[name] = (f"not reached: no filter died, and its high-rate phase gave lr x steps {reach:.3g} "
+                               f"before the rate first halved, short of {source} ({needed:.3g})")
+    return unreached
 
 
 def screen_facts(onsets: pd.DataFrame) -> dict:

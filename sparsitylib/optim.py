@@ -156,3 +156,17 @@ def cumulative_lr(lr: float, schedule: str, total_steps: int, steps: int, milest
     """The sum of the scheduled learning rate over the first ``steps`` update steps (lr x steps at
     a constant rate): how far, in learning-rate units, a run has travelled."""
     return lr * sum(lr_factor(schedule, step / max(total_steps, 1), milestones, gamma) for step in range(steps))
+
+
+HIGH_RATE = 0.5  # the high-rate phase lasts while the scheduled rate is at least half the initial one
+
+
+def high_rate_lr_x_steps(lr: float, schedule: str, total_steps: int, milestones=(0.5, 0.75),
+                         gamma: float = 0.1) -> float:
+    """The lr x steps a run accumulates before its learning rate first falls below half its initial
+    value (``HIGH_RATE``): all of a constant run, a step schedule's phase before its first milestone,
+    a cosine's first half. The clock an arm's onset is measured against."""
+    for step in range(total_steps):
+        if lr_factor(schedule, step / max(total_steps, 1), milestones, gamma) < HIGH_RATE:
+            return cumulative_lr(lr, schedule, total_steps, step, milestones, gamma)
+    return cumulative_lr(lr, schedule, total_steps, total_steps, milestones, gamma)

@@ -376,7 +376,7 @@ def _banner(preset: str) -> str:
 
 
 STATUS_COLOURS = {"holds": "#1a7f37", "does not hold": "#b42318", "inconclusive": "#6e7781", "invalid": "#9a6700",
-                  "described": "#0969da", "untestable": "#8250df"}
+                  "described": "#0969da", "untestable": "#8250df", "not reached": "#bc4c00"}
 
 
 def _badge(status: str) -> str:

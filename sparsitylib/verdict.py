@@ -8,6 +8,8 @@ than ``min_effect``". Two one-sided tests decide it, the run being the unit of r
 - *does not hold*: the reversed test rejects "the effect is at least -``min_effect``" at the same
   level: the same evidence, pointing the other way. Neither direction is chosen from the data;
 - *invalid*: the comparison cannot say anything (its control did not train);
+- *not reached*: an arm was annealed before its onset (``not_reached``): the comparison would
+  measure when filters start to die, not whether they do;
 - *inconclusive*: everything else, with the numbers.
 
 The level: a **check** of our own method (``claims.REGISTRY``; e.g. that bfloat16 training
@@ -59,6 +61,7 @@ from scipy import stats
 HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID = "holds", "does not hold", "inconclusive", "invalid"
 DESCRIBED = "described"  # a secondary claim: effect, interval and raw p-values, no status
 UNTESTABLE = "untestable"  # an illustrative preset's design cannot reach the claim's level
+NOT_REACHED = "not reached"  # an arm was annealed before its onset: it had not had its chance
 PRIMARY, SECONDARY = "primary", "secondary"
 CHECK = "check"  # a check of our method (not a claim of the paper): decided at ALPHA on its own
 ALPHA = 0.05
@@ -514,6 +517,19 @@ def combine(claim: str, verdicts: list[Verdict], claim_id: str | None = None) ->
                    if weakest.effect_label else None, claim_id=claim_id)
 
 
+def not_reached(verdict: Verdict, unreached: dict[str, str]) -> Verdict:
+    """``verdict`` with status ``NOT_REACHED`` when one of its arms (the keys of its ``n``) is in
+    ``unreached`` (arm -> why: its high-rate lr x steps against its onset), the reasons first in its
+    evidence; unchanged otherwise. A claim about an arm that had not reached its onset when the
+    schedule annealed compares onset times, not what the arms do."""
+    arms = [arm for arm in verdict.n if arm in unreached]
+    if not arms:
+        return verdict
+    verdict.status = NOT_REACHED
+    verdict.evidence = "; ".join(f"{arm}: {unreached[arm]}" for arm in arms) + ". " + verdict.evidence
+    return verdict
+
+
 def adjust(verdicts: list[Verdict], roles: dict[str, str], family_size: int, family: str) -> list[Verdict]:
     """Decide each verdict by its role (``roles`` maps claim ids to primary, secondary or check): a
     primary claim with p-values is tested at ``ALPHA`` / ``family_size`` (Bonferroni over the
@@ -523,7 +539,7 @@ def adjust(verdicts: list[Verdict], roles: dict[str, str], family_size: int, fam
     status. Returns the same verdicts, updated."""
     for verdict in verdicts:
         verdict.role = roles[verdict.claim_id]
-        if verdict.p_value is None or verdict.status == INVALID:
+        if verdict.p_value is None or verdict.status in (INVALID, NOT_REACHED):
             continue
         if verdict.role == PRIMARY:
             verdict.p_adjusted = min(1.0, verdict.p_value * family_size)

@@ -1309,3 +1309,23 @@ def test_screen_arms_name_what_differs_from_the_presets_network():
     assert hypotheses.screen_arm({**row, "width": 0.5, "decay": 2e-3, "precision": "bfloat16"}, 0.25) == \
         "adam+l2 2e-3, width 0.5, bfloat16"
     assert hypotheses.screen_arm({**row, "decay_params": "weights_only"}, 0.25) == "adam+l2 5e-4, BN not decayed"
+
+
+def test_an_arm_annealed_before_its_onset_is_not_reached_and_so_is_every_claim_about_it():
+    from sparsitylib.verdict import NOT_REACHED, greater, not_reached
+
+    common = dict(lr=1e-3, schedule="step", steps=6280, step_milestones=(0.8, 0.9), step_gamma=0.1)
+    rows = ([{"arm": "adam+l2", "dead_by_activation": 0.03, **common}] * 3  # died: reached, whatever the clock
+            + [{"arm": "adam+wd", "dead_by_activation": 0.0, **common}] * 3  # 5.02 of lr x steps < 7.7
+            + [{"arm": "sgd+l2", "dead_by_activation": 0.0, **common, "lr": 0.1}] * 3)  # 502 >= 11
+    runs = tables(rows).runs
+    unreached = hypotheses.unreached_arms(runs, "arm", {"adam+wd": 7.7}, default_onset=11.0)
+    assert list(unreached) == ["adam+wd"] and "lr x steps 5.02" in unreached["adam+wd"]
+    assert "its onset in the screen (7.7)" in unreached["adam+wd"]
+    assert list(hypotheses.unreached_arms(runs, "arm", {}, default_onset=500.0)) == ["adam+wd"]  # 502 >= 500
+    verdict = greater("L2 leaves more than WD", [0.03] * 3, [0.0] * 3, "adam+l2", "adam+wd", claim_id="l2-vs-wd")
+    assert not_reached(verdict, unreached).status == NOT_REACHED
+    assert verdict.evidence.startswith("adam+wd: not reached")
+    assert in_family([verdict])[0].status == NOT_REACHED  # the family does not decide it again
+    other = greater("Adam beats SGD", [0.03] * 3, [0.0] * 3, "adam+l2", "sgd+l2", claim_id="adam-vs-sgd")
+    assert not_reached(other, unreached).status == HOLDS  # raw p 0.05: no arm unreached

@@ -196,3 +196,12 @@ def test_adamw_is_torchs_adamw_shrinking_before_the_step_and_takes_no_l2():
     assert step_toy("adamw", "none", steps=1) == pytest.approx([theta0 - LR * GRAD / (GRAD + EPS)], rel=1e-12, abs=0)
     with pytest.raises(ValueError, match="adamw decays the weights itself"):
         step_toy("adamw", "l2")
+
+
+def test_the_high_rate_phase_ends_where_the_rate_first_halves():
+    from sparsitylib.optim import high_rate_lr_x_steps
+
+    assert high_rate_lr_x_steps(1e-3, "constant", 1000) == pytest.approx(1.0)
+    assert high_rate_lr_x_steps(1e-3, "step", 1000, (0.8, 0.9)) == pytest.approx(0.8)  # 800 steps at 1e-3
+    # a cosine halves at half of training: the integral of (1 + cos(pi x)) / 2 over [0, 1/2] is 1/4 + 1/(2 pi)
+    assert high_rate_lr_x_steps(1.0, "cosine", 10_000) == pytest.approx(10_000 * (0.25 + 1 / (2 * math.pi)), rel=1e-3)
