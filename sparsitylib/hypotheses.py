@@ -1020,6 +1020,18 @@ def unreached_arms(runs: pd.DataFrame, arm: str, onsets: dict[str, float], defau
     return unreached
 
 
+def dead_at_epochs(progress: pd.DataFrame, epochs) -> dict:
+    """Per arm (its one run) the dead fractions by both criteria at each of ``epochs`` it reached:
+    {arm: {epoch: {"activation": ..., "gamma": ...}}}, e.g. to set a run beside its twin."""
+    facts = {}
+    for arm, run in progress.groupby("arm", sort=False):
+        by_epoch = run.set_index("epoch")
+        facts[arm] = {int(e): {"activation": float(by_epoch.loc[e, "dead_fraction"]),
+                               "gamma": float(by_epoch.loc[e, "dead_gamma_fraction"])}
+                      for e in epochs if e in by_epoch.index}
+    return facts
+
+
 def screen_facts(onsets: pd.DataFrame) -> dict:
     """The screen's numbers by arm, for the README: onsets (lr x steps and epoch, both criteria;
     None where nothing died) and the state at the end."""

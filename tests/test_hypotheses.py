@@ -1329,3 +1329,11 @@ def test_an_arm_annealed_before_its_onset_is_not_reached_and_so_is_every_claim_a
     assert in_family([verdict])[0].status == NOT_REACHED  # the family does not decide it again
     other = greater("Adam beats SGD", [0.03] * 3, [0.0] * 3, "adam+l2", "sgd+l2", claim_id="adam-vs-sgd")
     assert not_reached(other, unreached).status == HOLDS  # raw p 0.05: no arm unreached
+
+
+def test_dead_at_epochs_sets_each_arms_run_at_the_same_epochs():
+    progress = pd.DataFrame({"arm": ["a"] * 3 + ["b"] * 2, "epoch": [10, 20, 30, 10, 20],
+                             "dead_fraction": [0.0, 0.1, 0.2, 0.0, 0.05], "dead_gamma_fraction": [0.0, 0.0, 0.1, 0.0, 0.0]})
+    facts = hypotheses.dead_at_epochs(progress, [10, 30])
+    assert facts == {"a": {10: {"activation": 0.0, "gamma": 0.0}, 30: {"activation": 0.2, "gamma": 0.1}},
+                     "b": {10: {"activation": 0.0, "gamma": 0.0}}}
