@@ -951,12 +951,12 @@ def pilot_description(progress: pd.DataFrame, chosen_epochs: int | None = None) 
 
 
 def screen_arm(row, base_width: float) -> str:
-    """A screen run's arm: 'adam+l2 5e-4', with what differs from the preset's network in float32
-    ('BN not decayed', 'width 0.5', 'bfloat16')."""
+    """A screen run's arm: 'adam+l2 5e-4, float32', with what differs from the preset's network
+    ('BN not decayed', 'width 0.5') and its precision."""
     decay = f"{row['decay']:.0e}".replace("e-0", "e-")
     extras = [("BN not decayed" if row.get("decay_params") == "weights_only" else None),
               (f"width {row['width']:g}" if row["width"] != base_width else None),
-              (str(row.get("precision")) if row.get("precision", "float32") != "float32" else None)]
+              str(row.get("precision", "float32"))]
     return f"{row['optimizer']}+{row['decay_mode']} {decay}" + "".join(f", {extra}" for extra in extras if extra)
 
 

@@ -1122,8 +1122,8 @@ def dead_over_lr_x_steps(progress: pd.DataFrame, arm: str = "arm", reach: float 
                              marker="o", edgecolor="black", zorder=4)
         if reach is not None:
             axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
-            axis.annotate(f"reach: lr x steps {plain(reach)}", (reach, 0), xytext=(4, 6), textcoords="offset points",
-                          fontsize=9)
+            axis.annotate(f"reach: lr x steps {plain(reach)}", (reach, 1), xycoords=("data", "axes fraction"),
+                          xytext=(4, -14), textcoords="offset points", fontsize=9)
         axis.set_xlabel("lr x steps (the sum of the learning rate over the steps)")
         axis.set_title(name)
         axis.set_xlim(left=0)

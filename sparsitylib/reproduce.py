@@ -301,11 +301,13 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
         not_archived = set(RunStore(store, archive=[]).run_ids()) - stored_before - set(retrained_runs(store))
         runs_total, runs_timed = runs_seconds(figures, RunStore(store))  # the archive's records count too
         precisions = runs_by_precision(figures, RunStore(store))
-    total = time.time() - started
+    total = took = time.time() - started
     entries = {r.name: {**asdict(r), "commit": git_commit(), "parameters": {**plan[r.name], **recorded}} for r in runs}
     previous = figures / "MANIFEST.json"
     if only and previous.is_file():  # a partial run keeps the other notebooks' latest results
         entries = {**{e["name"]: e for e in json.loads(previous.read_text())["notebooks"]}, **entries}
+        # and the report's time stays the whole report's: each notebook's latest render, summed
+        total = sum(entry["seconds"] for entry in entries.values())
     manifest = {"preset": preset, "parameters": recorded, "commit": git_commit(),
                 "run_archive": os.path.relpath(archive, root) if archive else None,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
@@ -321,7 +323,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     if archive is not None and not_archived:
         print(f"{len(not_archived)} runs were not in the archive and were trained (is {os.path.relpath(archive)} "
               f"out of date? `python -m sparsitylib archive --preset {preset}` updates it)", flush=True)
-    print(f"report: {os.path.relpath(report / 'index.html')}; total {total / 60:.1f} min", flush=True)
+    print(f"report: {os.path.relpath(report / 'index.html')}; total {took / 60:.1f} min", flush=True)
     return runs
 
 

@@ -1305,10 +1305,10 @@ def test_run_onsets_give_each_runs_first_dead_snapshot_on_the_clock_of_lr_x_step
 def test_screen_arms_name_what_differs_from_the_presets_network():
     row = {"optimizer": "adam", "decay_mode": "l2", "decay": 5e-4, "decay_params": "all", "width": 0.25,
            "precision": "float32"}
-    assert hypotheses.screen_arm(row, 0.25) == "adam+l2 5e-4"
+    assert hypotheses.screen_arm(row, 0.25) == "adam+l2 5e-4, float32"
     assert hypotheses.screen_arm({**row, "width": 0.5, "decay": 2e-3, "precision": "bfloat16"}, 0.25) == \
         "adam+l2 2e-3, width 0.5, bfloat16"
-    assert hypotheses.screen_arm({**row, "decay_params": "weights_only"}, 0.25) == "adam+l2 5e-4, BN not decayed"
+    assert hypotheses.screen_arm({**row, "decay_params": "weights_only"}, 0.25) == "adam+l2 5e-4, BN not decayed, float32"
 
 
 def test_an_arm_annealed_before_its_onset_is_not_reached_and_so_is_every_claim_about_it():
