@@ -70,6 +70,9 @@ REGISTRY: tuple[Claim, ...] = (
           "(more than no regularization)", SECONDARY, f"{PAPER}, Table 1", f"{DEAD}; Adam+WD against Adam alone"),
     Claim("wd-adam-vs-sgd", "01_optimizer_regularizer", "With the paper's weight decay (same lambda), Adam leaves "
           "more dead filters than SGD", SECONDARY, f"{PAPER}, Table 1", f"{DEAD}; Adam+WD against SGD+WD"),
+    Claim("adamw-vs-none", "01_optimizer_regularizer", "AdamW (torch's decoupled decay at its usual strength) leaves "
+          "dead filters (more than Adam without regularization)", SECONDARY, "ours: the optimizer most users train "
+          "with today (torch.optim.AdamW, weight_decay 0.01)", f"{DEAD}; AdamW against Adam alone"),
     # 02: where sparsity lives
     Claim("more-selective", "02_where_sparsity_lives", "Adam+L2 learns more selective features than SGD+L2 (mean "
           "selectivity of live filters)", PRIMARY, f"{PAPER}, Section 4: adaptive methods learn more selective "

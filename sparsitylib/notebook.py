@@ -20,7 +20,7 @@ from .files import write_atomically
 from .grid import make_grid, run_grid
 from .presets import PRESETS, preset_config
 from .store import RunTables, default_root
-from .verdict import UNTESTABLE, Verdict, Verdicts, adjust
+from .verdict import UNTESTABLE, Verdict, Verdicts, adjust, not_reached
 
 
 class ParameterError(ValueError):
@@ -121,16 +121,19 @@ class Experiment:
         writes them under ``facts/<name>`` in the verdict file, where the README can quote them."""
         self.facts[name] = values
 
-    def conclude(self, verdicts: list[Verdict]) -> Verdicts:
+    def conclude(self, verdicts: list[Verdict], unreached: dict[str, str] | None = None) -> Verdicts:
         """Decide each verdict by its role in ``claims.REGISTRY`` (primary: Bonferroni over the
-        preset's family; secondary: described; see ``verdict.adjust``), mark the claims whose design
+        preset's family; secondary: described; see ``verdict.adjust``), mark the claims about arms in
+        ``unreached`` (arm -> why, e.g. ``hypotheses.optimizer_unreached``) not reached
+        (``verdict.not_reached``) and those whose design
         cannot reach their level (``require``) untestable, write the verdicts next to the figures
         (``<notebook>.verdict.json``, read by the report and the README) with the run ids behind
         them, and return them for display. A verdict without a registered claim id is an error."""
         unregistered = [v.claim for v in verdicts if v.claim_id not in claims.BY_ID]
         if unregistered:
             raise ValueError(f"{self.name}: verdicts without a claim in claims.REGISTRY: {unregistered}")
-        verdicts = adjust(list(verdicts), claims.ROLES, claims.family_size(self.preset), f"the {self.preset} report")
+        verdicts = [not_reached(v, unreached or {}) for v in verdicts]
+        verdicts = adjust(verdicts, claims.ROLES, claims.family_size(self.preset), f"the {self.preset} report")
         for verdict in verdicts:
             if verdict.claim_id in self.untestable:
                 verdict.status = UNTESTABLE

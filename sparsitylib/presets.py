@@ -113,7 +113,9 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 # and 08 as its float32 arm). Notebooks 02 and 03 reuse notebook 01's runs (03 with the 5 seeds of Adam+L2,
 # Adam+WD and SGD+L2); 04-07, 10 and 11 are quick-regime questions.
 # ``usual`` is being built notebook by notebook (issue 24): its report so far is notebook 01's plan
-# of ``long`` and notebook 13's check of bfloat16 for both optimizers it trains most.
+# of ``long`` with AdamW (torch's decoupled decay at 0.01) beside it, notebooks 02 and 03 on those
+# runs, notebook 08's BatchNorm-parameter variant (5 seeds against a baseline of 8) and notebook
+# 13's check of bfloat16 for both optimizers it trains most.
 REPORTS: dict[str, dict[str, dict]] = {
     # notebook 01's headline comparison only: Adam+L2, Adam without regularization, SGD+L2, one run each
     "demo": {
@@ -132,7 +134,11 @@ REPORTS: dict[str, dict[str, dict]] = {
     },
     "usual": {
         "01_optimizer_regularizer": {"compared_seeds": [0, 1, 2], "unregularized": ["adam"],
-                                     "weight_decay": ["adam"], "compared_to_sgd": ["adam"]},
+                                     "weight_decay": ["adam"], "compared_to_sgd": ["adam"], "decoupled": ["adamw"]},
+        "02_where_sparsity_lives": {},
+        "03_batchnorm_dynamics": {},
+        "08_mechanism": {"seeds": [0, 1, 2, 3, 4], "baseline_seeds": [0, 1, 2, 3, 4, 5, 6, 7],
+                         "variants": ["bn_params_not_decayed"]},
         "13_precision": {"optimizers": ["adam", "sgd"]},
     },
 }

@@ -518,15 +518,27 @@ def combine(claim: str, verdicts: list[Verdict], claim_id: str | None = None) ->
 
 
 def not_reached(verdict: Verdict, unreached: dict[str, str]) -> Verdict:
-    """``verdict`` with status ``NOT_REACHED`` when one of its arms (the keys of its ``n``) is in
-    ``unreached`` (arm -> why: its high-rate lr x steps against its onset), the reasons first in its
-    evidence; unchanged otherwise. A claim about an arm that had not reached its onset when the
-    schedule annealed compares onset times, not what the arms do."""
+    """``verdict`` with status ``NOT_REACHED`` when one of its arms (the keys of its ``n``, or of a
+    part's) is in ``unreached`` (arm -> why: its high-rate lr x steps against its onset), the reasons
+    first in its evidence; unchanged otherwise. A claim about an arm that had not reached its onset
+    when the schedule annealed compares onset times, not what the arms do. A part about such an arm
+    is marked too; a whole that a reached part already refutes (a bound some arm broke) keeps its
+    status."""
+    def reasons(arms):
+        return "; ".join(f"{arm}: {unreached[arm]}" for arm in arms) + ". "
+
+    unreached_parts = []
+    for part in verdict.parts:
+        arms = [arm for arm in part.get("n", {}) if arm in unreached]
+        if arms:
+            part["status"] = NOT_REACHED
+            part["evidence"] = reasons(arms) + part["evidence"]
+            unreached_parts += arms
     arms = [arm for arm in verdict.n if arm in unreached]
-    if not arms:
-        return verdict
-    verdict.status = NOT_REACHED
-    verdict.evidence = "; ".join(f"{arm}: {unreached[arm]}" for arm in arms) + ". " + verdict.evidence
+    refuted = any(part["status"] == DOES_NOT_HOLD for part in verdict.parts)
+    if arms or (unreached_parts and not refuted):
+        verdict.status = NOT_REACHED
+        verdict.evidence = reasons(arms or unreached_parts) + verdict.evidence
     return verdict
 
 

@@ -1323,6 +1323,8 @@ def test_an_arm_annealed_before_its_onset_is_not_reached_and_so_is_every_claim_a
     assert list(unreached) == ["adam+wd"] and "lr x steps 5.02" in unreached["adam+wd"]
     assert "its onset in the screen (7.7)" in unreached["adam+wd"]
     assert list(hypotheses.unreached_arms(runs, "arm", {}, default_onset=500.0)) == ["adam+wd"]  # 502 >= 500
+    one_died = tables(rows[:6] + [{"arm": "adam+wd", "dead_by_activation": 0.002, **common}]).runs
+    assert "no filter died in 3 of its 4 runs" in hypotheses.unreached_arms(one_died, "arm", {}, 11.0)["adam+wd"]
     verdict = greater("L2 leaves more than WD", [0.03] * 3, [0.0] * 3, "adam+l2", "adam+wd", claim_id="l2-vs-wd")
     assert not_reached(verdict, unreached).status == NOT_REACHED
     assert verdict.evidence.startswith("adam+wd: not reached")

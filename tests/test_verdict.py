@@ -25,7 +25,9 @@ from sparsitylib.verdict import (
     equivalent,
     greater,
     invalid,
+    NOT_REACHED,
     near_zero,
+    not_reached,
     paired_greater,
     permutation_p_values,
     spearman_p_values,
@@ -180,6 +182,17 @@ def test_combining_verdicts_is_an_intersection_union_test_both_ways():
     weak = combine("all", [holds, unsure])
     assert weak.status == INCONCLUSIVE and weak.p_value == pytest.approx(unsure.p_value)
     assert combine("all", [holds, near_zero("bound", [0.0], "x")]).status == INCONCLUSIVE  # parts need p-values
+
+
+def test_a_bound_over_an_arm_not_reached_is_not_reached_unless_a_reached_arm_broke_it():
+    why = {"adam+none": "not reached: short of the reach"}
+    spared, other = near_zero("adam", [0.0] * 3, "adam+none"), near_zero("sgd", [0.0] * 3, "sgd+none")
+    whole = not_reached(all_bounds("none die", [spared, other]), why)
+    assert whole.status == NOT_REACHED and whole.evidence.startswith("adam+none: not reached")
+    assert [part["status"] for part in whole.parts] == [NOT_REACHED, HOLDS]
+    broken = not_reached(all_bounds("none die", [spared, near_zero("sgd", [0.2] * 3, "sgd+none")]), why)
+    assert broken.status == DOES_NOT_HOLD and broken.parts[0]["status"] == NOT_REACHED
+    assert not_reached(all_bounds("none die", [other, other]), why).status == HOLDS
 
 
 def test_bounds_combine_without_a_p_value():
