@@ -21,6 +21,7 @@ from sparsitylib import claims, hypotheses
 from sparsitylib.optim import OPTIMIZERS as ALL_OPTIMIZERS, SELF_DECAYING
 
 OPTIMIZERS = [o for o in ALL_OPTIMIZERS if o not in SELF_DECAYING]  # the paper's Table 1: each takes L2
+from sparsitylib.notebook import start
 from sparsitylib.presets import REPORTS
 from sparsitylib.prune import EXACT_LOGIT_TOLERANCE
 from sparsitylib.store import RunTables, tables_from_records
@@ -241,6 +242,14 @@ def test_the_long_report_plan_designs_every_primary_claim_to_reach_its_level():
     assert by_id["bf16-equivalent"].p_min == pytest.approx(1 / 256)  # 8 seeds paired: the check's level is 0.05
 
 
+def test_the_usual_report_plan_so_far_designs_its_primary_claims_to_reach_their_level_with_adamw_beside():
+    designs = planned_designs("usual")
+    assert {d.claim_id for d in designs} == ({c.id for c in claims.family("usual")}
+                                             | {"none-without-regularization", "bf16-equivalent"})
+    assert claims.design_problems("usual", designs) == []
+    assert REPORTS["usual"]["01_optimizer_regularizer"]["decoupled"] == ["adamw"]
+
+
 def test_notebook_01s_designs_are_refused_with_three_seeds_or_a_bound_on_fewer_than_three_runs():
     designs = hypotheses.optimizer_designs([0, 1, 2], ["sgd", "adam", "rmsprop"], None, ["adam"], [0, 1])
     assert [d.claim_id for d in designs] == ["adam-vs-sgd", "l2-vs-wd", "none-without-regularization"]
@@ -273,6 +282,16 @@ def test_optimizer_grid_gives_the_headline_arms_the_notebooks_seeds():
                      "adam+wd": [0, 1, 2, 3, 4], "adagrad+l2": [0, 1, 2], "sgd+wd": [0, 1, 2],
                      "sgd+none": [7], "adagrad+wd": [7]}
     assert len(grid) == len(set(grid))
+
+
+def test_adamw_runs_with_its_own_decoupled_decay_and_the_headline_seeds(tmp_path):
+    exp = start("01_optimizer_regularizer", preset="usual", seeds=[0, 1, 2, 3, 4], runs_dir=str(tmp_path),
+                figures_dir=str(tmp_path / "figures"))
+    grid = hypotheses.optimizer_grid(exp, ["sgd", "adam"], [0, 1, 2], [0, 1, 2], ["adam"], ["adam"], ["adamw"])
+    adamw = [c for c in grid if c.optimizer == "adamw"]
+    assert [(c.decay_mode, c.decay, c.seed) for c in adamw] == [("decoupled", 0.01, s) for s in range(5)]
+    assert adamw[0].run_id == exp.config(optimizer="adamw").run_id  # what a user asking for adamw gets
+    assert len(grid) == 25
 
 
 # --- 2. where sparsity lives ------------------------------------------------------------------------
@@ -1331,6 +1350,19 @@ def test_an_arm_annealed_before_its_onset_is_not_reached_and_so_is_every_claim_a
     assert in_family([verdict])[0].status == NOT_REACHED  # the family does not decide it again
     other = greater("Adam beats SGD", [0.03] * 3, [0.0] * 3, "adam+l2", "sgd+l2", claim_id="adam-vs-sgd")
     assert not_reached(other, unreached).status == HOLDS  # raw p 0.05: no arm unreached
+
+
+def test_a_notebook_concludes_claims_about_arms_not_reached_as_such_and_writes_it(tmp_path):
+    from sparsitylib.verdict import NOT_REACHED, greater
+
+    exp = start("01_optimizer_regularizer", preset="long", seeds=[0, 1, 2], runs_dir=str(tmp_path),
+                figures_dir=str(tmp_path / "figures"))
+    claims_made = [greater("L2 leaves more than WD", [0.03] * 5, [0.0] * 5, "adam+l2", "adam+wd", claim_id="l2-vs-wd"),
+                   greater("Adam beats SGD", [0.03] * 5, [0.0] * 5, "adam+l2", "sgd+l2", claim_id="adam-vs-sgd")]
+    decided = exp.conclude(claims_made, unreached={"adam+wd": "not reached: short"})
+    assert [v.status for v in decided] == [NOT_REACHED, HOLDS]
+    written = json.loads((tmp_path / "figures" / "01_optimizer_regularizer.verdict.json").read_text())
+    assert [v["status"] for v in written["verdicts"]] == [NOT_REACHED, HOLDS]
 
 
 def test_dead_at_epochs_sets_each_arms_run_at_the_same_epochs():
