@@ -1007,6 +1007,54 @@ def run_onsets(progress: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def arm_onsets(progress: pd.DataFrame, runs: pd.DataFrame) -> dict:
+    """Per arm (``progress`` from ``training_progress`` with an ``arm`` column; ``runs`` the run
+    table, for each run's schedule): how many runs, the lr x steps of its high-rate phase (before the
+    rate first halves), and by each criterion how many runs lost a filter and the onset over those
+    runs (lr x steps and epoch of the first dead filter: median, smallest, largest; None where none
+    died). The spread over seeds of when an arm starts to die, for the README and the closing table."""
+    runs = completed(runs).set_index("run_id")
+    onsets = run_onsets(progress)
+    facts = {}
+    for arm, group in onsets.groupby("arm", sort=False):
+        schedule = runs.loc[group["run_id"]]
+        reach = [high_rate_lr_x_steps(r.lr, r.schedule, int(r.steps), r.step_milestones, r.step_gamma)
+                 for r in schedule.itertuples()]
+        arm_facts = {"runs": len(group), "high_rate_lr_x_steps": float(min(reach))}
+        for name in ("activation", "gamma"):
+            died = group.dropna(subset=[f"onset_lr_x_steps_{name}"])
+            arm_facts[name] = {"runs_with_deaths": len(died)}
+            for unit in ("lr_x_steps", "epoch"):
+                values = died[f"onset_{unit}_{name}"]
+                arm_facts[name][unit] = ({"median": float(values.median()), "min": float(values.min()),
+                                          "max": float(values.max())} if len(values) else None)
+        facts[arm] = arm_facts
+    return facts
+
+
+def optimizer_progress(tables: RunTables) -> pd.DataFrame:
+    """``training_progress`` of notebook 01's runs, each labelled by its arm (``adam+l2``), the
+    headline arms first, then by optimizer."""
+    progress = training_progress(tables)
+    if progress.empty:
+        return progress
+    progress["arm"] = progress["optimizer"] + "+" + progress["decay_mode"]
+    headline = [f"{o}+{m}" for o, m in HEADLINE]
+    order = progress["arm"].map(lambda arm: (headline.index(arm) if arm in headline else len(headline),
+                                             OPTIMIZERS.index(arm.split("+")[0]) if arm.split("+")[0] in OPTIMIZERS
+                                             else len(OPTIMIZERS)))
+    return progress.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def mechanism_progress(tables: RunTables) -> pd.DataFrame:
+    """``training_progress`` of notebook 08's runs, each labelled by its variant."""
+    progress = training_progress(tables)
+    if not progress.empty:
+        variants = completed(tables.runs).set_index("run_id").apply(mechanism_variant, axis=1)
+        progress["arm"] = variants.loc[progress["run_id"]].to_numpy()
+    return progress
+
+
 # The lr x steps every arm of a regime must give at its initial rate before the rate drops: the
 # latest onset notebook 10's screen measured (Adam+WD 5e-4: 6.9 by activation, 10.7 by |gamma|),
 # rounded up, and notebook 10's ``screen_reach``. An arm without deaths is held to it (not to its own

@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from .optim import DECAY_MODES, OPTIMIZERS
+from .optim import DECAY_MODES, OPTIMIZERS, high_rate_lr_x_steps
 from .sparsity import GAMMA_THRESHOLD
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -1133,4 +1133,63 @@ def dead_over_lr_x_steps(progress: pd.DataFrame, arm: str = "arm", reach: float 
     handles.append(Line2D([], [], marker="o", color="grey", markeredgecolor="black", lw=0, label="onset: first dead filter"))
     _legend(figure, handles, "arm (one run each)", below=True)
     figure.suptitle(title or "Dead filters against lr x steps")
+    return figure
+
+
+def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None = None, title: str = "",
+                 columns: int = 4) -> plt.Figure:
+    """Dead filters against lr x steps, one panel per arm (``progress`` with an ``arm`` column, from
+    ``hypotheses.training_progress``), each on its own lr x steps axis (optimizers' rates differ by
+    100x): a line per run coloured by its seed (the same seed has the same colour in every panel),
+    solid by activation and dashed by |gamma| < 1e-3, each run's first dead filter marked; where the
+    rate first drops (the end of the high-rate phase, from ``runs``' schedule) a dashed grey line,
+    and ``reach`` (the lr x steps every arm must give before that) a dotted black one on the panels
+    whose lr x steps are on its scale (within 10x of it: not SGD's or AdaDelta's), the axis extended
+    to show it. Each panel has its own y scale (arms differ by 100x in how many die)."""
+    runs = runs.set_index("run_id")
+    arms = list(dict.fromkeys(progress["arm"]))
+    seeds = sorted(progress["seed"].unique())
+    palette = sns.color_palette("colorblind", max(len(seeds), 3))
+    seed_colors = {seed: palette[i % len(palette)] for i, seed in enumerate(seeds)}
+    columns = min(columns, len(arms))
+    rows = -(-len(arms) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows + 1.4), layout="constrained",
+                                squeeze=False)
+    for axis in axes.flat[len(arms):]:
+        axis.set_visible(False)
+    for axis, name in zip(axes.flat, arms):
+        arm = progress[progress["arm"] == name]
+        for run_id, run in arm.groupby("run_id", sort=False):
+            run = run.sort_values("lr_x_steps")
+            color = seed_colors[run["seed"].iloc[0]]
+            for column, style in (("dead_fraction", "-"), ("dead_gamma_fraction", "--")):
+                curve = run.dropna(subset=[column])
+                axis.plot(curve["lr_x_steps"], 100 * curve[column], color=color, lw=1.3, ls=style)
+                dying = curve[curve[column] > 0]
+                if len(dying) and style == "-":
+                    axis.scatter(dying["lr_x_steps"].iloc[0], 100 * dying[column].iloc[0], color=color, s=30,
+                                 edgecolor="black", linewidths=0.6, zorder=4)
+        first = runs.loc[arm["run_id"].iloc[0]]
+        drop = high_rate_lr_x_steps(first["lr"], first["schedule"], int(first["steps"]), first["step_milestones"],
+                                    first["step_gamma"])
+        end = arm["lr_x_steps"].max()
+        if drop < end:
+            axis.axvline(drop, color="0.5", lw=1, ls="--")
+        on_scale = reach is not None and end / 10 <= reach <= 10 * end  # SGD's or AdaDelta's lr is not on Adam's scale
+        if on_scale:
+            axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
+        axis.set_title(f"{name}, lr {plain(first['lr'])} ({arm['run_id'].nunique()} runs)", fontsize=10)
+        axis.set_xlim(0, 1.04 * max(end, reach if on_scale else 0))
+        axis.set_xlabel("lr x steps")
+        _from_zero(axis)
+    for row in axes:
+        row[0].set_ylabel("dead filters (%)")
+    handles = [Line2D([], [], color=color, lw=2, label=f"seed {seed}") for seed, color in seed_colors.items()]
+    handles += [Line2D([], [], color="black", lw=1.3, label="dead by activation (dot: first dead filter)"),
+                Line2D([], [], color="black", lw=1.3, ls="--", label=f"dead by |gamma| < {GAMMA_THRESHOLD:g}"),
+                Line2D([], [], color="0.5", lw=1, ls="--", label="the learning rate first drops")]
+    if reach is not None:
+        handles.append(Line2D([], [], color=THRESHOLD_COLOR, lw=1, ls=":", label=f"reach: lr x steps {plain(reach)}"))
+    _legend(figure, handles, None, below=True)
+    figure.suptitle(title or "Dead filters against lr x steps, per arm")
     return figure

@@ -1321,6 +1321,23 @@ def test_run_onsets_give_each_runs_first_dead_snapshot_on_the_clock_of_lr_x_step
     assert facts["y"]["onset_epoch_gamma"] is None and facts["x"]["final_lr_x_steps"] == 1.5
 
 
+def test_arm_onsets_give_the_spread_over_seeds_and_how_many_runs_lost_a_filter():
+    rows = []
+    for run_id, arm, first_dead in (("a", "x", 2), ("b", "x", 3), ("c", "x", None), ("d", "y", None)):
+        for epoch in (1, 2, 3):
+            dead = 0.1 if first_dead is not None and epoch >= first_dead else 0.0
+            rows.append({"run_id": run_id, "arm": arm, "seed": ord(run_id), "epoch": epoch, "lr_x_steps": 0.5 * epoch,
+                         "dead_fraction": dead, "dead_gamma_fraction": 0.0, "test_error": 0.1})
+    runs = pd.DataFrame({"run_id": list("abcd"), "status": "completed", "lr": 1e-3, "schedule": "step", "steps": 1000,
+                         "step_milestones": [(0.5, 0.75)] * 4, "step_gamma": 0.1})
+    facts = hypotheses.arm_onsets(pd.DataFrame(rows), runs)
+    assert facts["x"]["runs"] == 3 and facts["x"]["high_rate_lr_x_steps"] == pytest.approx(0.5)  # 500 steps at 1e-3
+    assert facts["x"]["activation"] == {"runs_with_deaths": 2, "lr_x_steps": {"median": 1.25, "min": 1.0, "max": 1.5},
+                                        "epoch": {"median": 2.5, "min": 2.0, "max": 3.0}}
+    assert facts["x"]["gamma"] == {"runs_with_deaths": 0, "lr_x_steps": None, "epoch": None}
+    assert facts["y"]["activation"]["runs_with_deaths"] == 0
+
+
 def test_screen_arms_name_what_differs_from_the_presets_network():
     row = {"optimizer": "adam", "decay_mode": "l2", "decay": 5e-4, "decay_params": "all", "width": 0.25,
            "precision": "float32"}

@@ -466,3 +466,27 @@ def test_bn_around_death_draws_gamma_on_a_log_axis_with_the_threshold_and_marks_
     thin = [line for line in gamma.get_lines() if line.get_linewidth() == 0.8 and len(line.get_xdata()) == 5]
     assert len(thin) == 2  # one line per run
     plt.close(figure)
+
+
+def test_the_clock_gives_each_arm_its_own_axis_with_the_reach_only_where_it_is_on_that_scale():
+    rows, runs = [], []
+    for arm, lr in (("adam+l2", 1e-3), ("sgd+l2", 0.1)):
+        for seed in (0, 1):
+            run_id = f"{arm}-{seed}"
+            runs.append({"run_id": run_id, "lr": lr, "schedule": "step", "steps": 8000,
+                         "step_milestones": (0.9, 0.95), "step_gamma": 0.1})
+            rows += [{"run_id": run_id, "arm": arm, "seed": seed, "epoch": e, "lr_x_steps": lr * 100 * e,
+                      "dead_fraction": 0.01 * max(0, e - 40 - seed), "dead_gamma_fraction": 0.0} for e in range(1, 81)]
+    figure = plots.clock_by_arm(pd.DataFrame(rows), pd.DataFrame(runs), reach=11.0, title="usual preset")
+    adam, sgd = [axis for axis in figure.axes if axis.get_visible()]
+    assert adam.get_title() == "adam+l2, lr 0.001 (2 runs)" and sgd.get_title() == "sgd+l2, lr 0.1 (2 runs)"
+
+    def vertical_lines(axis):
+        return sorted(round(line.get_xdata()[0], 3) for line in axis.lines if len(set(line.get_xdata())) == 1)
+
+    assert vertical_lines(adam) == [7.2, 11.0] and adam.get_xlim()[1] >= 11.0  # the drop at 90% and the reach
+    assert vertical_lines(sgd) == [720.0]  # SGD's lr x steps are not on Adam's scale: no reach drawn
+    seeds = {line.get_color() for line in adam.lines if line.get_linestyle() == "-" and len(set(line.get_xdata())) > 1}
+    assert len(seeds) == 2  # one colour per seed
+    assert {text.get_text() for text in figure.legends[0].get_texts()} >= {"seed 0", "seed 1", "reach: lr x steps 11"}
+    plt.close(figure)
