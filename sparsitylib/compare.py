@@ -177,9 +177,10 @@ def _find(records: list[dict], **where) -> dict | None:
 
 
 def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_repeats: int = 20,
-                 slimming_gamma_l1: float = 1e-4) -> pd.DataFrame:
-    """For every (model, data set, seed) among ``records`` that has an Adam+L2 run, an SGD+L2 run
-    and an SGD+L2 run with ``gamma_l1``: the comparison table rows, with those three columns.
+                 slimming_gamma_l1: float = 1e-4, adaptive: str = "adam") -> pd.DataFrame:
+    """For every (model, data set, seed) among ``records`` that has an ``adaptive``+L2 run (Adam
+    unless said), an SGD+L2 run and an SGD+L2 run with ``gamma_l1``: the comparison table rows,
+    with those three columns.
 
     Each case's rows are kept in the store (``RunStore.keep_measured("comparisons", ...)``, keyed by
     the three run ids and the budgets, and committed beside the run archive), so re-running the
@@ -192,7 +193,7 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
     cases = sorted({(r["config"]["model"], r["config"]["dataset"], r["config"]["seed"]) for r in records})
     for model_name, dataset, seed in cases:
         same = dict(model=model_name, dataset=dataset, seed=seed, decay_mode="l2")
-        implicit = _find(records, **same, optimizer="adam", gamma_l1=0.0)
+        implicit = _find(records, **same, optimizer=adaptive, gamma_l1=0.0)
         dense = _find(records, **same, optimizer="sgd", gamma_l1=0.0)
         slim = _find(records, **same, optimizer="sgd", gamma_l1=slimming_gamma_l1)
         if not (implicit and dense and slim):

@@ -23,6 +23,7 @@ from .verdict import (
     DOES_NOT_HOLD,
     HOLDS,
     INCONCLUSIVE,
+    UNTESTABLE,
     UNTRAINED_MARGIN,
     Verdict,
     all_bounds,
@@ -779,6 +780,9 @@ def selective_before_death(tables: RunTables, run_ids, lead_epochs: int = 2) -> 
 # --- 9. pruning ---------------------------------------------------------------------------------
 
 PAR_TOLERANCE = 0.01  # "at par": within one percentage point of test error
+# Below this cut of MACs (median over seeds of implicit pruning's reduction) "at par" is vacuous:
+# any method is at par when it removes 5% of the network, so the claim is not testable there.
+MIN_MAC_REDUCTION = 1.25
 EXPLICIT = (L1_NORM, SLIMMING)
 
 
@@ -803,7 +807,9 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
     """``comparison``: the rows of ``compare.compare_runs``. Exactness is a check per run; "at
     par" is a non-inferiority test per architecture over seeds (implicit's test error after
     fine-tuning against the best explicit method's plus ``PAR_TOLERANCE``), every architecture
-    must pass (intersection-union)."""
+    must pass (intersection-union). An architecture whose implicit pruning removes less than
+    ``MIN_MAC_REDUCTION`` of its MACs (median over seeds) makes the claim not testable (status
+    ``UNTESTABLE``): at so small a cut every method is at par."""
     exact_claim = ("Removing the dead filters (dead on every training image) changes no output on the test set "
                    f"(largest logit difference < {EXACT_LOGIT_TOLERANCE:g}, float64)")
     implicit = comparison[comparison["method"] == IMPLICIT] if len(comparison) else comparison
@@ -814,12 +820,17 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
                  + ("" if r.test_error_pruned == unpruned.loc[(r.model, r.dataset, r.seed), "test_error_pruned"]
                     else " (test error changed)") for r in implicit.itertuples()]
     exact = exactness(exact_claim, cases, implicit["max_logit_difference"] if len(implicit) else [], "exact-removal")
-    parts = []
+    parts, shallow = [], []
     for (model, dataset), group in comparison.groupby(["model", "dataset"]) if len(comparison) else []:
         errors = group.pivot_table(index="seed", columns="method", values="test_error_finetuned")
         reductions = group[group["method"] == IMPLICIT]["mac_reduction"]
         if (reductions <= 1.0).all():
             parts.append(Verdict(f"{model} on {dataset}", INCONCLUSIVE, "no filter died, so there is nothing to compare"))
+            continue
+        if reductions.median() < MIN_MAC_REDUCTION:
+            shallow.append(f"{model} on {dataset}: implicit pruning cut the MACs by a median {reductions.median():.2f}x "
+                           f"({1 - 1 / reductions.median():.1%} removed), below the {MIN_MAC_REDUCTION:g}x at which "
+                           f"being at par says something")
             continue
         best_explicit = errors[list(EXPLICIT)].min(axis=1)
         parts.append(greater(f"{model} on {dataset}: implicit within {PAR_TOLERANCE:.0%} of the best explicit or better",
@@ -827,8 +838,13 @@ def pruning(comparison: pd.DataFrame) -> list[Verdict]:
                              min_effect=0.0))
     claim = ("Implicit pruning is at par with or better than explicit pruning at matched MACs (test error after the "
              f"same fine-tuning; par = within {PAR_TOLERANCE:.0%})")
-    par = combine(claim, parts, claim_id="at-par") if parts else Verdict(claim, INCONCLUSIVE, "no complete comparison",
-                                                                           claim_id="at-par")
+    if shallow:
+        par = Verdict(claim, UNTESTABLE, "not testable: " + "; ".join(shallow), "not tested",
+                      parts=[part.to_dict() for part in parts], claim_id="at-par")
+    elif parts:
+        par = combine(claim, parts, claim_id="at-par")
+    else:
+        par = Verdict(claim, INCONCLUSIVE, "no complete comparison", claim_id="at-par")
     return [exact, par]
 
 

@@ -25,7 +25,8 @@ from sparsitylib.notebook import start
 from sparsitylib.presets import REPORTS
 from sparsitylib.prune import EXACT_LOGIT_TOLERANCE
 from sparsitylib.store import RunTables, tables_from_records
-from sparsitylib.verdict import DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, PRIMARY, SECONDARY, adjust
+from sparsitylib.verdict import (DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, PRIMARY, SECONDARY, UNTESTABLE,
+                                  adjust)
 
 NAN = float("nan")
 
@@ -1047,12 +1048,13 @@ def pruning_table(implicit_error=0.105, differences=(1e-14, 1e-14, 1e-14), model
     rows = []
     for model in models:
         error = implicit_error[model] if isinstance(implicit_error, dict) else implicit_error
+        factor_of_implicit = reduction[model] if isinstance(reduction, dict) else reduction
         for seed, difference in zip(SEEDS, differences):
             j = 0.001 * seed
             for method, macs, before, after, factor, diff in [
                     ("unpruned (adaptive + L2)", 100, 0.20, 0.20, 1.0, NAN),
                     ("implicit: dead filters removed", 50, 0.20 + (0.01 if seed == changed_seed else 0), error + j,
-                     reduction, difference),
+                     factor_of_implicit, difference),
                     ("L1-norm filters (Li et al.)", 49, 0.60, 0.12 + j, 2.04, NAN),
                     ("Network Slimming (Liu et al.)", 50, 0.50, 0.10 + j, 2.0, NAN)]:
                 rows.append({"model": model, "dataset": "fashion-mnist", "seed": seed, "method": method, "macs": macs,
@@ -1101,6 +1103,20 @@ def test_par_without_dead_filters_or_comparisons_is_inconclusive():
     assert par.status == INCONCLUSIVE and par.parts[0]["evidence"] == "no filter died, so there is nothing to compare"
     exact, par = hypotheses.pruning(pd.DataFrame())
     assert exact.status == INCONCLUSIVE and par.status == INCONCLUSIVE
+
+
+def test_par_below_a_meaningful_cut_of_macs_is_not_testable_whatever_the_errors():
+    assert hypotheses.MIN_MAC_REDUCTION == 1.25
+    for error in (0.105, 0.13):  # at par, and 3 points worse: neither can be told at a 5% cut
+        _, par = hypotheses.pruning(pruning_table(implicit_error=error, reduction=1.05))
+        assert par.status == UNTESTABLE and par.p_value is None
+        assert par.evidence == ("not testable: basicnet on fashion-mnist: implicit pruning cut the MACs by a median "
+                                "1.05x (4.8% removed), below the 1.25x at which being at par says something")
+    _, par = hypotheses.pruning(pruning_table(reduction=1.25))
+    assert par.status == HOLDS  # 1.25x is enough
+    _, par = hypotheses.pruning(pruning_table(reduction={"basicnet": 2.0, "vgg11": 1.1}, models=("basicnet", "vgg11")))
+    assert par.status == UNTESTABLE and [p["status"] for p in par.parts] == [HOLDS] and "vgg11" in par.evidence
+    assert in_family([par])[0].status == UNTESTABLE  # the family does not decide it
 
 
 # --- 10. training length and learning rate ----------------------------------------------------------
