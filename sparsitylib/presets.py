@@ -114,8 +114,10 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 # Adam+WD and SGD+L2); 04-07, 10 and 11 are quick-regime questions.
 # ``usual`` is being built notebook by notebook (issue 24): its report so far is notebook 01's plan
 # of ``long`` with AdamW (torch's decoupled decay at 0.01) beside it, notebooks 02 and 03 on those
-# runs, notebook 08's BatchNorm-parameter variant (5 seeds against a baseline of 8) and notebook
-# 13's check of bfloat16 for both optimizers it trains most.
+# runs, notebook 08's BatchNorm-parameter variant (5 seeds against a baseline of 8), notebook 09 at
+# a sparsity where "at par" means something (RMSprop+L2 at its usual rate: 78% of the filters dead in
+# `long`; Adam+L2 5e-4 left 19% in usual's first run, and L2 2e-3 25% at lr x steps 11 in the screen)
+# and notebook 13's check of bfloat16 for both optimizers it trains most.
 REPORTS: dict[str, dict[str, dict]] = {
     # notebook 01's headline comparison only: Adam+L2, Adam without regularization, SGD+L2, one run each
     "demo": {
@@ -139,6 +141,7 @@ REPORTS: dict[str, dict[str, dict]] = {
         "03_batchnorm_dynamics": {},
         "08_mechanism": {"seeds": [0, 1, 2, 3, 4], "baseline_seeds": [0, 1, 2, 3, 4, 5, 6, 7],
                          "variants": ["bn_params_not_decayed"]},
+        "09_pruning": {"models": ["basicnet"], "optimizer": "rmsprop"},
         "13_precision": {"optimizers": ["adam", "sgd"]},
     },
 }
