@@ -37,6 +37,7 @@ from .verdict import (
     near_zero,
     paired_equivalent,
     paired_greater,
+    t_interval,
     trend,
 )
 
@@ -204,6 +205,28 @@ def where_sparsity_lives(tables: RunTables) -> list[Verdict]:
                                 select(runs, column, optimizer="sgd", decay_mode="l2"), "adam+l2", "sgd+l2",
                                 fmt="{:.3f}", min_effect=MIN_SELECTIVITY_EFFECT, claim_id=claim_id))
     return verdicts
+
+
+def layer_facts(tables: RunTables) -> dict:
+    """Per arm (``adam+l2``) and per layer, then ``total``: the filters a run has, and the fraction
+    dead by each criterion over the arm's runs (mean, its 95% Student interval, smallest, largest):
+    the magnitude a reader sets beside the paper's."""
+    runs = completed(tables.runs)
+    facts = {}
+    for (optimizer, decay_mode), arm in runs.groupby(["optimizer", "decay_mode"], sort=False):
+        layers = tables.layers[tables.layers["run_id"].isin(arm["run_id"])]
+        by_layer = {name: group for name, group in layers.groupby("layer", sort=False)}
+        totals = layers.groupby("run_id")[["filters", "dead_by_activation", "dead_by_gamma"]].sum().reset_index()
+        arm_facts = {}
+        for name, group in [*by_layer.items(), ("total", totals)]:
+            entry = {"runs": int(group["run_id"].nunique()), "filters": int(group["filters"].iloc[0])}
+            for criterion in ("dead_by_activation", "dead_by_gamma"):
+                fractions = (group[criterion] / group["filters"]).to_numpy(dtype=float)
+                entry[criterion] = {"mean": float(fractions.mean()), "ci": t_interval(fractions),
+                                    "min": float(fractions.min()), "max": float(fractions.max())}
+            arm_facts[name] = entry
+        facts[f"{optimizer}+{decay_mode}"] = arm_facts
+    return facts
 
 
 def layer_observation(tables: RunTables, optimizer: str = "adam", decay_mode: str = "l2") -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from sparsitylib import claims, hypotheses
 from sparsitylib.optim import OPTIMIZERS as ALL_OPTIMIZERS, SELF_DECAYING
@@ -524,6 +525,23 @@ def test_criteria_agreement_counts_each_criterion_per_layer_and_their_jaccard_in
                                                "max": None}
     json.dumps(facts)  # the verdict file can hold it
     assert hypotheses.criteria_facts(pd.DataFrame()) == {}  # no per-filter measurements
+
+
+def test_layer_facts_give_each_layers_and_the_totals_dead_fraction_over_runs():
+    base = tables([{"optimizer": "adam", "decay_mode": "l2", "seed": s} for s in (0, 1)])
+    layers = pd.DataFrame({"run_id": ["r0", "r0", "r1", "r1"], "layer": ["C1", "C2"] * 2, "filters": [4, 12] * 2,
+                           "dead_by_activation": [1, 3, 0, 6], "dead_by_gamma": [0, 3, 0, 6]})
+    facts = hypotheses.layer_facts(RunTables(base.runs, layers, *[pd.DataFrame()] * 3, records=[]))["adam+l2"]
+    assert list(facts) == ["C1", "C2", "total"]
+    assert facts["C2"]["filters"] == 12 and facts["C2"]["dead_by_activation"]["mean"] == pytest.approx(0.375)
+    assert facts["C2"]["dead_by_activation"]["min"] == 0.25 and facts["C2"]["dead_by_activation"]["max"] == 0.5
+    half = stats.t.ppf(0.975, 1) * np.std([0.25, 0.5], ddof=1) / math.sqrt(2)
+    assert facts["C2"]["dead_by_activation"]["ci"] == pytest.approx([0.375 - half, 0.375 + half])
+    total = facts["total"]  # per run: 4 of 16 and 6 of 16 by activation, 3 and 6 by |gamma|
+    assert (total["runs"], total["filters"]) == (2, 16)
+    assert total["dead_by_activation"]["mean"] == pytest.approx(0.3125) and total["dead_by_activation"]["max"] == 0.375
+    assert total["dead_by_gamma"]["mean"] == pytest.approx(0.28125) and total["dead_by_gamma"]["min"] == 0.1875
+    json.dumps(facts)
 
 
 def test_criteria_facts_give_the_jaccard_index_run_by_run_with_its_spread():
