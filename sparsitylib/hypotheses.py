@@ -15,6 +15,7 @@ import pandas as pd
 from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .prune import EXACT_LOGIT_TOLERANCE
 from .data import DATASETS
+from .grid import steps_of
 from .optim import OPTIMIZERS, cumulative_lr, high_rate_lr_x_steps
 from .sparsity import GAMMA_THRESHOLD
 from .store import RunTables
@@ -1092,6 +1093,62 @@ def mechanism_progress(tables: RunTables) -> pd.DataFrame:
         variants = completed(tables.runs).set_index("run_id").apply(mechanism_variant, axis=1)
         progress["arm"] = variants.loc[progress["run_id"]].to_numpy()
     return progress
+
+
+def saturation_grid(exp, optimizers, seeds, epochs: int, batch_size: int, reach: float) -> list:
+    """The clock up to the paper's: each optimizer with L2 at its preset rate, ``epochs`` at
+    ``batch_size`` (the same steps for all), the rate held until the first optimizer's lr x steps
+    reaches ``reach``, then divided by 10 twice (the first milestone, rounded up to a hundredth, and
+    halfway from it to the end). Raises ValueError when ``epochs`` cannot give ``reach``."""
+    first = exp.config(optimizer=optimizers[0], batch_size=batch_size, epochs=epochs)
+    steps = steps_of(first)
+    milestone = math.ceil(100 * reach / (first.lr * steps)) / 100
+    if milestone >= 0.99:
+        raise ValueError(f"{epochs} epochs at batch {batch_size} give {optimizers[0]} at lr {first.lr:g} lr x steps "
+                         f"{first.lr * steps:.3g} in all: at least {reach:g} must come before the rate drops; "
+                         f"train longer")
+    schedule = {"schedule": ["step"], "step_milestones": [(milestone, round((1 + milestone) / 2, 4))],
+                "step_gamma": [0.1]}
+    return [c for optimizer in optimizers
+            for c in exp.grid(seeds=seeds, optimizer=[optimizer], decay_mode=["l2"], batch_size=[batch_size],
+                              epochs=[epochs], **schedule)]
+
+
+def saturation_facts(progress: pd.DataFrame, tables: RunTables, fractions=(0.25, 0.5, 0.75, 1.0)) -> dict:
+    """Per arm of the saturation runs: the dead fraction by both criteria (mean, smallest, largest
+    over runs) at each of ``fractions`` of the high-rate phase (the last snapshot at or before that
+    lr x steps) and at the end; the gain over the high-rate phase's last quarter (mean and 95%
+    interval over runs: near zero when the dead fraction has saturated); and each layer's dead
+    fraction at the end (``layer_facts``)."""
+    runs = completed(tables.runs).set_index("run_id")
+    layers = layer_facts(tables)
+    facts = {}
+    for arm, group in progress.groupby("arm", sort=False):
+        per_run = {}
+        for run_id, run in group.sort_values("lr_x_steps").groupby("run_id", sort=False):
+            r = runs.loc[run_id]
+            high = high_rate_lr_x_steps(r["lr"], r["schedule"], int(r["steps"]), r["step_milestones"], r["step_gamma"])
+            points = {}
+            for fraction in fractions:
+                before = run[run["lr_x_steps"] <= fraction * high + 1e-9]
+                points[f"{fraction:g}"] = before.iloc[-1] if len(before) else run.iloc[0]
+            points["end"] = run.iloc[-1]
+            per_run[run_id] = {"high": high, "points": points}
+        arm_facts = {"runs": len(per_run), "high_rate_lr_x_steps": float(min(v["high"] for v in per_run.values()))}
+        for point in [*(f"{f:g}" for f in fractions), "end"]:
+            rows = [v["points"][point] for v in per_run.values()]
+            arm_facts[f"at {point}"] = {
+                "lr_x_steps": float(np.median([row["lr_x_steps"] for row in rows])),
+                **{name: {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
+                   for name, values in (("dead_by_activation", [row["dead_fraction"] for row in rows]),
+                                        ("dead_by_gamma", [row["dead_gamma_fraction"] for row in rows]))}}
+        if 0.75 in fractions and 1.0 in fractions:
+            gains = [v["points"]["1"]["dead_fraction"] - v["points"]["0.75"]["dead_fraction"] for v in per_run.values()]
+            arm_facts["last_quarter_gain"] = {"mean": float(np.mean(gains)), "ci": t_interval(gains)}
+        optimizer, decay_mode = arm.split("+", 1)
+        arm_facts["layers_at_end"] = layers.get(f"{optimizer}+{decay_mode}", {})
+        facts[arm] = arm_facts
+    return facts
 
 
 # The lr x steps every arm of a regime must give at its initial rate before the rate drops: the

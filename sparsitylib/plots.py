@@ -1193,3 +1193,44 @@ def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None
     _legend(figure, handles, None, below=True)
     figure.suptitle(title or "Dead filters against lr x steps, per arm")
     return figure
+
+
+def layers_over_lr_x_steps(progress: pd.DataFrame, history_layers: pd.DataFrame, layers: pd.DataFrame,
+                           reach: float | None = None, title: str = "") -> plt.Figure:
+    """Where filters die as training goes on: one panel per arm (``progress``'s ``arm``, from
+    ``hypotheses.training_progress``), each layer's % of filters dead by activation against lr x
+    steps, the mean over the arm's runs as a thick line (a colour per layer) and each run as a thin
+    one; ``reach`` a dotted line where the panel's lr x steps are on its scale."""
+    sizes = layers.drop_duplicates(["run_id", "layer"]).set_index(["run_id", "layer"])["filters"]
+    clock = progress[["run_id", "epoch", "lr_x_steps", "arm"]]
+    data = history_layers.merge(clock, on=["run_id", "epoch"])
+    data["dead_pct"] = 100 * data["dead"].to_numpy() / sizes.loc[list(zip(data["run_id"], data["layer"]))].to_numpy()
+    arms = list(dict.fromkeys(progress["arm"]))
+    order = list(dict.fromkeys(layers["layer"]))
+    palette = sns.color_palette("tab10", max(10, len(order)))
+    colors = {layer: palette[i % len(palette)] for i, layer in enumerate(order)}
+    figure, axes = plt.subplots(1, len(arms), figsize=(6.5 * len(arms), 4.6), layout="constrained", squeeze=False)
+    for axis, arm in zip(axes[0], arms):
+        panel = data[data["arm"] == arm]
+        for layer in order:
+            rows = panel[panel["layer"] == layer]
+            for _, run in rows.groupby("run_id"):
+                axis.plot(run["lr_x_steps"], run["dead_pct"], color=colors[layer], lw=0.6, alpha=0.4)
+            mean = rows.groupby("epoch").agg(x=("lr_x_steps", "median"), y=("dead_pct", "mean"))
+            axis.plot(mean["x"], mean["y"], color=colors[layer], lw=2.2)
+        end = panel["lr_x_steps"].max()
+        if reach is not None and end / 10 <= reach <= 10 * end:
+            axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
+        axis.set_title(f"{arm} ({panel['run_id'].nunique()} runs)")
+        axis.set_xlabel("lr x steps")
+        axis.set_xlim(left=0)
+        _from_zero(axis)
+    axes[0][0].set_ylabel("% of the layer's filters dead by activation")
+    handles = [Line2D([], [], color=colors[layer], lw=2.2, label=layer) for layer in order]
+    handles += [Line2D([], [], color="black", lw=2.2, label="mean over runs"),
+                Line2D([], [], color="black", lw=0.6, alpha=0.5, label="one run (seed)")]
+    if reach is not None:
+        handles.append(Line2D([], [], color=THRESHOLD_COLOR, lw=1, ls=":", label=f"reach: lr x steps {plain(reach)}"))
+    _legend(figure, handles, "layer")
+    figure.suptitle(title or "Dead filters per layer against lr x steps")
+    return figure

@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from sparsitylib import claims, hypotheses
-from sparsitylib.optim import OPTIMIZERS as ALL_OPTIMIZERS, SELF_DECAYING
+from sparsitylib.optim import OPTIMIZERS as ALL_OPTIMIZERS, SELF_DECAYING, high_rate_lr_x_steps
 
 OPTIMIZERS = [o for o in ALL_OPTIMIZERS if o not in SELF_DECAYING]  # the paper's Table 1: each takes L2
 from sparsitylib.notebook import start
@@ -1370,6 +1370,38 @@ def test_arm_onsets_give_the_spread_over_seeds_and_how_many_runs_lost_a_filter()
                                         "epoch": {"median": 2.5, "min": 2.0, "max": 3.0}}
     assert facts["x"]["gamma"] == {"runs_with_deaths": 0, "lr_x_steps": None, "epoch": None}
     assert facts["y"]["activation"]["runs_with_deaths"] == 0
+
+
+def test_the_saturation_runs_hold_the_rate_until_the_first_optimizer_has_the_reach(tmp_path):
+    exp = start("10_training_length", preset="usual", seeds=[0], runs_dir=str(tmp_path), figures_dir=str(tmp_path / "f"))
+    adam, *_, sgd = hypotheses.saturation_grid(exp, ["adam", "sgd"], [0, 1], 200, 32, 60.0)
+    assert (adam.optimizer, adam.lr, sgd.optimizer, sgd.lr) == ("adam", 1e-3, "sgd", 0.1)
+    assert adam.step_milestones == sgd.step_milestones == (0.96, 0.98) and adam.batch_size == 32
+    steps = 200 * 313  # 10,000 images at batch 32
+    assert high_rate_lr_x_steps(adam.lr, adam.schedule, steps, adam.step_milestones, adam.step_gamma) >= 60.0
+    with pytest.raises(ValueError, match="give adam at lr 0.001 lr x steps 31.3 in all: at least 60"):
+        hypotheses.saturation_grid(exp, ["adam"], [0], 100, 32, 60.0)
+
+
+def test_saturation_facts_read_each_arm_at_fractions_of_its_high_rate_phase():
+    runs, rows, layers = [], [], []
+    for seed, slope in ((0, 0.01), (1, 0.02)):
+        run_id = f"r{seed}"
+        runs.append({"run_id": run_id, "optimizer": "adam", "decay_mode": "l2", "seed": seed, "status": "completed",
+                     "lr": 1.0, "schedule": "step", "steps": 10, "step_milestones": (0.8, 0.9), "step_gamma": 0.1})
+        rows += [{"run_id": run_id, "arm": "adam+l2", "seed": seed, "epoch": e, "lr_x_steps": float(min(e, 8)),
+                  "dead_fraction": slope * min(e, 8), "dead_gamma_fraction": 0.0} for e in range(1, 11)]
+        layers.append({"run_id": run_id, "layer": "C1", "filters": 10, "dead_by_activation": seed,
+                       "dead_by_gamma": 0})
+    empty = pd.DataFrame()
+    facts = hypotheses.saturation_facts(pd.DataFrame(rows), RunTables(pd.DataFrame(runs), pd.DataFrame(layers),
+                                                                       empty, empty, empty, records=[]))["adam+l2"]
+    assert facts["high_rate_lr_x_steps"] == 8.0 and facts["runs"] == 2
+    assert facts["at 0.5"]["lr_x_steps"] == 4.0 and facts["at 0.5"]["dead_by_activation"]["mean"] == pytest.approx(0.06)
+    assert facts["at 1"]["dead_by_activation"] == {"mean": pytest.approx(0.12), "min": 0.08, "max": 0.16}
+    assert facts["last_quarter_gain"]["mean"] == pytest.approx(0.03)  # 6 -> 8 of lr x steps: 0.02 and 0.04
+    assert facts["layers_at_end"]["C1"]["dead_by_activation"]["mean"] == pytest.approx(0.05)
+    json.dumps(facts)
 
 
 def test_screen_arms_name_what_differs_from_the_presets_network():

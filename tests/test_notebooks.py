@@ -14,12 +14,12 @@ from papermill.exceptions import PapermillExecutionError
 
 from sparsitylib.presets import PRESETS
 from sparsitylib.reproduce import CANONICAL_NOTEBOOKS, notebooks, report_plan, reproduce
-from sparsitylib.verdict import DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, UNTESTABLE
+from sparsitylib.verdict import DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, NOT_REACHED, UNTESTABLE
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMOKE = {"seeds": [0], "other_seeds": [0], "compared_seeds": [0], "width_seeds": [0], "baseline_seeds": [0], "train_sizes": [250, 500, 1000], "widths": [0.0625, 0.125, 0.25], "batch_sizes": [32, 64, 128],
          "decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 1e-2, 3e-2], "latency_repeats": 3, "pilot_epochs": 2,
-         "screen_epochs": 2}
+         "screen_epochs": 2, "saturation_epochs": 2, "saturation_reach": 0.3, "saturation_seeds": [0]}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,8 @@ def test_every_notebook_runs_and_writes_figures_and_a_verdict(smoke_report):
     for run in runs:
         assert run.status == "ok", f"{run.name}: {run.error}"
         verdict = json.loads((figures / f"{run.name}.verdict.json").read_text())
-        assert verdict["verdicts"] and all(v["status"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID, DESCRIBED, UNTESTABLE)
+        assert verdict["verdicts"] and all(v["status"] in (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INVALID, DESCRIBED, UNTESTABLE,
+                                                               NOT_REACHED)
                                         for v in verdict["verdicts"])
         assert verdict["figures"], run.name
         for name in verdict["figures"]:

@@ -490,3 +490,19 @@ def test_the_clock_gives_each_arm_its_own_axis_with_the_reach_only_where_it_is_o
     assert len(seeds) == 2  # one colour per seed
     assert {text.get_text() for text in figure.legends[0].get_texts()} >= {"seed 0", "seed 1", "reach: lr x steps 11"}
     plt.close(figure)
+
+
+def test_layers_over_the_clock_draw_each_layer_mean_and_every_run():
+    progress = pd.DataFrame([{"run_id": f"r{seed}", "arm": "adam+l2", "seed": seed, "epoch": e, "lr_x_steps": 10.0 * e}
+                             for seed in (0, 1) for e in (1, 2, 3)])
+    history_layers = pd.DataFrame([{"run_id": f"r{seed}", "epoch": e, "layer": layer, "dead": e * (layer == "C2")}
+                                   for seed in (0, 1) for e in (1, 2, 3) for layer in ("C1", "C2")])
+    layers = pd.DataFrame([{"run_id": f"r{seed}", "layer": layer, "filters": 10} for seed in (0, 1) for layer in ("C1", "C2")])
+    figure = plots.layers_over_lr_x_steps(progress, history_layers, layers, reach=60.0, title="usual preset")
+    (axis,) = figure.axes
+    thick = [line for line in axis.lines if line.get_linewidth() > 2]
+    assert len(thick) == 2 and list(thick[1].get_ydata()) == [10.0, 20.0, 30.0]  # C2: 1, 2, 3 of 10 filters
+    assert len([line for line in axis.lines if line.get_linewidth() < 1]) == 4  # 2 layers x 2 runs
+    assert any(len(set(line.get_xdata())) == 1 and line.get_xdata()[0] == 60.0 for line in axis.lines)
+    assert axis.get_title() == "adam+l2 (2 runs)"
+    plt.close(figure)
