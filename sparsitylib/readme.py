@@ -28,6 +28,11 @@ A third marker compares regimes: between ``<!-- regimes:quick,long:start -->`` a
 with its role, status, n and p (adjusted for a primary claim) under each named preset, read from
 ``figures/<preset>/*.verdict.json``; a claim one regime did not test shows "not tested". It is
 filled whenever the README is written for one of the presets it names.
+
+A fourth sets our magnitude beside the literature's: between ``<!-- magnitude:<preset>:start -->``
+and ``<!-- magnitude:<preset>:end -->`` goes a table of Adam+L2's dead fraction in that preset's
+report (notebook 02's ``facts/per_layer``: the total by both criteria with its 95% interval, and
+each layer) beside the paper's statement and the independent log (``LITERATURE``).
 """
 
 from __future__ import annotations
@@ -194,6 +199,59 @@ def is_current_rule(data: dict) -> bool:
 REGIMES = re.compile(r"<!-- regimes:(?P<presets>[\w,-]+):start -->(?P<body>.*?)<!-- regimes:(?P=presets):end -->",
                      re.DOTALL)
 NOT_TESTED = "not tested"
+
+
+MAGNITUDE = re.compile(r"<!-- magnitude:(?P<preset>[\w-]+):start -->.*?<!-- magnitude:(?P=preset):end -->", re.DOTALL)
+MAGNITUDE_ARM = "adam+l2"
+# What others report for the same regularizer, as they state it (source, setting, dead, where).
+LITERATURE = (
+    ("the paper (Mehta et al., CVPR 2019)", "VGG-16 on CIFAR-10 and CIFAR-100, Adam with L2 5e-4",
+     "70-80% of the filters removable", "not given per layer"),
+    ("an independent log (hyqneuron/reinit)", "VGG-16 with BatchNorm on CIFAR-10, Adam 1e-3 with L2 5e-4, batch 128",
+     "about 37% of the conv channels dead after 90 epochs, 34% after 300", "mostly the 512-wide stages"),
+)
+
+
+def render_magnitude(files: dict[str, dict], preset: str) -> str:
+    """The block between the magnitude markers: Adam+L2's dead fraction in ``preset``'s report
+    (notebook 02's per-layer facts) above the ``LITERATURE`` rows."""
+    from .presets import preset_config
+
+    try:
+        facts = files["02_where_sparsity_lives"]["facts"]["per_layer"][MAGNITUDE_ARM]
+    except KeyError:
+        raise ReadmeError(f"figures/{preset}/02_where_sparsity_lives.verdict.json has no facts/per_layer/"
+                          f"{MAGNITUDE_ARM}: render notebook 02 (reproduce --preset {preset} --only 02)") from None
+    config = preset_config(preset, optimizer="adam")
+
+    def percent(entry):
+        low, high = entry["ci"]
+        interval = "" if math.isnan(low) else f" [{100 * low:.1f}, {100 * high:.1f}]"
+        return f"{100 * entry['mean']:.1f}%{interval}"
+
+    total = facts["total"]
+    setting = (f"BasicNet at width {config.width:g} on {config.train_size:,} {config.dataset} images, Adam "
+               f"{config.lr:g} with L2 {config.decay:g}, batch {config.batch_size}, {config.epochs} epochs "
+               f"({preset} preset, {total['runs']} runs)")
+    ours = (f"{percent(total['dead_by_activation'])} of {total['filters']} filters dead by activation, "
+            f"{percent(total['dead_by_gamma'])} by |gamma| < 1e-3 (mean [95% interval] over runs)")
+    layers = ", ".join(f"{name} {100 * entry['dead_by_activation']['mean']:.0f}% of {entry['filters']}"
+                       for name, entry in facts.items() if name != "total")
+    rows = [("ours", setting, ours, layers), *LITERATURE]
+    lines = ["", "| source | network, data, training | dead | where |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def fill_magnitude(text: str, files: dict[str, dict], preset: str) -> str:
+    """``text`` with the magnitude table for ``preset`` (if it has one) filled from ``files``."""
+    def fill(match: re.Match) -> str:
+        if match["preset"] != preset:
+            return match[0]
+        start, end = f"<!-- magnitude:{preset}:start -->", f"<!-- magnitude:{preset}:end -->"
+        return start + render_magnitude(files, preset) + end
+
+    return MAGNITUDE.sub(fill, text)
 
 
 def _claims(files: dict[str, dict]) -> dict[tuple[str, str], dict]:
@@ -371,6 +429,7 @@ def render(readme: str, figures: Path, preset: str) -> Rendered:
         return match.string[match.start():match.start("text")] + new + "<!-- /value -->"
 
     text = VALUE.sub(fill, readme)  # first, so that errors name the line of the file as it is
+    text = fill_magnitude(text, files, preset)
     table = render_table(files, manifest, preset)
     head, rest = text.split(start)
     text = head + start + table + end + rest.split(end, 1)[1]
@@ -386,7 +445,7 @@ ALLOWED_NUMBERS = (
 )
 NOT_PROSE = re.compile(
     r"<!-- value:.*?<!-- /value -->"  # generated values
-    r"|<!-- (?P<kind>verdicts|regimes):(?P<which>[\w,-]+):start -->.*?<!-- (?P=kind):(?P=which):end -->"  # tables
+    r"|<!-- (?P<kind>verdicts|regimes|magnitude):(?P<which>[\w,-]+):start -->.*?<!-- (?P=kind):(?P=which):end -->"  # tables
     r"|<!--.*?-->|```.*?```|`[^`\n]*`"  # comments, code
     r"|!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)",  # images, link targets
     re.DOTALL)

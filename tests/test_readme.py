@@ -370,3 +370,27 @@ def test_values_tables_code_links_and_names_are_not_typed_numbers():
             "<!-- verdicts:quick:start -->\n| 01 | 25.8% |\n<!-- verdicts:quick:end -->\n"
             "```\nmake test  # 15 minutes\n```\nbut 3 seeds\n<!-- results:end -->\n")
     assert readme.bare_numbers(text) == ["line 9: 3"]
+
+
+def test_the_magnitude_table_sets_adam_l2s_dead_fraction_beside_the_literature(figures):
+    entry = {"runs": 2, "filters": 10, "dead_by_activation": {"mean": 0.25, "ci": [0.1, 0.4], "min": 0.2, "max": 0.3},
+             "dead_by_gamma": {"mean": 0.2, "ci": [float("nan"), float("nan")], "min": 0.2, "max": 0.2}}
+    per_layer = {"adam+l2": {"C1": {**entry, "filters": 4}, "total": {**entry, "filters": 14}}}
+    (figures / "02_where_sparsity_lives.verdict.json").write_text(json.dumps(
+        {"notebook": "02_where_sparsity_lives", "preset": "quick", "verdicts": [], "facts": {"per_layer": per_layer}}))
+    text = ("# R\n<!-- verdicts:quick:start --><!-- verdicts:quick:end -->\n"
+            "<!-- magnitude:quick:start -->stale<!-- magnitude:quick:end -->\n<!-- magnitude:long:start -->x<!-- magnitude:long:end -->")
+    rendered = readme.render(text, figures, "quick").text
+    block = rendered.split("<!-- magnitude:quick:start -->")[1].split("<!-- magnitude:quick:end -->")[0]
+    rows = block.strip().splitlines()
+    assert rows[0] == "| source | network, data, training | dead | where |" and len(rows) == 2 + 1 + len(readme.LITERATURE)
+    assert rows[2].startswith("| ours | BasicNet at width 0.25 on 10,000 fashion-mnist images, Adam 0.01 with L2 0.0005, "
+                              "batch 64, 8 epochs (quick preset, 2 runs) | 25.0% [10.0, 40.0] of 14 filters dead by "
+                              "activation, 20.0% by \\|gamma\\| < 1e-3")
+    assert rows[2].endswith("| C1 25% of 4 |") and "70-80% of the filters removable" in rows[3]
+    assert "<!-- magnitude:long:start -->x<!-- magnitude:long:end -->" in rendered  # another preset's is left alone
+    assert readme.bare_numbers(f"<!-- results:start -->{rendered}<!-- results:end -->") == []
+    (figures / "02_where_sparsity_lives.verdict.json").write_text(json.dumps(
+        {"notebook": "02_where_sparsity_lives", "preset": "quick", "verdicts": [], "facts": {}}))
+    with pytest.raises(readme.ReadmeError, match="has no facts/per_layer/adam\\+l2: render notebook 02"):
+        readme.render(text, figures, "quick")
