@@ -142,6 +142,10 @@ REPORTS: dict[str, dict[str, dict]] = {
         "08_mechanism": {"seeds": [0, 1, 2, 3, 4], "baseline_seeds": [0, 1, 2, 3, 4, 5, 6, 7],
                          "variants": ["bn_params_not_decayed"]},
         "09_pruning": {"models": ["basicnet"], "optimizer": "rmsprop"},
+        # lr 5e-3 x 16 epochs = 2.5e-3 x 32 = 1e-3 x 80 (01's Adam+L2); the pilot and the screen are
+        # quick's (figures/quick); the clock to lr x steps 60 at batch 32
+        "10_training_length": {"design_learning_rates": [5e-3, 2.5e-3, 1e-3], "reference_epochs": 16,
+                               "pilot_epochs": 0, "screen_epochs": 0, "saturation_epochs": 200},
         "13_precision": {"optimizers": ["adam", "sgd"]},
     },
 }
