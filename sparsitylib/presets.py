@@ -146,6 +146,7 @@ REPORTS: dict[str, dict[str, dict]] = {
         # quick's (figures/quick); the clock to lr x steps 60 at batch 32
         "10_training_length": {"design_learning_rates": [5e-3, 2.5e-3, 1e-3], "reference_epochs": 16,
                                "pilot_epochs": 0, "screen_epochs": 0, "saturation_epochs": 200},
+        "12_recycling": {},  # 5 recycled runs; Adam alone, Adam+L2 and SGD+L2 are notebook 01's
         "13_precision": {"optimizers": ["adam", "sgd"]},
     },
 }

@@ -227,6 +227,7 @@ def planned_designs(preset):
             "08_mechanism": lambda: hypotheses.mechanism_designs(p["seeds"], p["baseline_seeds"], p["variants"]),
             "09_pruning": lambda: [claims.two_arm("at-par", seeds, seeds)],
             "10_training_length": lambda: [],  # described: no primary claim
+            "12_recycling": lambda: [],
             "13_precision": lambda: hypotheses.precision_designs(p["seeds"]),
         }[name]()
     return designs
