@@ -36,6 +36,7 @@ from .verdict import (
     greater,
     invalid,
     near_zero,
+    not_reached,
     paired_equivalent,
     paired_greater,
     t_interval,
@@ -420,11 +421,22 @@ def criteria_facts(agreement: pd.DataFrame) -> dict:
 
 def increases_with(tables: RunTables, setting: str, claim: str, direction: int = 1, claim_id: str | None = None,
                    **where) -> Verdict:
-    """A trend verdict on the fraction of dead filters against one setting (runs matching ``where``)."""
+    """A trend verdict on the fraction of dead filters against one setting (runs matching ``where``),
+    'not reached' when a level had not had its chance (``level_unreached``)."""
     runs = completed(tables.runs)
     for column, value in where.items():
         runs = runs[runs[column] == value]
-    return trend(claim, runs, setting, DEAD, direction, claim_id=claim_id)
+    return not_reached(trend(claim, runs, setting, DEAD, direction, claim_id=claim_id), level_unreached(runs, setting))
+
+
+def level_unreached(runs: pd.DataFrame, setting: str) -> dict[str, str]:
+    """The levels of ``setting`` (labelled as trend verdicts label them, 'batch_size=128') that had
+    not reached their onset (``unreached_arms`` with the regime's reach)."""
+    if runs.empty:
+        return {}
+    runs = completed(runs)
+    return unreached_arms(runs.assign(level=[f"{setting}={value:g}" for value in runs[setting]]), "level", {},
+                          SCREEN_REACH)
 
 
 ERROR_BUDGET = 0.02  # "at equal test error": at most 2 points of test error above no regularization

@@ -26,8 +26,8 @@ from sparsitylib.notebook import start
 from sparsitylib.presets import REPORTS
 from sparsitylib.prune import EXACT_LOGIT_TOLERANCE
 from sparsitylib.store import RunTables, tables_from_records
-from sparsitylib.verdict import (DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, PRIMARY, SECONDARY, UNTESTABLE,
-                                  adjust)
+from sparsitylib.verdict import (DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, NOT_REACHED, PRIMARY, SECONDARY,
+                                  UNTESTABLE, adjust)
 
 NAN = float("nan")
 
@@ -693,6 +693,19 @@ def test_trend_verdicts_on_a_setting():
     assert hypotheses.increases_with(frame, "decay", "more", optimizer="sgd").status == DOES_NOT_HOLD
     assert hypotheses.increases_with(frame, "decay", "more", optimizer="adam").n == {
         "decay=0.0001": 3, "decay=0.0005": 3, "decay=0.001": 3}
+
+
+def test_a_trend_whose_level_had_not_had_its_chance_is_not_reached():
+    clock = dict(lr=1e-2, schedule="constant", step_milestones=(0.5, 0.75), step_gamma=0.1)
+    rows = [{"batch_size": b, "seed": s, "steps": 8 * 10000 // b, "dead_by_activation": dead, **clock}
+            for b, dead in ((32, 0.3), (64, 0.2), (128, 0.0)) for s in SEEDS]
+    verdict = hypotheses.increases_with(tables(rows), "batch_size", "smaller, more dead", direction=-1)
+    assert verdict.status == NOT_REACHED and verdict.evidence.startswith("batch_size=128: not reached")
+    assert "lr x steps 6.25" in verdict.evidence  # 625 steps at 1e-2, short of 11
+    assert list(hypotheses.level_unreached(tables(rows).runs, "batch_size")) == ["batch_size=128"]
+    for row in rows:
+        row["steps"] *= 2  # batch 128 now gives 12.5: every level has had its chance, and the trend is decided
+    assert hypotheses.increases_with(tables(rows), "batch_size", "smaller, more dead", direction=-1).status == HOLDS
 
 
 # --- 6, 7. task difficulty, capacity ----------------------------------------------------------------
