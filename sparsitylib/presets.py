@@ -112,7 +112,8 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 # seeds a method; notebook 13 checks bfloat16 against float32 for Adam+L2 (8 seeds, the runs of 01
 # and 08 as its float32 arm). Notebooks 02 and 03 reuse notebook 01's runs (03 with the 5 seeds of Adam+L2,
 # Adam+WD and SGD+L2); 04-07, 10 and 11 are quick-regime questions.
-# ``usual`` is being built notebook by notebook (issue 24): its report so far is notebook 01's plan
+# ``usual`` is being built notebook by notebook (issue 24); its plan holds every notebook with a
+# primary claim (so the family, m = 10, is fixed before any is rendered): notebook 01's plan
 # of ``long`` with AdamW (torch's decoupled decay at 0.01) beside it, notebooks 02 and 03 on those
 # runs, notebook 08's BatchNorm-parameter variant (5 seeds against a baseline of 8), notebook 09 at
 # a sparsity where "at par" means something (RMSprop+L2 at its usual rate: 78% of the filters dead in
@@ -139,6 +140,11 @@ REPORTS: dict[str, dict[str, dict]] = {
                                      "weight_decay": ["adam"], "compared_to_sgd": ["adam"], "decoupled": ["adamw"]},
         "02_where_sparsity_lives": {},
         "03_batchnorm_dynamics": {},
+        # every lambda and rate gives at least usual's lr x steps 11.3 before the drop
+        "04_regularization_and_lr": {"decays": [1e-4, 5e-4, 2e-3], "learning_rates": [1e-3, 2.5e-3, 5e-3]},
+        # batch 128 at 80 epochs would give lr x steps 5.7, short of the reach: 16, 32, 64 give 45, 23, 11.3
+        "05_batch_size": {"batch_sizes": [16, 32, 64]},
+        "06_task_difficulty": {},
         "08_mechanism": {"seeds": [0, 1, 2, 3, 4], "baseline_seeds": [0, 1, 2, 3, 4, 5, 6, 7],
                          "variants": ["bn_params_not_decayed"]},
         "09_pruning": {"models": ["basicnet"], "optimizer": "rmsprop"},

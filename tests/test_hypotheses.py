@@ -225,6 +225,10 @@ def planned_designs(preset):
             "02_where_sparsity_lives": lambda: [claims.two_arm("more-selective", seeds, seeds)],
             "03_batchnorm_dynamics": lambda: [claims.two_arm("gamma-decays-faster", seeds, seeds)],
             "08_mechanism": lambda: hypotheses.mechanism_designs(p["seeds"], p["baseline_seeds"], p["variants"]),
+            "04_regularization_and_lr": lambda: [claims.trend_runs("stronger-regularization",
+                                                                   [seeds] * (len(p["decays"]) + 1))],
+            "05_batch_size": lambda: [claims.trend_runs("smaller-batch", [seeds] * len(p["batch_sizes"]))],
+            "06_task_difficulty": lambda: [claims.trend_runs("fewer-classes", [seeds] * len(p["class_counts"]))],
             "09_pruning": lambda: [claims.two_arm("at-par", seeds, seeds)],
             "10_training_length": lambda: [],  # described: no primary claim
             "12_recycling": lambda: [],
