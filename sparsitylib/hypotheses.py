@@ -15,7 +15,7 @@ import pandas as pd
 from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .prune import EXACT_LOGIT_TOLERANCE
 from .data import DATASETS
-from .grid import steps_of
+from .grid import equal_step_epochs, steps_of
 from .optim import OPTIMIZERS, cumulative_lr, high_rate_lr_x_steps
 from .sparsity import GAMMA_THRESHOLD
 from .store import RunTables
@@ -437,6 +437,38 @@ def level_unreached(runs: pd.DataFrame, setting: str) -> dict[str, str]:
     runs = completed(runs)
     return unreached_arms(runs.assign(level=[f"{setting}={value:g}" for value in runs[setting]]), "level", {},
                           SCREEN_REACH)
+
+
+def regularization_grid(exp, optimizer, decays, reference_optimizer, reference_decays, learning_rates):
+    """Notebook 04's runs: (the lambda sweep: ``optimizer`` with L2 and WD at ``decays``, the
+    reference optimizer at ``reference_decays``, both without regularization; the learning-rate sweep
+    of ``optimizer`` with L2)."""
+    decay_configs = (exp.grid(optimizer=[optimizer], decay_mode=["l2", "wd"], decay=decays)
+                     + exp.grid(optimizer=[reference_optimizer], decay_mode=["l2", "wd"], decay=reference_decays)
+                     + exp.grid(optimizer=[optimizer, reference_optimizer], decay_mode=["none"]))
+    return decay_configs, exp.grid(optimizer=[optimizer], decay_mode=["l2"], lr=learning_rates)
+
+
+def batch_size_grid(exp, optimizer, batch_sizes):
+    """Notebook 05's runs: (``optimizer`` with L2 at each batch size for the preset's epochs, and for
+    the epochs that give the preset's number of steps: ``grid.equal_step_epochs``)."""
+    reference = exp.config(optimizer=optimizer)
+    epoch_configs = exp.grid(optimizer=[optimizer], decay_mode=["l2"], batch_size=batch_sizes)
+    step_configs = [c for b in batch_sizes for c in exp.grid(optimizer=[optimizer], decay_mode=["l2"], batch_size=[b],
+                                                             epochs=[equal_step_epochs(reference, batch_size=b)])]
+    return epoch_configs, step_configs
+
+
+def task_grid(exp, optimizer, class_counts, train_sizes, datasets):
+    """Notebook 06's runs: (``optimizer`` with L2 on the first k classes for each of ``class_counts``,
+    on each training-set size at equal steps, on each of ``datasets``)."""
+    reference = exp.config(optimizer=optimizer)
+    class_configs = [c for k in class_counts for c in exp.grid(optimizer=[optimizer], decay_mode=["l2"],
+                     classes=[None if k == reference.num_classes else tuple(range(k))])]
+    size_configs = [c for n in train_sizes for c in exp.grid(optimizer=[optimizer], decay_mode=["l2"], train_size=[n],
+                    epochs=[equal_step_epochs(reference, n)])]
+    dataset_configs = exp.grid(optimizer=[optimizer], decay_mode=["l2"], dataset=datasets) if datasets else []
+    return class_configs, size_configs, dataset_configs
 
 
 ERROR_BUDGET = 0.02  # "at equal test error": at most 2 points of test error above no regularization
