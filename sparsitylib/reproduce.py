@@ -62,6 +62,21 @@ def report_plan(preset: str) -> dict[str, dict]:
     return REPORTS.get(preset, {name: {} for name in CANONICAL_NOTEBOOKS})
 
 
+def notebook_defaults(name: str, folder: Path | None = None) -> dict:
+    """The parameters cell of notebook ``name`` (under ``folder``, default the repository's
+    ``notebooks/``): {parameter: default value}."""
+    folder = folder or project_root() / "notebooks"
+    cells = json.loads((folder / f"{name}.ipynb").read_text())["cells"]
+    (cell,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    return {node.target.id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+            if isinstance(node, ast.AnnAssign)}
+
+
+def planned_parameters(preset: str, name: str) -> dict:
+    """Notebook ``name``'s parameters in ``preset``'s report: its defaults, the plan's overrides."""
+    return {**notebook_defaults(name), **report_plan(preset).get(name, {}), "preset": preset}
+
+
 def _matches(name: str, selector: str) -> bool:
     """``selector`` names the notebook exactly, by its full name or by its number (``01``)."""
     return selector in (name, name.split("_", 1)[0])

@@ -8,7 +8,6 @@ function is decided at the raw level 0.05; ``adjust`` then decides a primary cla
 regime's family (Bonferroni) and describes a secondary one (``claims.REGISTRY``).
 """
 
-import ast
 import json
 import math
 from pathlib import Path
@@ -24,6 +23,7 @@ from sparsitylib.optim import OPTIMIZERS as ALL_OPTIMIZERS, SELF_DECAYING, high_
 OPTIMIZERS = [o for o in ALL_OPTIMIZERS if o not in SELF_DECAYING]  # the paper's Table 1: each takes L2
 from sparsitylib.notebook import start
 from sparsitylib.presets import REPORTS
+from sparsitylib.reproduce import notebook_defaults
 from sparsitylib.prune import EXACT_LOGIT_TOLERANCE
 from sparsitylib.store import RunTables, tables_from_records
 from sparsitylib.verdict import (DESCRIBED, DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, INVALID, NOT_REACHED, PRIMARY, SECONDARY,
@@ -204,20 +204,12 @@ def test_the_long_runs_of_notebook_01_decide_its_primary_claims_in_the_long_fami
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def notebook_defaults(name):
-    """The parameters cell of notebook ``name``: {parameter: default value}."""
-    cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
-    (cell,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
-    return {node.target.id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
-            if isinstance(node, ast.AnnAssign)}
-
-
 def planned_designs(preset):
     """The primary claims' designs that the preset's report plan gives, notebook by notebook (the
     plan's parameters over each notebook's defaults), built as the notebooks build them."""
     designs = []
     for name, overrides in REPORTS[preset].items():
-        p = {**notebook_defaults(name), **overrides}
+        p = {**notebook_defaults(name, NOTEBOOKS), **overrides}
         seeds = len(p["seeds"])
         designs += {
             "01_optimizer_regularizer": lambda: hypotheses.optimizer_designs(

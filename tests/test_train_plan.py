@@ -1,0 +1,36 @@
+"""scripts/train_plan.py: the runs of a report's plan, built as its notebooks build them."""
+
+import importlib.util
+from pathlib import Path
+
+from sparsitylib import hypotheses
+from sparsitylib.notebook import start
+from sparsitylib.reproduce import planned_parameters
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_plan.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("train_plan", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_usual_plan_is_trained_headline_first_interleaved_by_seed_with_the_notebooks_run_ids(tmp_path):
+    train_plan = load_script()
+    found = train_plan.groups("usual", tmp_path)
+    labels = [label for label, _ in found]
+    assert labels[0] == "01 headline arms and 08's variants" and labels[1] == "08 extra baseline seeds"
+    first = found[0][1]
+    assert [c.seed for c in first] == sorted(c.seed for c in first) and len(first) == 30  # 6 arms x 5 seeds
+    order = train_plan.ordered(found)
+    assert len({c.run_id for c in order}) == len(order)
+    # the ids are the ones notebook 01 asks for with the plan's parameters
+    p = planned_parameters("usual", "01_optimizer_regularizer")
+    exp = start("01_optimizer_regularizer", preset="usual", seeds=p["seeds"], runs_dir=str(tmp_path),
+                figures_dir=str(tmp_path / "f"))
+    notebook = hypotheses.optimizer_grid(exp, p["optimizers"], p["compared_seeds"], p["other_seeds"], p["unregularized"],
+                                         p["weight_decay"], p["decoupled"])
+    assert {c.run_id for c in notebook} <= {c.run_id for c in order}
+    assert {c.optimizer for c in found[labels.index("09 pruning")][1]} == {"rmsprop", "sgd"}
