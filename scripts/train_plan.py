@@ -12,7 +12,7 @@ the ones the notebook will ask for.
     python scripts/train_plan.py status [--preset usual] [--runs DIR]    # planned, stored, archived, per group
 
 Priority (usual): notebook 01's headline arms, AdamW and notebook 08's variant; 08's extra baseline
-seeds; 09; 13; 01's Table 1 row; 12; 10; 05; 06; 04.
+seeds; 09; 13; 01's Table 1 row; 12; 10; 05; 06; 04; 07; 11.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def experiment(preset: str, name: str, runs: Path, seeds=None):
     p = planned_parameters(preset, name)
-    exp = start(name, preset=preset, seeds=seeds if seeds is not None else p["seeds"], runs_dir=str(runs),
+    exp = start(name, preset=preset, seeds=seeds if seeds is not None else p["seeds"], dataset=p.get("dataset"),
+                model=p.get("model"), width=p.get("width"), epochs=p.get("epochs"), runs_dir=str(runs),
                 figures_dir=str(ROOT / "scratch" / "train_plan" / preset))
     return exp, p
 
@@ -101,6 +102,13 @@ def groups(preset: str, runs: Path) -> list[tuple[str, list]]:
         add("04 regularization and learning rate", [c for configs in hypotheses.regularization_grid(
             exp, p["optimizer"], p["decays"], p["reference_optimizer"], p["reference_decays"], p["learning_rates"])
             for c in configs])
+    if "07_capacity_architecture" in plan:
+        exp, p = experiment(preset, "07_capacity_architecture", runs)
+        add("07 capacity and architecture", [c for configs in hypotheses.capacity_grid(
+            exp, p["width_seeds"], p["widths"], p["architectures"]) for c in configs])
+    if "11_resnets" in plan:
+        exp, p = experiment(preset, "11_resnets", runs)
+        add("11 ResNet-18", hypotheses.resnet_grid(exp))
     return found
 
 

@@ -471,6 +471,18 @@ def task_grid(exp, optimizer, class_counts, train_sizes, datasets):
     return class_configs, size_configs, dataset_configs
 
 
+def capacity_grid(exp, width_seeds, widths, architectures):
+    """Notebook 07's runs: (Adam+L2 BasicNet at each of ``widths`` over ``width_seeds``; Adam+L2 and
+    SGD+L2 for each of ``architectures`` at the preset's width over the notebook's seeds)."""
+    width_configs = exp.grid(seeds=width_seeds, optimizer=["adam"], decay_mode=["l2"], model=["basicnet"], width=widths)
+    return width_configs, exp.grid(optimizer=["adam", "sgd"], decay_mode=["l2"], model=architectures)
+
+
+def resnet_grid(exp):
+    """Notebook 11's runs: Adam with L2 and without regularization, SGD with L2."""
+    return exp.grid(optimizer=["adam"], decay_mode=["l2", "none"]) + exp.grid(optimizer=["sgd"], decay_mode=["l2"])
+
+
 ERROR_BUDGET = 0.02  # "at equal test error": at most 2 points of test error above no regularization
 
 

@@ -112,8 +112,8 @@ def preset_config(preset: str | None = None, **settings) -> RunConfig:
 # seeds a method; notebook 13 checks bfloat16 against float32 for Adam+L2 (8 seeds, the runs of 01
 # and 08 as its float32 arm). Notebooks 02 and 03 reuse notebook 01's runs (03 with the 5 seeds of Adam+L2,
 # Adam+WD and SGD+L2); 04-07, 10 and 11 are quick-regime questions.
-# ``usual`` is being built notebook by notebook (issue 24); its plan holds every notebook with a
-# primary claim (so the family, m = 10, is fixed before any is rendered): notebook 01's plan
+# ``usual`` is being built notebook by notebook (issue 24); its plan holds all 13 notebooks (so the
+# family, m = 10, is fixed before any is rendered; 145 runs, scripts/train_plan.py): notebook 01's plan
 # of ``long`` with AdamW (torch's decoupled decay at 0.01) beside it, notebooks 02 and 03 on those
 # runs, notebook 08's BatchNorm-parameter variant (5 seeds against a baseline of 8), notebook 09 at
 # a sparsity where "at par" means something (RMSprop+L2 at its usual rate: 78% of the filters dead in
@@ -152,6 +152,8 @@ REPORTS: dict[str, dict[str, dict]] = {
         # quick's (figures/quick); the clock to lr x steps 60 at batch 32
         "10_training_length": {"design_learning_rates": [5e-3, 2.5e-3, 1e-3], "reference_epochs": 16,
                                "pilot_epochs": 0, "screen_epochs": 0, "saturation_epochs": 200},
+        "07_capacity_architecture": {},  # widths 0.125-0.5 (3 seeds); VGG-16 against BasicNet (5 seeds)
+        "11_resnets": {},  # ResNet-18 at width 0.125, Adam+L2, Adam alone, SGD+L2, 5 seeds
         "12_recycling": {},  # 5 recycled runs; Adam alone, Adam+L2 and SGD+L2 are notebook 01's
         "13_precision": {"optimizers": ["adam", "sgd"]},
     },

@@ -224,6 +224,8 @@ def planned_designs(preset):
             "09_pruning": lambda: [claims.two_arm("at-par", seeds, seeds)],
             "10_training_length": lambda: [],  # described: no primary claim
             "12_recycling": lambda: [],
+            "07_capacity_architecture": lambda: [],  # described: no primary claim
+            "11_resnets": lambda: [],
             "13_precision": lambda: hypotheses.precision_designs(p["seeds"]),
         }[name]()
     return designs
