@@ -23,7 +23,7 @@ def test_the_usual_plan_is_trained_headline_first_interleaved_by_seed_with_the_n
     labels = [label for label, _ in found]
     assert labels[0] == "01 headline arms and 08's variants" and labels[1] == "08 extra baseline seeds"
     first = found[0][1]
-    assert [c.seed for c in first] == sorted(c.seed for c in first) and len(first) == 30  # 6 arms x 5 seeds
+    assert [c.seed for c in first] == sorted(c.seed for c in first) and len(first) == 40  # 8 arms x 5 seeds
     order = train_plan.ordered(found)
     assert len({c.run_id for c in order}) == len(order)
     # the ids are the ones notebook 01 asks for with the plan's parameters
