@@ -1,7 +1,8 @@
 """Find the filters of any PyTorch CNN from its graph, and record each one's response.
 
 A *filter* is one output channel of a convolution that feeds a BatchNorm (or feeds the activation
-directly) whose output goes straight into a ReLU (or ReLU6 or leaky ReLU). The graph comes from
+directly) whose output goes straight into a ReLU (or ReLU6 or leaky ReLU), or that feeds a fused
+norm-activation module (timm's ``BatchNormAct2d``, kept whole when tracing) applying one. The graph comes from
 ``torch.fx``, so a module called in several places (torchvision's ResNet blocks reuse one
 ``nn.ReLU``) is measured at each call, and residual additions are seen as what they are: a
 channel whose BatchNorm output goes into an addition (or anywhere else) has no activation
@@ -57,10 +58,37 @@ class FilterLayer:
         return self.activation is not None
 
 
+def _library_leaves() -> tuple[tuple[type, ...], tuple]:
+    """The modules and functions a model library asks ``torch.fx`` not to trace into: timm's
+    (``timm.layers.get_notrace_modules``, e.g. its fused ``BatchNormAct2d``), when timm is imported.
+    Tracing into a fused norm-activation module would turn its BatchNorm into a bare function call
+    and hide the filters behind it."""
+    import sys
+
+    timm_layers = sys.modules.get("timm.layers")
+    if timm_layers is None:
+        return (), ()
+    return tuple(timm_layers.get_notrace_modules()), tuple(timm_layers.get_notrace_functions())
+
+
+class _Tracer(fx.Tracer):
+    """``torch.fx``'s tracer, keeping the library leaves (``_library_leaves``) as single calls."""
+
+    def __init__(self):
+        self.leaf_types, functions = _library_leaves()
+        super().__init__(autowrap_functions=functions)
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, self.leaf_types) or super().is_leaf_module(module, qualified_name)
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
-    """``torch.fx.symbolic_trace`` with an error that names the part that could not be traced."""
+    """``torch.fx`` tracing (with the leaves a model library declares, ``_library_leaves``) and an
+    error that names the part that could not be traced."""
     try:
-        return fx.symbolic_trace(model)
+        tracer = _Tracer()
+        graph = tracer.trace(model)
+        return fx.GraphModule(tracer.root, graph, type(model).__name__)
     except Exception as error:  # tracing fails in many ways: data-dependent control flow, asserts, ...
         frames = _frames(error)
         where = f" (in {frames[-1]})" if frames else ""
@@ -96,6 +124,13 @@ def _describe(node: fx.Node, modules: dict[str, nn.Module]) -> str:
     return f"{getattr(node.target, '__name__', node.target)}"
 
 
+def _fused_activation(module: nn.Module) -> nn.Module | None:
+    """The activation a fused norm-activation module applies after its norm (timm's
+    ``BatchNormAct2d``: a ``BatchNorm2d`` with an ``act``); None for a plain norm or ``act=Identity``."""
+    act = getattr(module, "act", None)
+    return None if act is None or isinstance(act, nn.Identity) else act
+
+
 def _users(node: fx.Node, modules: dict[str, nn.Module]) -> list[fx.Node]:
     """The nodes that use ``node``'s output, looking through ``nn.Identity`` modules."""
     users = []
@@ -122,7 +157,14 @@ def find_filter_layers(model: nn.Module, graph: fx.GraphModule | None = None) ->
         after = bn if bn is not None else node
         following = _users(after, modules)
         activation, reason = None, None
-        if len(following) == 1 and _is_activation(following[0], modules):
+        fused = _fused_activation(modules[bn.target]) if bn is not None else None
+        if fused is not None:  # the norm applies its activation itself: measured at the module's output
+            if isinstance(fused, ACTIVATION_MODULES):
+                activation = bn.name
+            else:
+                reason = (f"'{bn.target}' applies {type(fused).__name__} itself, not a ReLU-family activation: "
+                          "a unit that never fires cannot be told by zeros")
+        elif len(following) == 1 and _is_activation(following[0], modules):
             activation = following[0].name
         elif bn is None and len(following) == 1:
             reason = f"the output goes into {_describe(following[0], modules)}, not straight into an activation"
@@ -133,7 +175,7 @@ def find_filter_layers(model: nn.Module, graph: fx.GraphModule | None = None) ->
         if bn is None and activation is None:
             continue  # a convolution without BN or activation (a stem or a classifier): not a filter
         stream = None
-        if activation is None and len(following) == 1 and following[0].target in ADDITIONS:
+        if activation is None and fused is None and len(following) == 1 and following[0].target in ADDITIONS:
             after_add = _users(following[0], modules)
             if len(after_add) == 1 and _is_activation(after_add[0], modules):
                 stream = after_add[0].name

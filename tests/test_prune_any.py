@@ -166,3 +166,29 @@ def test_a_bare_filter_table_of_a_foreign_network_needs_the_input_shape():
     with pytest.raises(PruningError, match="pass the input shape"):
         prune_dead(model, report.filters)
     assert prune_dead(model, report.filters, input_shape=IMAGES[1:]).removed["layer1.0.bn1"] == [3]
+
+
+def test_timms_fused_batchnorm_activation_is_a_filter_layer_measured_and_pruned_exactly():
+    timm = pytest.importorskip("timm", reason="the timm extra is not installed")
+    from sparsitylib.filters import find_filter_layers
+
+    torch.manual_seed(0)
+    model = timm.create_model("densenet121", num_classes=10)
+    layers = find_filter_layers(model)  # the stem and each dense layer's 1x1 convolution -> BatchNormAct2d(ReLU)
+    assert len(layers) == 59 and all(layer.measured for layer in layers)
+    norm = "features.denseblock1.denselayer1.norm2"
+    assert [layer.bn for layer in layers].count(norm) == 1
+    model = calibrated(plant(model, norm, [0, 3, 5]), (3, 32, 32))
+    result, difference = pruned_and_measured(model, torch.randn(8, 3, 32, 32))
+    assert {0, 3, 5} <= set(result.removed[norm]) and difference < 1e-9
+
+
+def test_a_fused_norm_with_an_activation_that_is_never_zero_says_why_it_has_no_activation_criterion():
+    timm = pytest.importorskip("timm", reason="the timm extra is not installed")
+    from sparsitylib.filters import find_filter_layers
+
+    layers = find_filter_layers(timm.create_model("efficientnet_b0"))
+    assert len(layers) == 49 and not any(layer.measured for layer in layers)  # SiLU throughout: gamma only
+    assert layers[0].reason.startswith("'bn1' applies SiLU itself, not a ReLU-family activation")
+    small = find_filter_layers(timm.create_model("mobilenetv3_small_100"))
+    assert len(small) == 43 and sum(layer.measured for layer in small) == 14  # its ReLU layers, not the Hardswish ones
