@@ -4,8 +4,9 @@ applied to the filters the paper finds dead).
 ``recycle_dead(model, report, optimizer)`` re-initializes each dead filter's incoming convolution
 weights (the convolution's own ``reset_parameters``), its BatchNorm gamma, beta and running
 statistics (1, 0, 0, 1), zeroes its outgoing weights (the input channels of every layer that
-reads it, found by Torch-Pruning's dependency graph) and resets the optimizer's moments of all
-those entries. Because the filter was silent on the measured data and its outgoing weights are
+reads it, found by Torch-Pruning's dependency graph; for a depthwise convolution, which reads it
+alone, that channel's own weights, as in MobileNets' expansion layers) and resets the optimizer's
+moments of all those entries. Because the filter was silent on the measured data and its outgoing weights are
 now zero, the network's output on those data is unchanged at that moment; training then decides
 whether the filter becomes useful again.
 """
@@ -48,12 +49,27 @@ def _reset_optimizer_entries(optimizer: torch.optim.Optimizer | None, parameter:
             value[index] = 0
 
 
+def _is_depthwise(module: nn.Module) -> bool:
+    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == module.out_channels
+
+
 def _consumers(graph: tp.DependencyGraph, conv: nn.Conv2d, index: int) -> tuple[list[nn.Module], str | None]:
     """The layers that read output channel ``index`` of ``conv`` (their input channels), or why it
-    cannot be recycled alone (its channel is tied to other convolutions' channels)."""
+    cannot be recycled alone (its channel is tied to other convolutions' channels). A depthwise
+    convolution reads channel ``index`` alone and writes its own channel ``index``: it is the
+    reader whose weight is zeroed, and what reads its output is left as it is (Torch-Pruning's
+    group runs on through it, as pruning must)."""
     readers = []
+    beyond: set[int] = set()  # the modules after a depthwise reader, in the group's order
     for item in graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=[index]):
-        module, handler = item.dep.target.module, item.dep.handler.__name__
+        source, module, handler = item.dep.source.module, item.dep.target.module, item.dep.handler.__name__
+        if id(source) in beyond:
+            beyond.add(id(module))
+            continue
+        if _is_depthwise(module) and module is not conv:
+            readers.append((module, list(item.idxs)))
+            beyond.add(id(module))
+            continue
         if isinstance(module, nn.Conv2d) and handler == "prune_out_channels" and module is not conv:
             return [], "its channel is tied to other convolutions' channels (a residual addition or concatenation)"
         if isinstance(module, (nn.Conv2d, nn.Linear)) and handler == "prune_in_channels":

@@ -59,6 +59,27 @@ def test_a_channel_tied_to_the_residual_stream_is_left_alone_with_the_reason():
         assert torch.equal(model(images), before)
 
 
+def test_an_expansion_filter_is_recycled_through_its_depthwise_channel_and_the_output_is_unchanged():
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2(num_classes=10)
+    with torch.no_grad():
+        plant(model, "features.2.conv.0.1", [3, 7])  # expansion channels, each read by one depthwise channel
+    model = calibrated(model, (3, 32, 32))
+    images = torch.randn(16, 3, 32, 32)
+    report = measure_sparsity(model, images)
+    with torch.no_grad():
+        before = model(images)
+    result = recycle_dead(model, report)
+    assert result.recycled["features.2.conv.0.1"] == [3, 7]
+    depthwise, project = model.features[2].conv[1][0], model.features[2].conv[2]
+    assert depthwise.weight[[3, 7]].abs().sum() == 0  # the depthwise channel's weights are the outgoing ones
+    assert project.weight[:, [3, 7]].abs().sum() > 0  # what reads the depthwise output is left alone
+    with torch.no_grad():
+        assert torch.equal(model(images), before)
+    after = measure_sparsity(model, images).filters.set_index(["layer", "filter"])
+    assert not after.loc[("features.2.conv.0.1", 3), "dead_by_activation"]  # it fires again
+
+
 def test_bad_requests_are_refused_before_any_change():
     model = planted_network()
     report = measure_sparsity(model, torch.randn(8, 1, 16, 16))
