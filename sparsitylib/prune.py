@@ -265,6 +265,26 @@ def _carries_nothing(filters: pd.DataFrame, dead: pd.Series, layers: list[Filter
     return {(conv_of[layer], int(f)) for layer, f in zip(rows.loc[silent, "layer"], rows.loc[silent, "filter"])}
 
 
+def _feeding_depthwise(model: nn.Module, layers: list[FilterLayer]) -> dict[str, str]:
+    """Convolution -> the depthwise convolution that alone reads its output (after its BatchNorm
+    and activation), as in MobileNets' expansion layers: channel i of the first feeds only channel
+    i of the second, so when that one carries nothing, both go exactly, whatever the first carries."""
+    graph = trace(model)
+    modules = dict(graph.named_modules())
+    nodes = {node.name: node for node in graph.graph.nodes}
+    feeding = {}
+    for layer in layers:
+        if layer.activation is None:
+            continue
+        users = list(nodes[layer.activation].users)
+        if len(users) == 1 and users[0].op == "call_module":
+            reader = modules[users[0].target]
+            if isinstance(reader, nn.Conv2d) and reader.groups > 1 \
+                    and reader.groups == reader.in_channels == reader.out_channels:
+                feeding[layer.conv] = users[0].target
+    return feeding
+
+
 def example_input(model: nn.Module, input_shape=None, error: type[Exception] = PruningError) -> torch.Tensor:
     """A dummy batch for tracing the dependency graph; any image size traces the same graph.
     Without ``input_shape`` only sparsitylib's own networks know theirs (else ``error``)."""
@@ -304,8 +324,9 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     ``stats``: the per-filter table of ``measure_sparsity`` on this model (a ``SparsityReport``,
     its ``filters`` DataFrame, or a run record). A dead filter is removed only when every channel
     Torch-Pruning couples to it carries nothing too (zero after its activation, or after the
-    residual stream's activation) and its removal cuts no grouped convolution (depthwise ones are
-    fine); the others are kept and listed in ``not_exact`` with the reason. With
+    residual stream's activation; a channel read only by a depthwise channel that carries nothing
+    goes with it, whatever it carries) and its removal cuts no grouped convolution (depthwise ones
+    are fine); the others are kept and listed in ``not_exact`` with the reason. With
     ``activation_threshold``, deadness is re-decided from ``max_activation``.
     ``input_shape`` (channels, height, width): by default the shape the ``SparsityReport`` was
     measured on (a bare filter table or run record needs it for networks other than sparsitylib's).
@@ -324,6 +345,7 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
     inputs = example_input(model, input_shape or getattr(stats, "input_shape", None))
     graph = _dependency_graph(copy.deepcopy(model).eval(), inputs)
     silent = _carries_nothing(filters, mask, layers, threshold)
+    feeding = _feeding_depthwise(model, layers)
     conv_of = {layer.name: layer.conv for layer in layers}
     layer_of = {layer.conv: layer.name for layer in layers}
     not_exact: dict[str, dict[int, str]] = {}
@@ -335,7 +357,8 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
                 not_exact.setdefault(layer_name, {})[index] = _grouped_reason(conv_of[layer_name], grouped)
                 continue
             coupled = coupled_channels(graph, graph.model, conv_of[layer_name], [index])
-            alive = sorted(coupled - silent)
+            alive = sorted((conv, i) for conv, i in coupled - silent  # a channel read only by a silent depthwise one is free
+                           if not (conv in feeding and (feeding[conv], i) in silent & coupled))
             if alive:
                 shown = ", ".join(f"{conv}[{i}]" for conv, i in alive[:4]) + (" ..." if len(alive) > 4 else "")
                 not_exact.setdefault(layer_name, {})[index] = f"coupled to channels that are not shown to carry nothing: {shown}"

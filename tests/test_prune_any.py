@@ -83,6 +83,20 @@ def test_mobilenet_v2_expansion_channel_goes_only_with_its_depthwise_channel():
     assert difference < 1e-5
 
 
+def test_a_dead_depthwise_channel_goes_exactly_with_the_live_channel_that_only_feeds_it():
+    torch.manual_seed(4)
+    model = torchvision.models.mobilenet_v2(num_classes=10)
+    plant(model, "features.2.conv.1.1", [3, 7])  # depthwise channels dead; the expansion channels feeding them live
+    calibrated(model, IMAGES[1:])
+    images = torch.randn(*IMAGES)
+    report = measure_sparsity(model, images)
+    expansion = report.filters.set_index(["layer", "filter"]).loc["features.2.conv.0.1", "dead_by_activation"]
+    assert not expansion.loc[[3, 7]].any()
+    result, difference = pruned_and_measured(model, images)
+    assert result.removed["features.2.conv.1.1"] == [3, 7] and {3, 7} <= set(result.removed["features.2.conv.0.1"])
+    assert "features.2.conv.1.1" not in result.not_exact and difference < 1e-9
+
+
 def test_prune_channels_refuses_to_remove_channels_it_was_not_asked_for():
     model = torchvision.models.resnet18(num_classes=10).eval()
     with pytest.raises(PruningError, match=r"would also remove \d+ coupled channel\(s\) not asked for \(.*conv1\[3\]"):
