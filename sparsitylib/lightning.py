@@ -23,6 +23,7 @@ except ImportError as error:  # the optional extra is not installed
 
 import torch
 
+from .filters import TraceError
 from .monitor import SparsityMonitor
 
 
@@ -37,21 +38,45 @@ class DeadFilterCallback(pl.Callback):
         dormancy: measure the dormant definitions too (not only the paper's two criteria).
         prefix: the logged metrics' names start with it: ``<prefix><layer>/<definition>`` and
             ``<prefix>total/<definition>``, each a fraction of the filters the definition applies to.
+            Several callbacks in one Trainer (training and validation images, say) each need their
+            own: it also names the callback's state in the checkpoint.
+        module: the attribute path of the sub-module to measure (``"model"`` for a LightningModule
+            that keeps its network in ``self.model``); None measures the LightningModule itself.
     """
 
     def __init__(self, images: torch.Tensor, every_n_epochs: int = 1, per_layer: bool = True, warn: bool = True,
-                 dormancy: bool = True, prefix: str = "filters/"):
+                 dormancy: bool = True, prefix: str = "filters/", module: str | None = None):
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be at least 1, got {every_n_epochs}")
         self.images, self.every_n_epochs, self.per_layer = images, every_n_epochs, per_layer
-        self.warn, self.dormancy, self.prefix = warn, dormancy, prefix
+        self.warn, self.dormancy, self.prefix, self.module = warn, dormancy, prefix, module
         self.monitor: SparsityMonitor | None = None
         self._restored: dict | None = None
 
+    @property
+    def state_key(self) -> str:
+        # unique per prefix: Lightning refuses two callbacks with one key ("state_key must be unique"),
+        # and their logged names would collide too
+        return self._generate_state_key(prefix=self.prefix)
+
     def on_fit_start(self, trainer, pl_module) -> None:
+        target = pl_module
+        if self.module is not None:
+            try:
+                target = pl_module.get_submodule(self.module)
+            except AttributeError:
+                raise ValueError(f"the LightningModule has no sub-module {self.module!r}; pass module= one of "
+                                 f"{[name for name, _ in pl_module.named_children()]}") from None
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
-        self.monitor = SparsityMonitor(pl_module, self.images.to(pl_module.device), optimizer, warn=self.warn,
-                                       dormancy=self.dormancy)
+        try:
+            self.monitor = SparsityMonitor(target, self.images.to(pl_module.device), optimizer, warn=self.warn,
+                                           dormancy=self.dormancy)
+        except TraceError as error:
+            if self.module is not None:
+                raise
+            children = [name for name, _ in pl_module.named_children()]
+            raise TraceError(f"{error} A LightningModule is traced through its forward(); to measure the network "
+                             f"it holds, pass module= its attribute ({', '.join(repr(c) for c in children)})") from error
         if self._restored:
             self.monitor.load_state_dict(self._restored)
 

@@ -93,3 +93,46 @@ def test_a_filter_dying_during_training_warns_and_a_resumed_training_keeps_the_h
 def test_every_n_epochs_is_checked():
     with pytest.raises(ValueError, match="every_n_epochs must be at least 1"):
         DeadFilterCallback(torch.randn(4, 1, 16, 16), every_n_epochs=0)
+
+
+def test_two_callbacks_need_their_own_prefix_and_each_keeps_its_own_state(tmp_path):
+    train = DeadFilterCallback(torch.randn(32, 1, 16, 16), prefix="train_filters/")
+    held_out = DeadFilterCallback(torch.randn(32, 1, 16, 16), prefix="val_filters/")
+    trainer = pl.Trainer(max_epochs=1, callbacks=[train, held_out], logger=pl.loggers.CSVLogger(tmp_path, name="logs", version=0),
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+                         default_root_dir=tmp_path, log_every_n_steps=1)
+    trainer.fit(Frozen(), _loader())
+    logged = pd.read_csv(tmp_path / "logs" / "version_0" / "metrics.csv")
+    assert {"train_filters/total/activation", "val_filters/total/activation"} <= set(logged.columns)
+    assert train.state_key != held_out.state_key
+    clash = [DeadFilterCallback(torch.randn(4, 1, 16, 16)), DeadFilterCallback(torch.randn(4, 1, 16, 16))]
+    with pytest.raises(RuntimeError, match="state_key` must be unique"):  # the same prefix: Lightning says so
+        pl.Trainer(max_epochs=1, callbacks=clash, logger=False, accelerator="cpu", devices=1)
+
+
+def test_a_module_without_forward_is_measured_through_the_network_it_names():
+    class Wrapper(pl.LightningModule):  # keeps its network in self.model and has no forward()
+        def __init__(self):
+            super().__init__()
+            self.model = planted_network()
+
+        def training_step(self, batch, _):
+            self.model.eval()
+            return nn.functional.cross_entropy(self.model(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    def fit(callback):
+        pl.Trainer(max_epochs=1, callbacks=[callback], logger=False, enable_progress_bar=False, enable_model_summary=False,
+                   accelerator="cpu", devices=1).fit(Wrapper(), _loader())
+
+    from sparsitylib.filters import TraceError
+
+    with pytest.raises(TraceError, match="pass module= its attribute \\('model'\\)"):
+        fit(DeadFilterCallback(torch.randn(8, 1, 16, 16)))
+    with pytest.raises(ValueError, match="has no sub-module 'net'; pass module= one of \\['model'\\]"):
+        fit(DeadFilterCallback(torch.randn(8, 1, 16, 16), module="net"))
+    callback = DeadFilterCallback(torch.randn(8, 1, 16, 16), module="model")
+    fit(callback)
+    assert callback.monitor.history["layer"].iloc[0] == find_filter_layers(planted_network())[0].name
