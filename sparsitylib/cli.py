@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="how many images (from the training split); a warning when fewer exist or fewer than "
                               "100 are used, since dead-filter counts on few images overcount")
     inspect.add_argument("--image-size", type=int, default=None,
-                         help="resize imagefolder images to this square size (pixels, at least 1)")
+                         help="resize the images, of any --data source, to this square size (pixels, at least 1)")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     inspect.add_argument("--prune", default=None, metavar="OUT",
                          help="remove the dead filters that can be removed exactly; save the smaller model here")

@@ -199,7 +199,8 @@ def check_image_options(count: int, image_size: int | None) -> None:
 
 def load_images(data: str, count: int, model: nn.Module, image_size: int | None = None, seed: int = 0,
                 weights=None) -> torch.Tensor:
-    """``count`` images from one of our data sets (its training split, normalized) or from
+    """``count`` images from one of our data sets (its training split, normalized; resized to
+    ``image_size`` if given) or from
     ``imagefolder:DIR`` (torchvision's ImageFolder: DIR/<class>/<image> files, resized to
     ``image_size`` if given; with ``weights``, named torchvision weights, through their own
     ``weights.transforms()`` instead, at crop and resize size ``image_size`` if given). Gray images
@@ -216,6 +217,9 @@ def load_images(data: str, count: int, model: nn.Module, image_size: int | None 
         images = _folder_images(Path(data.split(":", 1)[1]), count, image_size, weights, seed)
     elif data in DATASETS:
         images = load_data(data, train_size=min(count, DATASETS[data].train_images), test_size=1, seed=seed).train_images
+        if image_size is not None and images.shape[-1] != image_size:  # every source honours --image-size
+            images = torch.nn.functional.interpolate(images, size=(image_size, image_size), mode="bilinear",
+                                                     align_corners=False)
     else:
         raise InspectError(f"unknown data {data!r}: use one of {sorted(DATASETS)} or imagefolder:DIR")
     wanted = input_channels(model)
@@ -227,13 +231,30 @@ def load_images(data: str, count: int, model: nn.Module, image_size: int | None 
         with torch.inference_mode():
             model.eval()(images[:1])
     except RuntimeError as error:
-        raise InspectError(f"the model cannot take these images ({tuple(images.shape[1:])}): {error}") from error
+        fits = _size_that_fits(model, images.shape[1], images.shape[-1])
+        hint = f"; it takes {fits}x{fits} images: pass --image-size {fits}" if fits else ""
+        raise InspectError(f"the model cannot take these images ({tuple(images.shape[1:])}): {error}{hint}") from error
     shortfall = f", not the {count} asked for: {data} has no more" if len(images) < count else ""
     caution = (f"; dead-filter counts on fewer than {MIN_RELIABLE_IMAGES} images overcount (a filter silent on these "
                "may fire on others)" if len(images) < MIN_RELIABLE_IMAGES else "")
     if shortfall or caution:
         warnings.warn(f"measured on {len(images)} images{shortfall}{caution}", InspectWarning, stacklevel=2)
     return images.contiguous()
+
+
+CANDIDATE_SIZES = (32, 64, 96, 128, 160, 224, 299)
+
+
+def _size_that_fits(model: nn.Module, channels: int, tried: int) -> int | None:
+    """The smallest of ``CANDIDATE_SIZES`` above ``tried`` that the model takes, or None."""
+    for size in (s for s in CANDIDATE_SIZES if s > tried):
+        try:
+            with torch.inference_mode():
+                model.eval()(torch.zeros(1, channels, size, size, device=next(model.parameters()).device))
+            return size
+        except RuntimeError:
+            continue
+    return None
 
 
 def _folder_images(folder: Path, count: int, image_size: int | None, weights, seed: int) -> torch.Tensor:

@@ -231,3 +231,14 @@ def test_a_network_without_a_measurable_activation_reports_no_dead_fraction():
     report = measure_sparsity(model, torch.randn(2, 3, 32, 32))
     assert report.totals["filters_measured"] == 0
     assert np.isnan(report.totals["dead_by_activation"]) and np.isnan(report.totals["criteria_agreement"])
+
+
+def test_every_data_source_honours_the_image_size_and_a_model_that_needs_more_is_told_which():
+    model = torchvision.models.resnet18(num_classes=10)
+    images = load_images("synthetic", 8, model, image_size=24)
+    assert tuple(images.shape) == (8, 3, 24, 24)  # synthetic images are 16x16, gray: resized and repeated
+    needs_more = torch.nn.Sequential(torch.nn.Conv2d(3, 4, kernel_size=20), torch.nn.ReLU(), torch.nn.Flatten())
+    with pytest.raises(InspectError, match=r"cannot take these images \(\(3, 16, 16\)\).*it takes 32x32 images: "
+                                           r"pass --image-size 32"):
+        load_images("synthetic", 8, needs_more)
+    assert load_images("synthetic", 8, needs_more, image_size=32).shape[-1] == 32
