@@ -6,7 +6,8 @@
     trainer = lightning.Trainer(callbacks=[DeadFilterCallback(train_images[:1000])], logger=CSVLogger("logs"))
     trainer.fit(module, loader)
 
-At the end of each training epoch the callback measures the module's filters on the fixed sample
+At the end of each training epoch (numbered as Lightning numbers them, from 0, in the monitor's
+history too) the callback measures the module's filters on the fixed sample
 (``monitor.SparsityMonitor``: every definition of ``dormancy``), logs per layer and in total the
 fraction of filters each definition marks through the Trainer's own logger (so TensorBoard, CSV
 and W&B loggers all receive them), and raises ``FiltersDyingWarning`` with its advice when more
@@ -81,8 +82,8 @@ class DeadFilterCallback(pl.Callback):
             self.monitor.load_state_dict(self._restored)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        epoch = trainer.current_epoch + 1
-        if self.monitor is None or epoch % self.every_n_epochs:
+        epoch = trainer.current_epoch  # as Lightning numbers epochs (from 0), in the history and the logs alike
+        if self.monitor is None or (epoch + 1) % self.every_n_epochs:
             return
         self.monitor(epoch)
         pl_module.log_dict(self.metrics(epoch), on_step=False, on_epoch=True, logger=True)

@@ -66,7 +66,7 @@ def test_the_callback_logs_each_definition_per_layer_and_in_total(tmp_path):
     assert last["filters/total/activation"] == pytest.approx(3 / sum(WIDTHS))
     assert last["filters/total/dormant-1%"] == pytest.approx(3 / sum(WIDTHS))
     assert {f"filters/{c1}/dormant-0", f"filters/{c7}/dormant-0.025", "filters/total/dormant-0.1"} <= set(logged.columns)
-    assert callback.monitor.history["epoch"].unique().tolist() == [1, 2]
+    assert callback.monitor.history["epoch"].unique().tolist() == [0, 1]  # as Lightning logs them
 
 
 def test_a_filter_dying_during_training_warns_and_a_resumed_training_keeps_the_history(tmp_path):
@@ -79,15 +79,15 @@ def test_a_filter_dying_during_training_warns_and_a_resumed_training_keeps_the_h
 
     callback = DeadFilterCallback(torch.randn(32, 1, 16, 16))
     trainer = _trainer(tmp_path, 2, callback)
-    with pytest.warns(FiltersDyingWarning, match=r"epoch 2: 1 more filter\(s\) dead \(model\.features\.3\.bn \+1\).*Likely cause: Adam"):
+    with pytest.warns(FiltersDyingWarning, match=r"epoch 1: 1 more filter\(s\) dead \(model\.features\.3\.bn \+1\).*Likely cause: Adam"):
         trainer.fit(Dying(), _loader())
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     resumed = DeadFilterCallback(torch.randn(32, 1, 16, 16))
     _trainer(tmp_path, 3, resumed).fit(Dying(), _loader(), ckpt_path=tmp_path / "last.ckpt")
     history = resumed.monitor.history
-    assert history["epoch"].unique().tolist() == [1, 2, 3]
+    assert history["epoch"].unique().tolist() == [0, 1, 2]
     c3 = find_filter_layers(Dying())[2].name
-    assert resumed.monitor.deaths().set_index(["layer", "filter"]).loc[(c3, 0), "died_at"] == 2
+    assert resumed.monitor.deaths().set_index(["layer", "filter"]).loc[(c3, 0), "died_at"] == 1
 
 
 def test_every_n_epochs_is_checked():
