@@ -12,7 +12,9 @@ history too) the callback measures the module's filters on the fixed sample
 fraction of filters each definition marks through the Trainer's own logger (so TensorBoard, CSV
 and W&B loggers all receive them), and raises ``FiltersDyingWarning`` with its advice when more
 filters are dead than at the previous measurement. The monitor's history travels in the
-Trainer's checkpoints, so a resumed training keeps it.
+Trainer's checkpoints, so a resumed training keeps it. Under DDP the weights are the same on every
+rank after each step and the sample is fixed, so every rank measures the same values: they are
+logged with ``sync_dist`` (their mean is that value) and only rank 0 warns.
 """
 
 from __future__ import annotations
@@ -69,9 +71,9 @@ class DeadFilterCallback(pl.Callback):
                 raise ValueError(f"the LightningModule has no sub-module {self.module!r}; pass module= one of "
                                  f"{[name for name, _ in pl_module.named_children()]}") from None
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
-        try:
-            self.monitor = SparsityMonitor(target, self.images.to(pl_module.device), optimizer, warn=self.warn,
-                                           dormancy=self.dormancy)
+        try:  # only rank 0 warns: the ranks' measurements are the same
+            self.monitor = SparsityMonitor(target, self.images.to(pl_module.device), optimizer,
+                                           warn=self.warn and trainer.is_global_zero, dormancy=self.dormancy)
         except TraceError as error:
             if self.module is not None:
                 raise
@@ -86,7 +88,8 @@ class DeadFilterCallback(pl.Callback):
         if self.monitor is None or (epoch + 1) % self.every_n_epochs:
             return
         self.monitor(epoch)
-        pl_module.log_dict(self.metrics(epoch), on_step=False, on_epoch=True, logger=True)
+        # under DDP every rank measures the same weights on the same sample: the mean over ranks is that value
+        pl_module.log_dict(self.metrics(epoch), on_step=False, on_epoch=True, logger=True, sync_dist=True)
 
     def metrics(self, epoch: int) -> dict[str, float]:
         """The fractions logged for ``epoch``: per layer (with ``per_layer``) and in total."""

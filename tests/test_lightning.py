@@ -136,3 +136,25 @@ def test_a_module_without_forward_is_measured_through_the_network_it_names():
     callback = DeadFilterCallback(torch.randn(8, 1, 16, 16), module="model")
     fit(callback)
     assert callback.monitor.history["layer"].iloc[0] == find_filter_layers(planted_network())[0].name
+
+
+class DyingInTheSecondEpoch(Frozen):
+    def on_train_epoch_start(self):
+        if self.current_epoch == 1:  # C3's filter 0 dies, on every rank alike
+            with torch.no_grad():
+                self.model.blocks[2].conv.weight[0].zero_()
+                self.model.blocks[2].bn.bias[0] = -1.0
+
+
+def test_under_ddp_every_rank_logs_the_same_values_as_one_metric_and_rank_zero_alone_warns(tmp_path, capfd):
+    callback = DeadFilterCallback(torch.randn(16, 1, 16, 16))
+    trainer = pl.Trainer(max_epochs=2, callbacks=[callback], logger=pl.loggers.CSVLogger(tmp_path, name="logs", version=0),
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=2,
+                         strategy="ddp_spawn", default_root_dir=tmp_path, log_every_n_steps=1)
+    trainer.fit(DyingInTheSecondEpoch(), _loader())  # 2 CPU processes (gloo)
+    printed = capfd.readouterr()
+    assert "sync_dist" not in printed.err + printed.out  # logged as a distributed metric: nothing to warn about
+    assert printed.err.count("epoch 1: 1 more filter(s) dead") == 1  # rank 0 alone warns
+    logged = pd.read_csv(tmp_path / "logs" / "version_0" / "metrics.csv")
+    assert logged["filters/total/activation"].dropna().tolist() == [pytest.approx(3 / sum(WIDTHS)),
+                                                                     pytest.approx(4 / sum(WIDTHS))]
