@@ -1201,8 +1201,7 @@ def saturation_facts(progress: pd.DataFrame, tables: RunTables, fractions=(0.25,
         if 0.75 in fractions and 1.0 in fractions:
             gains = [v["points"]["1"]["dead_fraction"] - v["points"]["0.75"]["dead_fraction"] for v in per_run.values()]
             arm_facts["last_quarter_gain"] = {"mean": float(np.mean(gains)), "ci": t_interval(gains)}
-        optimizer, decay_mode = arm.split("+", 1)
-        arm_facts["layers_at_end"] = layers.get(f"{optimizer}+{decay_mode}", {})
+        arm_facts["layers_at_end"] = layers.get(arm, {})
         facts[arm] = arm_facts
     return facts
 
