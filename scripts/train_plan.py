@@ -66,11 +66,9 @@ def groups(preset: str, runs: Path) -> list[tuple[str, list]]:
     add("08 extra baseline seeds", baseline_extra)
     if "09_pruning" in plan:
         exp, p = experiment(preset, "09_pruning", runs)
-        strength = {} if p["decay"] is None else {"decay": [p["decay"]]}
-        models = p["models"] or ["basicnet", "vgg16"]
-        add("09 pruning", exp.grid(model=models, optimizer=[p["optimizer"]], decay_mode=["l2"], **strength)
-            + exp.grid(model=models, optimizer=["sgd"], decay_mode=["l2"], **strength)
-            + exp.grid(model=models, optimizer=["sgd"], decay_mode=["l2"], gamma_l1=[p["slimming_gamma_l1"]], **strength))
+        add("09 pruning", hypotheses.pruning_grid(exp, p["models"] or ["basicnet", "vgg16"],
+                                                  p["datasets"] or [exp.config().dataset], p["optimizer"], p["decay"],
+                                                  p["slimming_gamma_l1"]))
     if "13_precision" in plan:
         exp, p = experiment(preset, "13_precision", runs)
         add("13 precision", hypotheses.precision_grid(exp, p["optimizers"]))
@@ -82,8 +80,7 @@ def groups(preset: str, runs: Path) -> list[tuple[str, list]]:
         exp, p = experiment(preset, "10_training_length", runs)
         design = hypotheses.lr_x_steps_design(p["design_learning_rates"][0], p["reference_epochs"] or exp.config().epochs,
                                               p["design_learning_rates"])
-        add("10 learning rates at equal lr x steps",
-            [c for lr, n in design for c in exp.grid(optimizer=[p["optimizer"]], decay_mode=["l2"], lr=[lr], epochs=[n])])
+        add("10 learning rates at equal lr x steps", hypotheses.lr_design_grid(exp, p["optimizer"], design))
         if p["saturation_epochs"]:
             add("10 the clock to the paper's", hypotheses.saturation_grid(
                 exp, p["saturation_optimizers"], p["saturation_seeds"], p["saturation_epochs"],

@@ -16,7 +16,7 @@ from .compare import IMPLICIT, L1_NORM, SLIMMING, UNPRUNED_ADAPTIVE
 from .prune import EXACT_LOGIT_TOLERANCE
 from .data import DATASETS
 from .grid import equal_step_epochs, steps_of
-from .optim import OPTIMIZERS, cumulative_lr, high_rate_lr_x_steps
+from .optim import OPTIMIZERS, cumulative_lr, run_high_rate_lr_x_steps
 from .sparsity import GAMMA_THRESHOLD
 from .store import RunTables
 from .claims import Design, bound, paired_runs, two_arm
@@ -476,6 +476,17 @@ def capacity_grid(exp, width_seeds, widths, architectures):
     SGD+L2 for each of ``architectures`` at the preset's width over the notebook's seeds)."""
     width_configs = exp.grid(seeds=width_seeds, optimizer=["adam"], decay_mode=["l2"], model=["basicnet"], width=widths)
     return width_configs, exp.grid(optimizer=["adam", "sgd"], decay_mode=["l2"], model=architectures)
+
+
+def pruning_grid(exp, models, datasets, optimizer, decay, slimming_gamma_l1) -> list:
+    """Notebook 09's runs, per model and dataset: ``optimizer`` with L2 (the implicit arm), SGD with
+    L2 (the explicit methods' base network) and SGD with L2 and an L1 penalty of
+    ``slimming_gamma_l1`` on BatchNorm's gamma (Network Slimming's training); all at ``decay``
+    (None: the preset's)."""
+    strength = {} if decay is None else {"decay": [decay]}
+    common = {"model": models, "dataset": datasets, "decay_mode": ["l2"], **strength}
+    return (exp.grid(optimizer=[optimizer], **common) + exp.grid(optimizer=["sgd"], **common)
+            + exp.grid(optimizer=["sgd"], gamma_l1=[slimming_gamma_l1], **common))
 
 
 def resnet_grid(exp):
@@ -1072,6 +1083,12 @@ SCREEN_ARMS = (
 )
 
 
+def lr_design_grid(exp, optimizer: str, design) -> list:
+    """Notebook 10's runs at equal lr x steps: ``optimizer`` with L2 at each (lr, epochs) of
+    ``design`` (``lr_x_steps_design``)."""
+    return [c for lr, n in design for c in exp.grid(optimizer=[optimizer], decay_mode=["l2"], lr=[lr], epochs=[n])]
+
+
 def screen_grid(exp, seed: int, lr: float, epochs: int, precision: str) -> list:
     """The screen: one run per arm (``SCREEN_ARMS``), Adam at ``lr`` held constant for ``epochs``;
     the widest arms first, so that two workers finish together."""
@@ -1114,8 +1131,7 @@ def arm_onsets(progress: pd.DataFrame, runs: pd.DataFrame) -> dict:
     facts = {}
     for arm, group in onsets.groupby("arm", sort=False):
         schedule = runs.loc[group["run_id"]]
-        reach = [high_rate_lr_x_steps(r.lr, r.schedule, int(r.steps), r.step_milestones, r.step_gamma)
-                 for r in schedule.itertuples()]
+        reach = [run_high_rate_lr_x_steps(r) for r in schedule.itertuples()]
         arm_facts = {"runs": len(group), "high_rate_lr_x_steps": float(min(reach))}
         for name in ("activation", "gamma"):
             died = group.dropna(subset=[f"onset_lr_x_steps_{name}"])
@@ -1182,8 +1198,7 @@ def saturation_facts(progress: pd.DataFrame, tables: RunTables, fractions=(0.25,
     for arm, group in progress.groupby("arm", sort=False):
         per_run = {}
         for run_id, run in group.sort_values("lr_x_steps").groupby("run_id", sort=False):
-            r = runs.loc[run_id]
-            high = high_rate_lr_x_steps(r["lr"], r["schedule"], int(r["steps"]), r["step_milestones"], r["step_gamma"])
+            high = run_high_rate_lr_x_steps(runs.loc[run_id])
             points = {}
             for fraction in fractions:
                 before = run[run["lr_x_steps"] <= fraction * high + 1e-9]
@@ -1238,8 +1253,7 @@ def unreached_arms(runs: pd.DataFrame, arm: str, onsets: dict[str, float], defau
         spared = int((group[DEAD] == 0).sum())
         if not spared:
             continue  # filters died in every run: it has reached its onset, whatever its schedule
-        reach = min(high_rate_lr_x_steps(r.lr, r.schedule, int(r.steps), r.step_milestones, r.step_gamma)
-                    for r in group.itertuples())
+        reach = min(run_high_rate_lr_x_steps(r) for r in group.itertuples())
         needed = onsets.get(name, default_onset)
         if reach < needed:
             source = "its onset in the screen" if name in onsets else "the reach every regime must give"

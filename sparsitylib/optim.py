@@ -170,3 +170,12 @@ def high_rate_lr_x_steps(lr: float, schedule: str, total_steps: int, milestones=
         if lr_factor(schedule, step / max(total_steps, 1), milestones, gamma) < HIGH_RATE:
             return cumulative_lr(lr, schedule, total_steps, step, milestones, gamma)
     return cumulative_lr(lr, schedule, total_steps, total_steps, milestones, gamma)
+
+
+def run_high_rate_lr_x_steps(run) -> float:
+    """``high_rate_lr_x_steps`` of one run, from its row of a run table (a pandas row, an
+    ``itertuples`` row or a dict with ``lr``, ``schedule``, ``steps``, ``step_milestones`` and
+    ``step_gamma``)."""
+    row = run._asdict() if hasattr(run, "_asdict") else run
+    return high_rate_lr_x_steps(row["lr"], row["schedule"], int(row["steps"]), row["step_milestones"],
+                                row["step_gamma"])

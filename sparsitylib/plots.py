@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from .optim import DECAY_MODES, OPTIMIZERS, high_rate_lr_x_steps
+from .optim import DECAY_MODES, OPTIMIZERS, run_high_rate_lr_x_steps
 from .sparsity import GAMMA_THRESHOLD
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -1136,6 +1136,12 @@ def dead_over_lr_x_steps(progress: pd.DataFrame, arm: str = "arm", reach: float 
     return figure
 
 
+def _on_scale(reach: float | None, end: float) -> bool:
+    """Whether a reach line belongs on a panel whose lr x steps end at ``end``: not where the arm's
+    rate is on another scale (SGD's or AdaDelta's lr is 100x Adam's)."""
+    return reach is not None and end / 10 <= reach <= 10 * end
+
+
 def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None = None, title: str = "",
                  columns: int = 4) -> plt.Figure:
     """Dead filters against lr x steps, one panel per arm (``progress`` with an ``arm`` column, from
@@ -1170,12 +1176,11 @@ def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None
                     axis.scatter(dying["lr_x_steps"].iloc[0], 100 * dying[column].iloc[0], color=color, s=30,
                                  edgecolor="black", linewidths=0.6, zorder=4)
         first = runs.loc[arm["run_id"].iloc[0]]
-        drop = high_rate_lr_x_steps(first["lr"], first["schedule"], int(first["steps"]), first["step_milestones"],
-                                    first["step_gamma"])
+        drop = run_high_rate_lr_x_steps(first)
         end = arm["lr_x_steps"].max()
         if drop < end:
             axis.axvline(drop, color="0.5", lw=1, ls="--")
-        on_scale = reach is not None and end / 10 <= reach <= 10 * end  # SGD's or AdaDelta's lr is not on Adam's scale
+        on_scale = _on_scale(reach, end)
         if on_scale:
             axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
         axis.set_title(f"{name}, lr {plain(first['lr'])} ({arm['run_id'].nunique()} runs)", fontsize=10)
@@ -1219,7 +1224,7 @@ def layers_over_lr_x_steps(progress: pd.DataFrame, history_layers: pd.DataFrame,
             mean = rows.groupby("epoch").agg(x=("lr_x_steps", "median"), y=("dead_pct", "mean"))
             axis.plot(mean["x"], mean["y"], color=colors[layer], lw=2.2)
         end = panel["lr_x_steps"].max()
-        if reach is not None and end / 10 <= reach <= 10 * end:
+        if _on_scale(reach, end):
             axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
         axis.set_title(f"{arm} ({panel['run_id'].nunique()} runs)")
         axis.set_xlabel("lr x steps")

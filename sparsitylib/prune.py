@@ -148,6 +148,12 @@ def coupled_channels(graph: tp.DependencyGraph, model: nn.Module, name: str, ind
             for index in item.idxs}
 
 
+def is_depthwise(module: nn.Module) -> bool:
+    """A depthwise convolution (groups == in_channels == out_channels): channel i reads channel i
+    alone, so its channels go one for one with those it reads."""
+    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == module.out_channels
+
+
 def grouped_convolution(graph: tp.DependencyGraph, model: nn.Module, name: str, indices) -> tuple[str, int] | None:
     """A convolution with groups > 1 that removing ``indices`` of convolution ``name`` would cut
     (``name`` itself, or one that reads those channels), as (its name, groups); else None.
@@ -158,8 +164,7 @@ def grouped_convolution(graph: tp.DependencyGraph, model: nn.Module, name: str, 
     group = graph.get_pruning_group(_conv(model, name, indices), tp.prune_conv_out_channels, idxs=sorted(indices))
     for item in group:
         module = item.dep.target.module
-        if isinstance(module, nn.Conv2d) and module.groups > 1 \
-                and not module.groups == module.in_channels == module.out_channels:
+        if isinstance(module, nn.Conv2d) and module.groups > 1 and not is_depthwise(module):
             return names[id(module)], module.groups
     return None
 
@@ -265,11 +270,11 @@ def _carries_nothing(filters: pd.DataFrame, dead: pd.Series, layers: list[Filter
     return {(conv_of[layer], int(f)) for layer, f in zip(rows.loc[silent, "layer"], rows.loc[silent, "filter"])}
 
 
-def _feeding_depthwise(model: nn.Module, layers: list[FilterLayer]) -> dict[str, str]:
+def _feeding_depthwise(graph: fx.GraphModule, layers: list[FilterLayer]) -> dict[str, str]:
     """Convolution -> the depthwise convolution that alone reads its output (after its BatchNorm
     and activation), as in MobileNets' expansion layers: channel i of the first feeds only channel
-    i of the second, so when that one carries nothing, both go exactly, whatever the first carries."""
-    graph = trace(model)
+    i of the second, so when that one carries nothing, both go exactly, whatever the first carries.
+    ``graph``: the model traced (``filters.trace``), as ``layers`` were found in it."""
     modules = dict(graph.named_modules())
     nodes = {node.name: node for node in graph.graph.nodes}
     feeding = {}
@@ -278,9 +283,7 @@ def _feeding_depthwise(model: nn.Module, layers: list[FilterLayer]) -> dict[str,
             continue
         users = list(nodes[layer.activation].users)
         if len(users) == 1 and users[0].op == "call_module":
-            reader = modules[users[0].target]
-            if isinstance(reader, nn.Conv2d) and reader.groups > 1 \
-                    and reader.groups == reader.in_channels == reader.out_channels:
+            if is_depthwise(modules[users[0].target]):
                 feeding[layer.conv] = users[0].target
     return feeding
 
@@ -338,14 +341,15 @@ def prune_dead(model: nn.Module, stats, activation_threshold: float | None = Non
         raise PruningError(f"activation_threshold must be in [0, 1), got {activation_threshold}")
     mask = (filters["dead_by_activation"].astype(bool) if activation_threshold is None
             else filters["max_activation"] < activation_threshold)
-    layers = find_filter_layers(model)
+    traced = trace(model)
+    layers = find_filter_layers(model, traced)
     removed, kept, notes = _select(layers, filters, mask)
     if not any(removed.values()):
         return _unchanged(model, removed, kept, notes + ["no filter is dead by the activation criterion: the model is unchanged"])
     inputs = example_input(model, input_shape or getattr(stats, "input_shape", None))
     graph = _dependency_graph(copy.deepcopy(model).eval(), inputs)
     silent = _carries_nothing(filters, mask, layers, threshold)
-    feeding = _feeding_depthwise(model, layers)
+    feeding = _feeding_depthwise(traced, layers)
     conv_of = {layer.name: layer.conv for layer in layers}
     layer_of = {layer.conv: layer.name for layer in layers}
     not_exact: dict[str, dict[int, str]] = {}

@@ -21,7 +21,7 @@ import torch_pruning as tp
 from torch import nn
 
 from .filters import FilterLayer, find_filter_layers
-from .prune import example_input, filters_table
+from .prune import example_input, filters_table, is_depthwise
 
 
 class RecycleError(ValueError):
@@ -49,10 +49,6 @@ def _reset_optimizer_entries(optimizer: torch.optim.Optimizer | None, parameter:
             value[index] = 0
 
 
-def _is_depthwise(module: nn.Module) -> bool:
-    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == module.out_channels
-
-
 def _consumers(graph: tp.DependencyGraph, conv: nn.Conv2d, index: int) -> tuple[list[nn.Module], str | None]:
     """The layers that read output channel ``index`` of ``conv`` (their input channels), or why it
     cannot be recycled alone (its channel is tied to other convolutions' channels). A depthwise
@@ -66,7 +62,7 @@ def _consumers(graph: tp.DependencyGraph, conv: nn.Conv2d, index: int) -> tuple[
         if id(source) in beyond:
             beyond.add(id(module))
             continue
-        if _is_depthwise(module) and module is not conv:
+        if is_depthwise(module) and module is not conv:
             readers.append((module, list(item.idxs)))
             beyond.add(id(module))
             continue
@@ -125,8 +121,7 @@ def recycle_dead(model: nn.Module, report, optimizer: torch.optim.Optimizer | No
                     _reset_optimizer_entries(optimizer, bn.bias, index)
                 for twin_module, inputs in readers:
                     module = model.get_submodule(names[id(twin_module)])
-                    depthwise = isinstance(module, nn.Conv2d) and module.groups > 1
-                    entries = (inputs,) if depthwise else (slice(None), inputs)  # depthwise: channel i is weight[i]
+                    entries = (inputs,) if is_depthwise(module) else (slice(None), inputs)  # depthwise: channel i is weight[i]
                     module.weight[entries] = 0
                     _reset_optimizer_entries(optimizer, module.weight, entries)
                 result.recycled.setdefault(layer.name, []).append(index)

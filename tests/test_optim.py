@@ -205,3 +205,14 @@ def test_the_high_rate_phase_ends_where_the_rate_first_halves():
     assert high_rate_lr_x_steps(1e-3, "step", 1000, (0.8, 0.9)) == pytest.approx(0.8)  # 800 steps at 1e-3
     # a cosine halves at half of training: the integral of (1 + cos(pi x)) / 2 over [0, 1/2] is 1/4 + 1/(2 pi)
     assert high_rate_lr_x_steps(1.0, "cosine", 10_000) == pytest.approx(10_000 * (0.25 + 1 / (2 * math.pi)), rel=1e-3)
+
+
+def test_a_runs_high_rate_phase_reads_the_same_from_any_row_of_a_run_table():
+    import pandas as pd
+
+    from sparsitylib.optim import run_high_rate_lr_x_steps
+
+    table = pd.DataFrame({"lr": [1e-3], "schedule": ["step"], "steps": [1000.0], "step_milestones": [(0.8, 0.9)],
+                          "step_gamma": [0.1]})
+    rows = [table.iloc[0], next(table.itertuples()), table.iloc[0].to_dict()]
+    assert [run_high_rate_lr_x_steps(row) for row in rows] == [pytest.approx(0.8)] * 3

@@ -34,3 +34,10 @@ def test_the_usual_plan_is_trained_headline_first_interleaved_by_seed_with_the_n
                                          p["weight_decay"], p["decoupled"])
     assert {c.run_id for c in notebook} <= {c.run_id for c in order}
     assert {c.optimizer for c in found[labels.index("09 pruning")][1]} == {"rmsprop", "sgd"}
+    # and notebook 09's, built by the same function with the notebook's defaults
+    p = planned_parameters("usual", "09_pruning")
+    exp = start("09_pruning", preset="usual", seeds=p["seeds"], runs_dir=str(tmp_path), figures_dir=str(tmp_path / "f"))
+    pruning = hypotheses.pruning_grid(exp, p["models"], [exp.config().dataset], p["optimizer"], p["decay"],
+                                      p["slimming_gamma_l1"])
+    assert {c.run_id for c in pruning} == {c.run_id for c in found[labels.index("09 pruning")][1]}
+    assert len(pruning) == 3 * len(p["seeds"]) and sum(c.gamma_l1 > 0 for c in pruning) == len(p["seeds"])
