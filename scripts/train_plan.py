@@ -75,7 +75,7 @@ def groups(preset: str, runs: Path) -> list[tuple[str, list]]:
     add("01 Table 1 row", rest)
     if "12_recycling" in plan:
         exp, p = experiment(preset, "12_recycling", runs)
-        add("12 recycling", hypotheses.recycling_grid(exp, p["optimizer"]))
+        add("12 recycling", hypotheses.recycling_grid(exp, p["optimizer"], p["recycle_init"]))
     if "10_training_length" in plan:
         exp, p = experiment(preset, "10_training_length", runs)
         design = hypotheses.lr_x_steps_design(p["design_learning_rates"][0], p["reference_epochs"] or exp.config().epochs,

@@ -20,7 +20,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from .config import from_dict
+from .config import from_record
 from .files import write_atomically
 from .store import MEASURED_KINDS, CorruptRunWarning, check_record
 
@@ -64,7 +64,7 @@ def _check_entry(entry) -> tuple[str, dict]:
     if hashlib.sha256(canonical_json(record).encode()).hexdigest() != entry.get("sha256"):
         raise ValueError("the record does not match its sha256 (edited or damaged)")
     check_record(record, run_id)
-    config_id = from_dict(record["config"]).run_id
+    config_id = from_record(record["config"]).run_id
     if config_id != run_id:
         raise ValueError(f"its config hashes to run id {config_id}, not {run_id} "
                          f"(archived by another library version, or edited)")

@@ -167,11 +167,11 @@ def compare_methods(implicit_model: ConvNet, implicit_record: dict, implicit_con
 
 
 def _find(records: list[dict], **where) -> dict | None:
-    from .config import FIELDS
+    from .config import older_value
 
     for record in records:
         config = record["config"]
-        if record["status"] == "completed" and all(config.get(k, FIELDS[k].default) == v for k, v in where.items()):
+        if record["status"] == "completed" and all(config.get(k, older_value(k)) == v for k, v in where.items()):
             return record
     return None
 
@@ -186,7 +186,7 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
     the three run ids and the budgets, and committed beside the run archive), so re-running the
     notebook does not fine-tune and time everything again; the latencies are then those measured
     when the case was first computed, on that machine."""
-    from .config import from_dict
+    from .config import from_record
     from .train import load_config_data
 
     rows = []
@@ -204,7 +204,7 @@ def compare_runs(store, records: list[dict], finetune_epochs: int = 1, latency_r
         if cached is not None:
             rows.extend(cached)
             continue
-        configs = [from_dict(r["config"]) for r in (implicit, dense, slim)]
+        configs = [from_record(r["config"]) for r in (implicit, dense, slim)]
         data = load_config_data(configs[0])
         models = [store.load_model(r["run_id"]).to(memory_format=torch.channels_last) for r in (implicit, dense, slim)]
         # an archived run was retrained for its weights: measure with the record that matches them

@@ -18,10 +18,14 @@ from . import __version__
 from .data import DATASETS
 from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_widths
 from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES, SELF_DECAYING
+from .recycle import RECYCLE_INITS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("float32", "bfloat16")
-ADDED_LATER = ("gamma_l1", "recycle", "precision")  # left out of the run id at their default, so older run ids stay valid
+# settings added after runs were stored: left out of the run id at the value older runs had, so their ids stay valid
+ADDED_LATER = ("gamma_l1", "recycle", "precision", "recycle_init")
+# where that value is not today's default: recycling drew PyTorch's default initialization before it could use the network's
+BEFORE_IT_EXISTED = {"recycle_init": "pytorch"}
 
 
 class ConfigError(ValueError):
@@ -62,6 +66,9 @@ class RunConfig:
         recycle: after each epoch's snapshot but the last, re-initialize the filters dead on the
             snapshot's images (``recycle.recycle_dead``: fresh incoming weights, gamma 1 and beta 0, zero
             outgoing weights, optimizer moments reset), as ReDo does for dormant units.
+        recycle_init: where recycled filters' incoming weights are drawn from: ``network`` (the
+            network's own initialization, He normal fan-out for ours, bias zeroed, as ReDo does) |
+            ``pytorch`` (the layer's ``reset_parameters``: what runs stored before this setting did).
     Training
         epochs, batch_size, seed.
         device: ``auto`` (CUDA, then MPS, then CPU) | ``cpu`` | ``cuda`` | ``mps``. Not part of the
@@ -97,6 +104,7 @@ class RunConfig:
     step_gamma: float = 0.1
     gamma_l1: float = 0.0
     recycle: bool = False
+    recycle_init: str = "network"
     epochs: int = 8
     batch_size: int = 128
     seed: int = 0
@@ -122,6 +130,7 @@ class RunConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("recycle_init", self.recycle_init, RECYCLE_INITS)
         for name in ("lr", "width"):
             _positive_number(name, getattr(self, name))
         for name in ("epochs", "batch_size", "snapshot_size"):
@@ -183,7 +192,6 @@ class RunConfig:
         (momentum without SGD, decay without a regularizer, ...) take their defaults, so two
         configs that train the same network share a run id. ``device`` is left out."""
         values = self.to_dict()
-        defaults = RunConfig.__dataclass_fields__
         ignored = {"device"}
         if self.optimizer != "sgd":
             ignored |= {"momentum", "nesterov"}
@@ -193,12 +201,14 @@ class RunConfig:
             ignored |= {"step_milestones", "step_gamma"}
         if self.activation != "leaky_relu":
             ignored |= {"negative_slope"}
+        if not self.recycle:
+            ignored |= {"recycle_init"}
         for name in ignored - {"device"}:
-            default = defaults[name].default
+            default = older_value(name)
             values[name] = list(default) if isinstance(default, tuple) else default
         del values["device"]
-        for name in ADDED_LATER:  # settings added after runs were stored: absent while at default
-            if values[name] == defaults[name].default:
+        for name in ADDED_LATER:  # settings added after runs were stored: absent at the value older runs had
+            if values[name] == older_value(name):
                 del values[name]
         return values
 
@@ -217,6 +227,18 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def older_value(name: str):
+    """The value of setting ``name`` in a run stored before the setting existed (its default, but
+    for ``BEFORE_IT_EXISTED``)."""
+    return BEFORE_IT_EXISTED.get(name, FIELDS[name].default)
+
+
+def from_record(values: dict) -> RunConfig:
+    """The config of a stored run record: a setting the record lacks was added later, and the run
+    was trained at its older value (``older_value``)."""
+    return from_dict({**{name: older_value(name) for name in ADDED_LATER}, **values})
 
 
 def from_dict(values: dict) -> RunConfig:

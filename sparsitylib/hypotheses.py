@@ -1349,10 +1349,11 @@ def recycling_arm(row) -> str:
     return f"{row['optimizer']}+{row['decay_mode']}" + (RECYCLED if isinstance(recycled, (bool, np.bool_)) and recycled else "")
 
 
-def recycling_grid(exp, optimizer: str = "adam") -> list:
-    """Notebook 12's runs over the notebook's seeds: ``optimizer`` + L2 with and without recycling,
-    ``optimizer`` alone and SGD + L2 (the references its accuracy is held against)."""
-    return (exp.grid(optimizer=[optimizer], decay_mode=["l2"], recycle=[False, True])
+def recycling_grid(exp, optimizer: str = "adam", recycle_init: str = "network") -> list:
+    """Notebook 12's runs over the notebook's seeds: ``optimizer`` + L2 with and without recycling
+    (its filters drawn from ``recycle_init``, ``config.RunConfig``), ``optimizer`` alone and SGD + L2
+    (the references its accuracy is held against)."""
+    return (exp.grid(optimizer=[optimizer], decay_mode=["l2"], recycle=[False, True], recycle_init=[recycle_init])
             + exp.grid(optimizer=[optimizer], decay_mode=["none"]) + exp.grid(optimizer=["sgd"], decay_mode=["l2"]))
 
 

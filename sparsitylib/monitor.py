@@ -20,7 +20,7 @@ from torch import nn
 
 from .dormancy import add_definitions, layer_counts
 from .filters import find_filter_layers
-from .recycle import recycle_dead
+from .recycle import RECYCLE_INITS, RecycleError, recycle_dead
 from .sparsity import GAMMA_THRESHOLD, epoch_snapshot
 
 ADAPTIVE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.Adagrad, torch.optim.Adadelta,
@@ -74,12 +74,17 @@ class SparsityMonitor:
         recycle: after each measurement, re-initialize the filters dead on the sample
             (``recycle.recycle_dead``, with the optimizer's moments reset); the snapshot then
             has ``recycled_per_layer``.
+        recycle_init: where recycled filters are drawn from (``recycle.recycle_dead``'s ``init``:
+            ``network``, the network's own initialization, or ``pytorch``, or a function).
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
-                 warn: bool = True, dormancy: bool = True, recycle: bool = False):
+                 warn: bool = True, dormancy: bool = True, recycle: bool = False, recycle_init="network"):
         self.model, self.images, self.optimizer, self.warn, self.dormancy = model, images, optimizer, warn, dormancy
-        self.recycle = recycle
+        if not (callable(recycle_init) or recycle_init in RECYCLE_INITS):
+            raise RecycleError(f"recycle_init={recycle_init!r}: use one of {list(RECYCLE_INITS)} or a function that "
+                               "fills a weight tensor in place")
+        self.recycle, self.recycle_init = recycle, recycle_init
         self.layers = find_filter_layers(_measured_module(model))
         self._rows: list[dict] = []
         self._filter_rows: list[pd.DataFrame] = []
@@ -106,7 +111,8 @@ class SparsityMonitor:
             self._warn_if_dying(epoch, dead)
         self._dead = dead
         if self.recycle if recycle is None else recycle:
-            result = recycle_dead(_measured_module(self.model), filters, self.optimizer, input_shape=tuple(self.images.shape[1:]))
+            result = recycle_dead(_measured_module(self.model), filters, self.optimizer,
+                                  input_shape=tuple(self.images.shape[1:]), init=self.recycle_init)
             snapshot["recycled_per_layer"] = [len(result.recycled.get(layer.name, ())) for layer in self.layers]
             self._dead = {name: count - len(result.recycled.get(name, ())) for name, count in dead.items()}
         return snapshot

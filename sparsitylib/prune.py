@@ -525,7 +525,7 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
     """Prune a stored run and report what it bought: filters removed per layer, params, MACs and
     latency (batch 1 and 128; median and IQR at a fixed thread count) before and after, test
     error before and after, and the largest logit difference over the test set."""
-    from .config import from_dict
+    from .config import from_record
     from .train import load_config_data
 
     if criterion not in ("activation", "gamma"):
@@ -546,7 +546,7 @@ def prune_run(store, run_id: str, criterion: str = "activation", gamma_threshold
         raise PruningError(f"run {run_id} failed ({record.get('failure_reason')}); it has no weights to prune")
     model = store.load_model(run_id)
     record = store.get(run_id)  # an archived run was retrained for its weights: use the matching record
-    config = from_dict(record["config"])
+    config = from_record(record["config"])
     data = load_config_data(config)
     model = model.to(memory_format=torch.channels_last)
     convnet = isinstance(model, ConvNet)

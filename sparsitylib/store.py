@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import ADDED_LATER, FIELDS, RunConfig, from_dict
+from .config import ADDED_LATER, RunConfig, from_record, older_value
 from .files import is_write_failure, write_atomically
 from .models import ConvNet, ModelSpec, build_model
 
@@ -88,7 +88,7 @@ def check_record(record, run_id: str) -> None:
         raise ValueError(f"record names run {record.get('run_id')!r}")
     if record.get("status") not in ("completed", "failed"):
         raise ValueError(f"unknown status {record.get('status')!r}")
-    from_dict(record["config"])
+    from_record(record["config"])
     if record["status"] == "completed":
         for key in ("metrics", "layers", "filters", "history"):
             record[key]  # noqa: B018 - raises KeyError when missing
@@ -168,7 +168,7 @@ class RunStore:
         compute the run again (``run``). None if there is no such copy."""
         for folder in sorted((self.root / ".trash").glob(f"{run_id}.*"), reverse=True):  # newest first: by timestamp
             try:
-                config = from_dict(json.loads((folder / RECORD).read_text())["config"])
+                config = from_record(json.loads((folder / RECORD).read_text())["config"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if config.run_id == run_id:
@@ -222,7 +222,7 @@ class RunStore:
         """
         run_id = archived["run_id"]
         print(f"retraining {run_id} for its weights (archived records carry none)", file=sys.stderr, flush=True)
-        record = self.run(from_dict(archived["config"]), force=True, quiet=True)
+        record = self.run(from_record(archived["config"]), force=True, quiet=True)
         with open(self.root / RETRAINED, "a") as log:
             log.write(f"{run_id}\n")
         if record["status"] != "completed":
@@ -400,8 +400,8 @@ def load_runs(root: str | Path | None = None, run_ids=None, *, include_failed: b
     return tables_from_records(records)
 
 
-# settings added after runs were stored: a record without one was trained at its default
-ADDED_LATER_DEFAULTS = {name: FIELDS[name].default for name in ADDED_LATER}
+# settings added after runs were stored: a record without one was trained at its older value
+ADDED_LATER_DEFAULTS = {name: older_value(name) for name in ADDED_LATER}
 
 
 def tables_from_records(records: list[dict]) -> RunTables:

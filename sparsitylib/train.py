@@ -119,7 +119,7 @@ def train(
     snapshot_generator = torch.Generator().manual_seed(config.seed)
     snapshot_index = torch.randperm(len(data.train_labels), generator=snapshot_generator)[: config.snapshot_size]
     snapshot_images = data.train_images[snapshot_index.to(device)]
-    monitor = SparsityMonitor(model, snapshot_images, optimizer, warn=False, dormancy=False)
+    monitor = SparsityMonitor(model, snapshot_images, optimizer, warn=False, dormancy=False, recycle_init=config.recycle_init)
 
     history: list[dict] = []
     start_epoch = 0
