@@ -12,7 +12,8 @@ history too) the callback measures the module's filters on the fixed sample
 fraction of filters each definition marks through the Trainer's own logger (so TensorBoard, CSV
 and W&B loggers all receive them), and raises ``FiltersDyingWarning`` with its advice when more
 filters are dead than at the previous measurement. The monitor's history travels in the
-Trainer's checkpoints, so a resumed training keeps it. Under DDP the weights are the same on every
+Trainer's checkpoints, so a resumed training keeps it: the per-layer rows in full, the per-filter
+tables bounded (``filter_history``), each filter's date of death exact. Under DDP the weights are the same on every
 rank after each step and the sample is fixed, so every rank measures the same values: they are
 logged with ``sync_dist`` (their mean is that value) and only rank 0 warns.
 """
@@ -45,12 +46,20 @@ class DeadFilterCallback(pl.Callback):
             own: it also names the callback's state in the checkpoint.
         module: the attribute path of the sub-module to measure (``"model"`` for a LightningModule
             that keeps its network in ``self.model``); None measures the LightningModule itself.
+        filter_history: how many of the latest per-filter tables the monitor keeps, in memory and in
+            the checkpoint (``SparsityMonitor``'s ``keep_filter_measurements``; each is about 70 bytes
+            a filter, 1.8 MB for ResNet-50); None keeps every epoch's. ``monitor.deaths()`` is exact
+            either way.
     """
 
     def __init__(self, images: torch.Tensor, every_n_epochs: int = 1, per_layer: bool = True, warn: bool = True,
-                 dormancy: bool = True, prefix: str = "filters/", module: str | None = None):
+                 dormancy: bool = True, prefix: str = "filters/", module: str | None = None,
+                 filter_history: int | None = 1):
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be at least 1, got {every_n_epochs}")
+        if filter_history is not None and (not isinstance(filter_history, int) or filter_history < 0):
+            raise ValueError(f"filter_history must be a whole number >= 0 or None (keep all), got {filter_history!r}")
+        self.filter_history = filter_history
         self.images, self.every_n_epochs, self.per_layer = images, every_n_epochs, per_layer
         self.warn, self.dormancy, self.prefix, self.module = warn, dormancy, prefix, module
         self.monitor: SparsityMonitor | None = None
@@ -73,7 +82,8 @@ class DeadFilterCallback(pl.Callback):
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         try:  # only rank 0 warns: the ranks' measurements are the same
             self.monitor = SparsityMonitor(target, self.images.to(pl_module.device), optimizer,
-                                           warn=self.warn and trainer.is_global_zero, dormancy=self.dormancy)
+                                           warn=self.warn and trainer.is_global_zero, dormancy=self.dormancy,
+                                           keep_filter_measurements=self.filter_history)
         except TraceError as error:
             if self.module is not None:
                 raise

@@ -26,6 +26,7 @@ from .sparsity import GAMMA_THRESHOLD, epoch_snapshot
 ADAPTIVE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.Adagrad, torch.optim.Adadelta,
             torch.optim.RMSprop, torch.optim.NAdam, torch.optim.RAdam)
 GAMMA_QUANTILES = ("gamma_min", "gamma_q10", "gamma_median", "gamma_q90", "gamma_max")
+DEATH_COLUMNS = ["layer", "filter", "died_at", "gamma_first", "beta_first", "gamma_at_death", "beta_at_death"]
 
 
 class FiltersDyingWarning(UserWarning):
@@ -76,19 +77,29 @@ class SparsityMonitor:
             has ``recycled_per_layer``.
         recycle_init: where recycled filters are drawn from (``recycle.recycle_dead``'s ``init``:
             ``network``, the network's own initialization, or ``pytorch``, or a function).
+        keep_filter_measurements: how many of the latest per-filter tables ``filter_history`` keeps
+            (in memory and in ``state_dict``, so a checkpoint stays bounded: about 70 bytes per filter
+            and measurement, 1.8 MB per epoch for ResNet-50); None keeps every one. ``deaths`` is
+            exact whatever is kept: it follows each filter's current run of dead measurements.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
-                 warn: bool = True, dormancy: bool = True, recycle: bool = False, recycle_init="network"):
+                 warn: bool = True, dormancy: bool = True, recycle: bool = False, recycle_init="network",
+                 keep_filter_measurements: int | None = None):
         self.model, self.images, self.optimizer, self.warn, self.dormancy = model, images, optimizer, warn, dormancy
         if not (callable(recycle_init) or recycle_init in RECYCLE_INITS):
             raise RecycleError(f"recycle_init={recycle_init!r}: use one of {list(RECYCLE_INITS)} or a function that "
                                "fills a weight tensor in place")
-        self.recycle, self.recycle_init = recycle, recycle_init
+        if keep_filter_measurements is not None and (not isinstance(keep_filter_measurements, int)
+                                                     or keep_filter_measurements < 0):
+            raise ValueError(f"keep_filter_measurements must be a whole number >= 0 or None (keep all), "
+                             f"got {keep_filter_measurements!r}")
+        self.recycle, self.recycle_init, self.keep_filter_measurements = recycle, recycle_init, keep_filter_measurements
         self.layers = find_filter_layers(_measured_module(model))
         self._rows: list[dict] = []
         self._filter_rows: list[pd.DataFrame] = []
         self._dead: dict[str, int] | None = None
+        self._streaks: pd.DataFrame | None = None  # per filter: see _track
 
     def __call__(self, epoch: int | None = None, recycle: bool | None = None) -> dict:
         """Measure now; returns the snapshot (``sparsity.epoch_snapshot``). ``recycle`` overrides
@@ -106,7 +117,7 @@ class SparsityMonitor:
             if counts is not None:
                 row.update({name: counts.loc[layer.name, name] for name in counts.columns if name not in ("filters", "activation")})
             self._rows.append(row)
-        self._filter_rows.append(filters)
+        self._keep(filters)
         if self.warn and self._dead is not None:
             self._warn_if_dying(epoch, dead)
         self._dead = dead
@@ -133,6 +144,32 @@ class SparsityMonitor:
             filters = add_definitions(filters)
         return filters
 
+    def _keep(self, filters: pd.DataFrame) -> None:
+        self._track(filters)
+        self._filter_rows.append(filters)
+        if self.keep_filter_measurements is not None:
+            self._filter_rows = self._filter_rows[len(self._filter_rows) - self.keep_filter_measurements:]
+
+    def _track(self, filters: pd.DataFrame) -> None:
+        """Per filter: its gamma and beta at the first measurement, and for each flag the epoch at
+        which its current run of flagged measurements began, with gamma and beta then (NaN while
+        not flagged). What ``deaths`` reads, in a size that does not grow with the epochs."""
+        if self._streaks is None:
+            self._streaks = pd.DataFrame({"layer": filters["layer"].to_numpy(), "filter": filters["filter"].to_numpy(),
+                                          "gamma_first": filters["gamma"].to_numpy(float),
+                                          "beta_first": filters["beta"].to_numpy(float)})
+        streaks = self._streaks
+        epoch = float(filters["epoch"].iloc[0])
+        for flag in (c for c in filters.columns if filters[c].dtype == bool and c != "measured"):
+            on = filters[flag].to_numpy(bool)
+            since = streaks[f"{flag}:since"].to_numpy(float) if f"{flag}:since" in streaks else np.full(len(on), np.nan)
+            began = on & np.isnan(since)
+            for key, now in (("since", epoch), ("gamma", filters["gamma"].to_numpy(float)),
+                             ("beta", filters["beta"].to_numpy(float))):
+                column = f"{flag}:{key}"
+                before = streaks[column].to_numpy(float) if column in streaks else np.full(len(on), np.nan)
+                streaks[column] = np.where(began, now, np.where(on, before, np.nan))
+
     def _warn_if_dying(self, epoch, dead: dict[str, int]) -> None:
         grown = {name: dead[name] - self._dead[name] for name in dead if dead[name] > self._dead[name]}
         if grown:
@@ -153,27 +190,26 @@ class SparsityMonitor:
 
     @property
     def filter_history(self) -> pd.DataFrame:
-        """One row per measurement and filter: epoch, layer, filter, gamma (|gamma|), beta, and each
-        definition's flag (``dead_by_activation``, ``dead_by_gamma``, ``dormant_tau_0`` ...)."""
+        """One row per kept measurement (``keep_filter_measurements``) and filter: epoch, layer,
+        filter, gamma, beta, and each definition's flag (``dead_by_activation``, ``dead_by_gamma``,
+        ``dormant_tau_0`` ...)."""
         return pd.concat(self._filter_rows, ignore_index=True) if self._filter_rows else pd.DataFrame()
 
     def deaths(self, column: str = "dead_by_activation") -> pd.DataFrame:
         """Per filter that is dead (by ``column``) at the last measurement and stayed dead since
-        some epoch: that epoch, and its |gamma| and beta at the first measurement and at death."""
-        history = self.filter_history
-        if history.empty:
-            return pd.DataFrame(columns=["layer", "filter", "died_at", "gamma_first", "beta_first", "gamma_at_death", "beta_at_death"])
-        rows = []
-        for (layer, index), trace_ in history.groupby(["layer", "filter"], sort=False):
-            flags = trace_[column].to_numpy(bool)
-            if not flags[-1]:
-                continue
-            alive_at = np.flatnonzero(~flags)
-            start = alive_at[-1] + 1 if len(alive_at) else 0
-            rows.append({"layer": layer, "filter": index, "died_at": trace_["epoch"].iloc[start],
-                         "gamma_first": trace_["gamma"].iloc[0], "beta_first": trace_["beta"].iloc[0],
-                         "gamma_at_death": trace_["gamma"].iloc[start], "beta_at_death": trace_["beta"].iloc[start]})
-        return pd.DataFrame(rows, columns=["layer", "filter", "died_at", "gamma_first", "beta_first", "gamma_at_death", "beta_at_death"])
+        some epoch: that epoch, and its gamma and beta at the first measurement and at death."""
+        if self._streaks is None:
+            return pd.DataFrame(columns=DEATH_COLUMNS)
+        streaks = self._streaks
+        if f"{column}:since" not in streaks:
+            flags = sorted({c.split(":")[0] for c in streaks if c.endswith(":since")})
+            raise ValueError(f"no flag {column!r} in the measurements; use one of {flags}")
+        dead = streaks[streaks[f"{column}:since"].notna()]
+        return pd.DataFrame({"layer": dead["layer"], "filter": dead["filter"],
+                             "died_at": dead[f"{column}:since"].astype("int64"),
+                             "gamma_first": dead["gamma_first"], "beta_first": dead["beta_first"],
+                             "gamma_at_death": dead[f"{column}:gamma"], "beta_at_death": dead[f"{column}:beta"]},
+                            columns=DEATH_COLUMNS).reset_index(drop=True)
 
     def plot(self, column: str = "dead", ax=None):
         """Dead filters per layer (``column`` of ``history``: ``dead`` by activation, or another
@@ -195,13 +231,21 @@ class SparsityMonitor:
         return ax.figure
 
     def state_dict(self) -> dict:
-        """The history, so that a resumed training keeps it (``load_state_dict``)."""
+        """The history, so that a resumed training keeps it (``load_state_dict``): the per-layer
+        rows, the kept per-filter tables and each filter's current runs of flags (for ``deaths``)."""
         plain = [{key: value.item() if isinstance(value, np.generic) else value for key, value in row.items()}
                  for row in self._rows]  # plain numbers: checkpoints load with torch.load(weights_only=True)
         return {"rows": plain, "filter_rows": [frame.to_dict(orient="list") for frame in self._filter_rows],
+                "streaks": self._streaks.to_dict(orient="list") if self._streaks is not None else None,
                 "dead": dict(self._dead) if self._dead is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         self._rows = list(state["rows"])
         self._filter_rows = [pd.DataFrame(frame) for frame in state["filter_rows"]]
         self._dead = dict(state["dead"]) if state["dead"] is not None else None
+        if "streaks" in state:
+            self._streaks = pd.DataFrame(state["streaks"]) if state["streaks"] is not None else None
+        else:  # a checkpoint from before the runs were tracked holds every per-filter table: follow them again
+            self._streaks = None
+            for frame in self._filter_rows:
+                self._track(frame)

@@ -88,6 +88,9 @@ def test_a_filter_dying_during_training_warns_and_a_resumed_training_keeps_the_h
     assert history["epoch"].unique().tolist() == [0, 1, 2]
     c3 = find_filter_layers(Dying())[2].name
     assert resumed.monitor.deaths().set_index(["layer", "filter"]).loc[(c3, 0), "died_at"] == 1
+    state = torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"][callback.state_key]
+    assert len(state["filter_rows"]) == 1 and len(state["rows"]) == 2 * len(find_filter_layers(Dying()))  # bounded
+    assert resumed.monitor.filter_history["epoch"].unique().tolist() == [2]
 
 
 def test_every_n_epochs_is_checked():

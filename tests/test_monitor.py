@@ -106,3 +106,42 @@ def test_plot_draws_one_line_per_layer_and_a_compiled_model_is_measured_through_
     with pytest.raises(ValueError, match="no column 'nope'"):
         monitor.plot("nope")
     plt.close(figure)
+
+
+def test_a_bounded_history_keeps_the_latest_filter_tables_and_dates_every_death_as_the_full_one_does():
+    full_model, kept_model = planted_network(), planted_network()
+    images = torch.randn(16, 1, 16, 16)
+    full = SparsityMonitor(full_model, images, warn=False)
+    kept = SparsityMonitor(kept_model, images, warn=False, keep_filter_measurements=1)
+    for epoch in range(1, 6):
+        if epoch == 2:
+            _kill(full_model.blocks[2], 0), _kill(kept_model.blocks[2], 0)
+        if epoch == 4:  # C3/1 dies, and C2/3 comes back to life, then dies again: its death is its latest run's
+            for model in (full_model, kept_model):
+                _kill(model.blocks[2], 1)
+                with torch.no_grad():
+                    model.blocks[1].conv.weight[3].fill_(1.0)
+        if epoch == 5:
+            for model in (full_model, kept_model):
+                with torch.no_grad():
+                    model.blocks[1].conv.weight[3].zero_()
+        full(epoch), kept(epoch)
+    assert len(full.filter_history) == 5 * sum(WIDTHS) and len(kept.filter_history) == sum(WIDTHS)
+    pd.testing.assert_frame_equal(kept.history, full.history)
+    for column in ("dead_by_activation", "dead_by_gamma", "dormant_tau_0.1"):
+        pd.testing.assert_frame_equal(kept.deaths(column), full.deaths(column))
+    deaths = kept.deaths().set_index(["layer", "filter"])
+    assert deaths["died_at"].to_dict() == {("C2", 1): 1, ("C2", 3): 5, ("C3", 0): 2, ("C3", 1): 4, ("C5", 0): 1}
+    state = kept.state_dict()
+    assert len(state["filter_rows"]) == 1
+    resumed = SparsityMonitor(planted_network(), images, keep_filter_measurements=1)
+    resumed.load_state_dict(state)
+    pd.testing.assert_frame_equal(resumed.deaths(), kept.deaths())
+    older = {k: v for k, v in full.state_dict().items() if k != "streaks"}  # a checkpoint written before tracking
+    replayed = SparsityMonitor(planted_network(), images)
+    replayed.load_state_dict(older)
+    pd.testing.assert_frame_equal(replayed.deaths(), full.deaths())
+    with pytest.raises(ValueError, match="no flag 'nope' in the measurements; use one of"):
+        kept.deaths("nope")
+    with pytest.raises(ValueError, match="keep_filter_measurements must be a whole number >= 0"):
+        SparsityMonitor(planted_network(), images, keep_filter_measurements=-1)
