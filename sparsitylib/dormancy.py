@@ -68,6 +68,9 @@ def definitions(taus=DORMANCY_TAUS, firing: float = DORMANT_FIRING) -> list[Defi
                    "Mehta et al., CVPR 2019", exact=True),
         Definition("gamma", "dead_by_gamma", "|gamma| < 1e-3", "Mehta et al., the authors' pruning code", exact=False,
                    needs_activation=False),
+        Definition("idle-branch", "idle_branch", "|gamma| < 1e-3 where BatchNorm's output is added to a residual "
+                   "stream (an idle branch: the stream still carries the channel)", "ours; timm starts these gammas at 0",
+                   exact=False, needs_activation=False),
         *(Definition(f"dormant-{tau:g}", tau_column(tau), f"mean |activation| / layer mean <= {tau:g}",
                      "ReDo, Sokar et al., ICML 2023", exact=tau == 0) for tau in taus),
         Definition(f"dormant-{100 * firing:g}%", firing_column(firing), f"fires on < {100 * firing:g}% of values",
@@ -104,7 +107,9 @@ def applies_to(filters: pd.DataFrame, definition: Definition) -> np.ndarray:
     """Which filters ``definition`` can judge: those with an activation criterion, or with BatchNorm."""
     if definition.needs_activation:
         return filters["measured"].to_numpy(bool)
-    return filters["gamma"].notna().to_numpy()
+    branch = filters["residual_branch"].to_numpy(bool) if "residual_branch" in filters else np.zeros(len(filters), bool)
+    has_gamma = filters["gamma"].notna().to_numpy()
+    return has_gamma & branch if definition.column == "idle_branch" else has_gamma & ~branch
 
 
 def jaccard(first: np.ndarray, second: np.ndarray) -> float:
@@ -161,6 +166,9 @@ def removable(name: str) -> str | None:
         return f"unknown definition {name!r}; choose one of {list(chosen)}"
     if chosen[name].exact or name == "gamma":
         return None
+    if name == "idle-branch":
+        return ("idle-branch marks channels of residual branches, which the residual stream still carries: removing "
+                "one would remove the stream's channel in every block it joins; --prune does not remove them")
     return (f"{name} marks filters that still fire (weakly or rarely), so removing them changes the network's "
             "outputs; --prune removes only filters it can remove exactly: --criterion activation or dormant-0 "
             "(or gamma, whose constant output it folds into the next layer)")

@@ -43,7 +43,9 @@ class FilterLayer:
     activation criterion, None when the channels do not go straight into an activation, with
     ``reason`` saying where they go instead. ``stream``: for such a layer whose output is added to
     a residual stream that then goes through an activation, that activation's node: where the
-    stream's channels can be seen to carry nothing."""
+    stream's channels can be seen to carry nothing. ``residual``: the layer's output goes straight
+    into a residual addition (the end of a residual branch): a channel whose gamma is zero there is
+    an idle branch, not a dead filter, since the stream still carries the channel."""
 
     name: str
     conv: str
@@ -52,6 +54,7 @@ class FilterLayer:
     channels: int
     reason: str | None = None
     stream: str | None = None
+    residual: bool = False
 
     @property
     def measured(self) -> bool:
@@ -175,13 +178,14 @@ def find_filter_layers(model: nn.Module, graph: fx.GraphModule | None = None) ->
         if bn is None and activation is None:
             continue  # a convolution without BN or activation (a stem or a classifier): not a filter
         stream = None
-        if activation is None and fused is None and len(following) == 1 and following[0].target in ADDITIONS:
+        residual = activation is None and fused is None and len(following) == 1 and following[0].target in ADDITIONS
+        if residual:
             after_add = _users(following[0], modules)
             if len(after_add) == 1 and _is_activation(after_add[0], modules):
                 stream = after_add[0].name
         layers.append(FilterLayer(name=bn.target if bn is not None else node.target, conv=node.target,
                                   bn=bn.target if bn is not None else None, activation=activation,
-                                  channels=conv.out_channels, reason=reason, stream=stream))
+                                  channels=conv.out_channels, reason=reason, stream=stream, residual=residual))
     display = getattr(model, "layer_names", None)
     if display is not None and len(display) == len(layers):
         layers = [replace(layer, name=name) for name, layer in zip(display, layers)]

@@ -138,7 +138,13 @@ class SparsityMonitor:
             "gamma": snapshot["filter_gamma"], "beta": snapshot["filter_beta"],
             "dead_by_activation": [bool(flag) for flag in snapshot["filter_dead"]],
         })
-        filters["dead_by_gamma"] = filters["gamma"].abs() < GAMMA_THRESHOLD  # NaN (no BatchNorm) compares False
+        small_gamma = filters["gamma"].abs() < GAMMA_THRESHOLD  # NaN (no BatchNorm) compares False
+        if any(layer.residual for layer in self.layers):  # an idle residual branch is not a dead filter (sparsity.py)
+            filters["residual_branch"] = [layer.residual for layer in self.layers for _ in range(layer.channels)]
+            filters["dead_by_gamma"] = small_gamma & ~filters["residual_branch"]
+            filters["idle_branch"] = small_gamma & filters["residual_branch"]
+        else:
+            filters["dead_by_gamma"] = small_gamma
         if self.dormancy:
             filters["mean_abs_activation"], filters["firing_fraction"] = snapshot["filter_mean_abs"], snapshot["filter_firing"]
             filters = add_definitions(filters)
@@ -160,7 +166,7 @@ class SparsityMonitor:
                                           "beta_first": filters["beta"].to_numpy(float)})
         streaks = self._streaks
         epoch = float(filters["epoch"].iloc[0])
-        for flag in (c for c in filters.columns if filters[c].dtype == bool and c != "measured"):
+        for flag in (c for c in filters.columns if filters[c].dtype == bool and c not in ("measured", "residual_branch")):
             on = filters[flag].to_numpy(bool)
             since = streaks[f"{flag}:since"].to_numpy(float) if f"{flag}:since" in streaks else np.full(len(on), np.nan)
             began = on & np.isnan(since)

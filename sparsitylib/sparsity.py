@@ -7,7 +7,10 @@ maximum post-activation value over space. From that (images x filters) table:
 - ``dead_by_activation``: the filter's maximum over all images is below ``activation_threshold``
   (1e-12 in the paper): it never fires, so removing it changes nothing.
 - ``dead_by_gamma``: ``|gamma| < gamma_threshold`` (1e-3; the rule of the author's later pruning
-  code). Such a filter outputs the constant ``act(beta)``, which is not necessarily zero.
+  code). Such a filter outputs the constant ``act(beta)``, which is not necessarily zero. Not for
+  the last BatchNorm of a residual branch (``residual_branch``): a channel with gamma near zero
+  there is an ``idle_branch``, counted apart (timm initializes those gammas to zero), since the
+  residual stream still carries it.
 - ``selectivity``: the fraction of images whose maximum response, divided by the filter's maximum
   over the training set, is at most ``selectivity_threshold`` (1e-3). ``universality`` is
   ``1 - selectivity``. Undefined (NaN) for dead filters, which respond to nothing.
@@ -188,6 +191,7 @@ def measure_sparsity(
             max_activation = selective = mean_abs = firing = np.full(layer.channels, np.nan)
         stream = streams.get(layer.stream)
         stream_max = stream.double().amax(dim=0).numpy() if stream is not None else np.full(layer.channels, np.nan)
+        small_gamma = np.abs(gamma) < gamma_threshold  # NaN (no BN) compares False
         frames.append(pd.DataFrame({
             "layer": layer.name,
             "filter": np.arange(layer.channels),
@@ -196,7 +200,9 @@ def measure_sparsity(
             "gamma": gamma,
             "beta": beta,
             "dead_by_activation": max_activation < activation_threshold,  # NaN (not measured) compares False
-            "dead_by_gamma": np.abs(gamma) < gamma_threshold,  # NaN (no BN) compares False
+            "dead_by_gamma": small_gamma & (not layer.residual),
+            "residual_branch": layer.residual,
+            "idle_branch": small_gamma & layer.residual,
             "selectivity": selective,
             "mean_abs_activation": mean_abs,
             "firing_fraction": firing,
@@ -208,6 +214,8 @@ def measure_sparsity(
     filters = add_definitions(filters, dormancy_taus, dormant_firing)
     if not any(layer.stream for layer in layers):
         filters = filters.drop(columns="stream_max_activation")
+    if not any(layer.residual for layer in layers):
+        filters = filters.drop(columns=["residual_branch", "idle_branch"])
     if all(layer.measured for layer in layers):
         filters = filters.drop(columns="note")
     return SparsityReport(filters=filters, layers=summarize_layers(filters), totals=summarize_totals(filters),
@@ -226,23 +234,29 @@ def summarize_layers(filters: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
     layers["dead_by_activation_pct"] = 100.0 * layers["dead_by_activation"] / layers["filters"]
     layers["dead_by_gamma_pct"] = 100.0 * layers["dead_by_gamma"] / layers["filters"]
+    if "idle_branch" in filters:
+        layers["residual_branch"] = grouped["residual_branch"].all().to_numpy()
+        layers["idle_branch"] = grouped["idle_branch"].sum().astype(int).to_numpy()
     return layers
 
 
 def summarize_totals(filters: pd.DataFrame) -> dict:
     """Network totals: counts, fractions, and how often the two criteria agree. The activation
-    criterion's fraction and the agreement are over the filters it applies to (``measured``)."""
+    criterion's fraction and the agreement are over the filters it applies to (``measured``), the
+    gamma criterion's over the filters that do not end a residual branch; idle residual branches
+    are counted apart (``idle_branch_count`` of ``residual_branch_filters``)."""
     measured = filters["measured"].to_numpy(bool) if "measured" in filters else np.ones(len(filters), bool)
     by_activation = filters["dead_by_activation"].to_numpy(bool)
     by_gamma = filters["dead_by_gamma"].to_numpy(bool)
-    n, n_measured = len(filters), int(measured.sum())
+    branch = filters["residual_branch"].to_numpy(bool) if "residual_branch" in filters else np.zeros(len(filters), bool)
+    n, n_measured, n_gamma = len(filters), int(measured.sum()), int((~branch).sum())
     totals = {
         "filters": n,
         "dead_by_activation_count": int(by_activation.sum()),
         "dead_by_gamma_count": int(by_gamma.sum()),
         # no filter has the activation criterion (e.g. every activation is SiLU): no number, not 0%
         "dead_by_activation": float(by_activation.sum() / n_measured) if n_measured else float("nan"),
-        "dead_by_gamma": float(by_gamma.mean()) if n else 0.0,
+        "dead_by_gamma": float(by_gamma.sum() / n_gamma) if n_gamma else 0.0,
         "dead_by_both": int((by_activation & by_gamma).sum()),
         "dead_by_activation_only": int((by_activation & ~by_gamma).sum()),
         "dead_by_gamma_only": int((~by_activation & by_gamma & measured).sum()),
@@ -250,6 +264,9 @@ def summarize_totals(filters: pd.DataFrame) -> dict:
     }
     if n_measured < n:
         totals["filters_measured"] = n_measured  # the others have the gamma criterion only
+    if branch.any():
+        totals["residual_branch_filters"] = int(branch.sum())
+        totals["idle_branch_count"] = int(filters["idle_branch"].to_numpy(bool).sum())
     if "apoz" in filters:
         totals["definitions"] = definition_totals(filters)
     return totals

@@ -55,14 +55,14 @@ def test_planted_dead_channels_in_resnet18_are_found_exactly():
     model = torchvision.models.resnet18(num_classes=10)
     plant(model, "layer1.0.bn1", [2, 5])
     plant(model, "layer3.1.bn1", [0])
-    plant(model, "layer2.0.bn2", [7])  # on the residual stream: the gamma criterion only
+    plant(model, "layer2.0.bn2", [7])  # the end of a residual branch: gamma 0 there is an idle branch
     calibrated(model, (3, 64, 64))
     report = measure_sparsity(model, torch.randn(16, 3, 64, 64), batch_size=6)
     assert dead(report, "layer1.0.bn1") == {2, 5} and dead(report, "layer3.1.bn1") == {0}
     assert report.totals["dead_by_activation_count"] == 3
     residual = report.filters[report.filters["layer"] == "layer2.0.bn2"]
     assert not residual["measured"].any() and residual["max_activation"].isna().all()
-    assert residual.loc[residual["dead_by_gamma"], "filter"].tolist() == [7]
+    assert residual.loc[residual["idle_branch"], "filter"].tolist() == [7] and not residual["dead_by_gamma"].any()
     assert report.totals["filters_measured"] == sum(
         layer.channels for layer in find_filter_layers(model) if layer.measured)
     assert report.totals["dead_by_activation"] == pytest.approx(3 / report.totals["filters_measured"])

@@ -36,7 +36,8 @@ def test_inspect_prints_the_table_and_prunes_only_what_is_exact(isolated_store, 
     assert table.returncode == 0, table.stderr
     assert "layer1.0.bn1" in table.stdout and "residual addition" in table.stdout
     header = next(line for line in table.stdout.splitlines() if line.startswith("layer "))
-    assert header.split()[:8] == ["layer", "filters", "activation", "gamma", "dormant-0", "dormant-0.025", "dormant-0.1", "dormant-1%"]
+    assert header.split()[:9] == ["layer", "filters", "activation", "gamma", "idle-branch", "dormant-0", "dormant-0.025",
+                                  "dormant-0.1", "dormant-1%"]
     assert "agreement (Jaccard overlap" in table.stdout and "Sokar et al., ICML 2023" in table.stdout
     pruned_path = tmp_path / "pruned.pt"
     result = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "64", "--json",

@@ -110,10 +110,10 @@ def test_two_callbacks_need_their_own_prefix_and_each_keeps_its_own_state(tmp_pa
     assert train.state_key != held_out.state_key
     clash = [DeadFilterCallback(torch.randn(4, 1, 16, 16)), DeadFilterCallback(torch.randn(4, 1, 16, 16))]
     with pytest.raises(RuntimeError, match="state_key` must be unique"):  # the same prefix: Lightning says so
-        pl.Trainer(max_epochs=1, callbacks=clash, logger=False, accelerator="cpu", devices=1)
+        pl.Trainer(max_epochs=1, callbacks=clash, logger=False, accelerator="cpu", devices=1, default_root_dir=tmp_path)
 
 
-def test_a_module_without_forward_is_measured_through_the_network_it_names():
+def test_a_module_without_forward_is_measured_through_the_network_it_names(tmp_path):
     class Wrapper(pl.LightningModule):  # keeps its network in self.model and has no forward()
         def __init__(self):
             super().__init__()
@@ -128,7 +128,7 @@ def test_a_module_without_forward_is_measured_through_the_network_it_names():
 
     def fit(callback):
         pl.Trainer(max_epochs=1, callbacks=[callback], logger=False, enable_progress_bar=False, enable_model_summary=False,
-                   accelerator="cpu", devices=1).fit(Wrapper(), _loader())
+                   accelerator="cpu", devices=1, default_root_dir=tmp_path).fit(Wrapper(), _loader())
 
     from sparsitylib.filters import TraceError
 

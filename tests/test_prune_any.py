@@ -206,3 +206,24 @@ def test_a_fused_norm_with_an_activation_that_is_never_zero_says_why_it_has_no_a
     assert layers[0].reason.startswith("'bn1' applies SiLU itself, not a ReLU-family activation")
     small = find_filter_layers(timm.create_model("mobilenetv3_small_100"))
     assert len(small) == 43 and sum(layer.measured for layer in small) == 14  # its ReLU layers, not the Hardswish ones
+
+
+def test_a_zero_gamma_at_the_end_of_a_residual_branch_is_an_idle_branch_counted_apart_not_a_dead_filter():
+    timm = pytest.importorskip("timm", reason="the timm extra is not installed")
+    from sparsitylib.dormancy import removable
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=10).eval()  # zero_init_last: every block's bn2 starts at gamma 0
+    report = measure_sparsity(model, torch.randn(8, 3, 64, 64))
+    branches = [n for n, m in model.named_modules() if n.endswith(".bn2")]
+    assert len(branches) == 8
+    totals = report.totals
+    assert totals["idle_branch_count"] == 64 * 2 + 128 * 2 + 256 * 2 + 512 * 2  # the bn2s' channels
+    assert totals["residual_branch_filters"] == 1920 + 128 + 256 + 512  # and the shortcuts' (downsample) BatchNorms
+    assert totals["dead_by_gamma_count"] == 0 and totals["dead_by_gamma"] == 0.0  # was 1,920 of 4,800: 40%
+    layers = report.layers.set_index("layer")
+    assert layers.loc["layer1.0.bn2", "idle_branch"] == 64 and layers.loc["layer1.0.bn1", "idle_branch"] == 0
+    definitions = report.totals["definitions"]
+    assert definitions["idle-branch"] == {"count": 1920, "of": 2816, "fraction": 1920 / 2816}
+    assert definitions["gamma"]["of"] == 4800 - 2816
+    assert "residual stream still carries" in removable("idle-branch")
