@@ -47,7 +47,8 @@ DORMANT_FIRING = 0.01  # Dohare et al.: dormant when fewer than 1% of its values
 @dataclass(frozen=True)
 class Definition:
     """One definition: ``name`` (as ``inspect --criterion`` takes it), the boolean column of the
-    per-filter table, the rule in words, its source, and whether removal is exact."""
+    per-filter table, the rule in words, its source, whether removal is exact, and where our
+    measurement differs from the way its source computes it (``differs``; empty where it does not)."""
 
     name: str
     column: str
@@ -55,6 +56,15 @@ class Definition:
     source: str
     exact: bool
     needs_activation: bool = True  # False: decided from BatchNorm's parameters alone
+    differs: str = ""
+
+
+# Where Dohare et al.'s procedure (loss-of-plasticity code) counts differently; the fractions are
+# comparable only for a plain ReLU network measured without residual streams.
+DOHARE_DIFFERS = ("a value fires when > 1e-12 (theirs: != 0, so a leaky ReLU's negative outputs fire there); BatchNorm "
+                  "in inference mode (theirs: training mode, batch statistics); filters only (they also count each "
+                  "residual block's output after the addition as units: 3,904 in ResNet-18 against our 1,984)")
+APOZ_DIFFERS = "zeros are values <= 1e-12 (Hu et al.: == 0; the same after ReLU, not after leaky ReLU)"
 
 
 def tau_column(tau: float) -> str:
@@ -74,7 +84,7 @@ def definitions(taus=DORMANCY_TAUS, firing: float = DORMANT_FIRING) -> list[Defi
         *(Definition(f"dormant-{tau:g}", tau_column(tau), f"mean |activation| / layer mean <= {tau:g}",
                      "ReDo, Sokar et al., ICML 2023", exact=tau == 0) for tau in taus),
         Definition(f"dormant-{100 * firing:g}%", firing_column(firing), f"fires on < {100 * firing:g}% of values",
-                   "Dohare et al., Nature 2024", exact=False),
+                   "Dohare et al., Nature 2024", exact=False, differs=DOHARE_DIFFERS),
     ]
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .dormancy import Definition, agreement, applies_to, definitions, layer_counts, totals
+from .dormancy import APOZ_DIFFERS, Definition, agreement, applies_to, definitions, layer_counts, totals
 
 
 def _applicable(report) -> list[Definition]:
@@ -46,6 +46,9 @@ def definition_lines(report) -> list[str]:
         fraction = f"{100 * share['fraction']:.1f}% of {share['of']}" if share["of"] else "applies to no filter"
         lines.append(f"  {definition.name:>13}: {definition.rule} ({definition.source}); {fraction}"
                      + ("; removable exactly" if definition.exact else ""))
+        if definition.differs:
+            lines.append(f"  {'':>13}  differs from its source: {definition.differs}")
+    lines.append(f"  {'APoZ':>13}: mean share of a layer's values that are zero (Hu et al. 2016); {APOZ_DIFFERS}")
     lines.append("")
     lines.extend(agreement_lines(report, chosen))
     return lines
@@ -94,8 +97,8 @@ def report_json(report) -> dict:
             entry["dead_count"][definition.name], entry["dead_channels"][definition.name] = len(marked), marked
         layers.append(entry)
     return {
-        "definitions": [{"name": d.name, "column": d.column, "rule": d.rule, "source": d.source, "exact": d.exact}
-                        for d in chosen],
+        "definitions": [{"name": d.name, "column": d.column, "rule": d.rule, "source": d.source, "exact": d.exact,
+                         "differs_from_source": d.differs or None} for d in chosen],
         "layers": layers,
         "totals": {name: {"dead_count": t["count"], "filters": t["of"], "dead_fraction": t["fraction"]}
                    for name, t in totals(filters, chosen).items()},

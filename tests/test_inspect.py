@@ -39,6 +39,9 @@ def test_inspect_prints_the_table_and_prunes_only_what_is_exact(isolated_store, 
     assert header.split()[:9] == ["layer", "filters", "activation", "gamma", "idle-branch", "dormant-0", "dormant-0.025",
                                   "dormant-0.1", "dormant-1%"]
     assert "agreement (Jaccard overlap" in table.stdout and "Sokar et al., ICML 2023" in table.stdout
+    # where a definition is not computed as its source computes it, the output says how
+    assert "differs from its source: a value fires when > 1e-12 (theirs: != 0" in table.stdout
+    assert "training mode, batch statistics" in table.stdout and "(Hu et al.: == 0" in table.stdout
     pruned_path = tmp_path / "pruned.pt"
     result = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "64", "--json",
                  "--prune", str(pruned_path), "--min-run-time", "0.05", env_root=isolated_store)
@@ -49,6 +52,8 @@ def test_inspect_prints_the_table_and_prunes_only_what_is_exact(isolated_store, 
     assert layers["layer1.0.bn2"]["dead_count"]["activation"] is None  # a residual branch: no activation criterion
     assert report["totals"]["activation"]["filters"] == 1984 and {"dead_count", "dead_fraction"} <= set(report["totals"]["gamma"])
     assert {"dormant-0.1", "dormant-1%"} <= {d["name"] for d in report["definitions"]} and report["agreement"]
+    differs = {d["name"]: d["differs_from_source"] for d in report["definitions"]}
+    assert differs["activation"] is None and "residual block's output" in differs["dormant-1%"]
     assert len(report["filters"]) == 4800 and "firing_fraction" in report["filters"][0]
     pruning = report["pruning"]
     assert pruning["filters_removed"]["layer1.0.bn1"] == 2 and pruning["filters_removed_total"] == 2
