@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "its constant act(beta) folded into the next layer. The other dormant definitions "
                               "mark filters that still fire, so --prune refuses them (see docs/measurement.md)")
     inspect.add_argument("--gamma-threshold", type=float, default=1e-3, help="|gamma| below this is dead (gamma criterion)")
+    inspect.add_argument("--certify", default=None, metavar="BOX",
+                         help="prove which filters can never fire on any input in a box, by interval bounds "
+                              "(sparsitylib.certify): LOW,HIGH for the values the model receives (after its "
+                              "normalization; write --certify=-2.5,2.5 when LOW is negative), or 'data' for each channel's range over the images measured; prints "
+                              "per layer how many of the filters dead on the images are certified")
     inspect.add_argument("--threads", type=int, default=1, help="CPU threads for the latency measurement (recorded)")
     inspect.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed passes per latency measurement")
     readme = command("readme", "write the README's verdict tables and quoted numbers from the verdict JSONs "
@@ -294,8 +299,9 @@ def _prune(args) -> int:
 
 
 def _inspect(args) -> int:
+    from .certify import CertificationError, certify_dead
     from .filters import TraceError
-    from .inspect_output import definition_lines, report_json
+    from .inspect_output import certificate_json, certificate_lines, definition_lines, report_json
     from .inspection import (InspectError, build_user_model, check_has_filters, check_image_options, check_prune_criterion,
                              load_images, load_weights, named_weights, warn_if_uncalibrated)
     from .sparsity import measure_sparsity
@@ -313,21 +319,43 @@ def _inspect(args) -> int:
         check_has_filters(model)
         images = load_images(args.data, args.images, model, args.image_size, weights=named_weights(args.model))
         warn_if_uncalibrated(model)  # after the checks, so that bad input gets one message
+        box = _certify_box(args.certify, images) if args.certify else None
         report = measure_sparsity(model, images)
+        certificate = certify_dead(model, low=box[0], high=box[1], report=report) if box else None
         pruned = _prune_user_model(args, model, report, images) if args.prune else None
-    except (InspectError, TraceError) as error:
+    except (InspectError, TraceError, CertificationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if args.json:
         print(json.dumps({"model": args.model, "weights": args.weights, "data": args.data, "images": len(images),
-                          **report_json(report), **({"pruning": pruned} if pruned else {})}, indent=2, default=str))
+                          **report_json(report), **({"certificate": certificate_json(certificate)} if certificate else {}),
+                          **({"pruning": pruned} if pruned else {})}, indent=2, default=str))
         return EXIT_OK
     print(f"{args.model}" + (f" with {args.weights}" if args.weights else " (untrained)")
           + f": dead and dormant filters on {len(images)} {args.data} images, by every definition (--json: every column)")
     print("\n".join(definition_lines(report)))
+    if certificate:
+        print("\n" + "\n".join(certificate_lines(certificate)))
     if pruned:
         print(json.dumps(pruned, indent=2, default=str))
     return EXIT_OK
+
+
+def _certify_box(text: str, images) -> tuple:
+    """--certify's box: 'data' (each channel's range over ``images``) or LOW,HIGH."""
+    from .inspection import InspectError
+
+    if text == "data":
+        values = images.transpose(0, 1).flatten(1).double()
+        return values.amin(dim=1).tolist(), values.amax(dim=1).tolist()
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise InspectError(f"--certify {text!r}: give LOW,HIGH (e.g. -2.5,2.5, the values the model receives) or "
+                           "'data'") from None
+    if not low <= high:
+        raise InspectError(f"--certify {text!r}: LOW must not be above HIGH")
+    return low, high
 
 
 def _prune_user_model(args, model, report, images) -> dict:

@@ -105,3 +105,33 @@ def report_json(report) -> dict:
         "agreement": agreement(filters, chosen).replace({np.nan: None}).to_dict(orient="records"),
         "filters": pd.DataFrame(filters).replace({np.nan: None}).to_dict(orient="records"),
     }
+
+
+def certificate_lines(certificate) -> list[str]:
+    """Per layer: filters, dead on the images, and how many of those interval bounds certify."""
+    layers = certificate.layers
+    width = max(5, *(len(name) for name in layers["layer"]))
+    low, high = certificate.box
+    box = (f"[{low[0]:.3g}, {high[0]:.3g}]" if len(set(low)) == 1 and len(set(high)) == 1
+           else "per channel " + ", ".join(f"[{lo:.3g}, {hi:.3g}]" for lo, hi in zip(low, high)))
+    lines = [f"certified dead: cannot fire on any input with values in {box} (interval bounds)",
+             f"{'layer':<{width}}{'filters':>8}{'dead':>7}{'certified':>11}"]
+    for row in layers[layers["measured"]].itertuples():  # the others have no activation to bound
+        lines.append(f"{row.layer:<{width}}{row.filters:>8}{int(row.dead_on_data):>7}{int(row.certified):>11}")
+    measured = layers[layers["measured"]]
+    dead, certified = int(measured["dead_on_data"].sum()), int(measured["certified"].sum())
+    lines.append(f"{'total':<{width}}{int(measured['filters'].sum()):>8}{dead:>7}{certified:>11}")
+    lines.append(f"{certified} of the {dead} filters dead on the images are certified"
+                 + (f" ({100 * certified / dead:.0f}%)" if dead else "")
+                 + "; pruning those is exact on any input in the box")
+    if certificate.notes:
+        lines.append("bounded by (-inf, inf), so nothing after them is certified: " + ", ".join(certificate.notes))
+    return lines
+
+
+def certificate_json(certificate) -> dict:
+    return {"box": {"low": certificate.box[0], "high": certificate.box[1]},
+            "layers": certificate.layers.replace({np.nan: None}).to_dict(orient="records"),
+            "certified": certificate.certified, "unbounded_operations": certificate.notes,
+            "certified_channels": {layer: rows.loc[rows["dead_by_activation"], "filter"].astype(int).tolist()
+                                   for layer, rows in certificate.filters.groupby("layer", sort=False)}}

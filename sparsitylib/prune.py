@@ -296,8 +296,9 @@ def example_input(model: nn.Module, input_shape=None, error: type[Exception] = P
         raise error("pass the input shape (channels, height, width), e.g. that of the images the report was "
                     "measured on; a SparsityReport from measure_sparsity knows it, a bare filter table does not")
     shape = tuple(input_shape) if input_shape is not None else (spec.in_channels, 32, 32)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    return torch.zeros(1, *shape, device=device)
+    first = next(model.parameters(), None)
+    device, dtype = (first.device, first.dtype) if first is not None else (torch.device("cpu"), torch.float32)
+    return torch.zeros(1, *shape, device=device, dtype=dtype)  # a float64 model traces with float64
 
 
 def rebuild(model: ConvNet, pruned: nn.Module) -> tuple[ConvNet, ModelSpec]:

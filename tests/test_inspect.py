@@ -248,3 +248,19 @@ def test_every_data_source_honours_the_image_size_and_a_model_that_needs_more_is
                                            r"pass --image-size 32"):
         load_images("synthetic", 8, needs_more)
     assert load_images("synthetic", 8, needs_more, image_size=32).shape[-1] == 32
+
+
+def test_inspect_certifies_the_dead_filters_that_no_input_in_the_box_can_make_fire(isolated_store, tmp_path):
+    weights = tmp_path / "resnet18.pt"
+    planted_checkpoint(weights)  # three channels with gamma 0 and beta < 0
+    table = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "32",
+                "--certify", "data", env_root=isolated_store)
+    assert table.returncode == 0, table.stderr
+    assert "3 of the 3 filters dead on the images are certified (100%)" in table.stdout
+    result = cli("inspect", MODEL, "--weights", str(weights), "--data", "synthetic", "--images", "32", "--json",
+                 "--certify=-3,3", env_root=isolated_store)
+    certificate = json.loads(result.stdout)["certificate"]
+    assert certificate["certified"] == 3 and certificate["certified_channels"]["layer1.0.bn1"] == [2, 5]
+    assert certificate["box"] == {"low": [-3.0] * 3, "high": [3.0] * 3} and certificate["unbounded_operations"] == []
+    refused = cli("inspect", MODEL, "--data", "synthetic", "--images", "32", "--certify", "3,-3", env_root=isolated_store)
+    assert refused.returncode == 2 and "LOW must not be above HIGH" in refused.stderr
