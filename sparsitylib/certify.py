@@ -252,11 +252,12 @@ def certify_dead(model: nn.Module, input_shape=None, low=0.0, high=1.0, report=N
         model.train(was_training)
     rows = []
     for layer in layers:
-        if layer.activation is None:
+        if not layer.measured:  # no activation, or one that is never exactly zero: nothing to certify
             upper = np.full(layer.channels, np.nan)
         else:
             bound = env[layer.activation]
-            upper = bound.high.amax(dim=tuple(d for d in range(bound.high.dim()) if d != 1)).numpy()
+            units = 1 if layer.unit_dim == 1 else bound.high.dim() - 1
+            upper = bound.high.amax(dim=tuple(d for d in range(bound.high.dim()) if d != units)).numpy()
         rows.append(pd.DataFrame({"layer": layer.name, "filter": np.arange(layer.channels), "measured": layer.measured,
                                   "upper_bound": upper, "dead_by_activation": upper < threshold}))
     filters = pd.concat(rows, ignore_index=True)

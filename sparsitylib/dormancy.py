@@ -55,7 +55,9 @@ class Definition:
     rule: str
     source: str
     exact: bool
-    needs_activation: bool = True  # False: decided from BatchNorm's parameters alone
+    # which units it can judge: "relu" (observed behind a ReLU-family activation: ``measured``),
+    # "observed" (behind any activation: the dormancy scores) or "gamma" (BatchNorm's parameters)
+    applies: str = "relu"
     differs: str = ""
 
 
@@ -77,12 +79,12 @@ def definitions(taus=DORMANCY_TAUS, firing: float = DORMANT_FIRING) -> list[Defi
         Definition("activation", "dead_by_activation", "max activation over the data < 1e-12",
                    "Mehta et al., CVPR 2019", exact=True),
         Definition("gamma", "dead_by_gamma", "|gamma| < 1e-3", "Mehta et al., the authors' pruning code", exact=False,
-                   needs_activation=False),
+                   applies="gamma"),
         Definition("idle-branch", "idle_branch", "|gamma| < 1e-3 where BatchNorm's output is added to a residual "
                    "stream (an idle branch: the stream still carries the channel)", "ours; timm starts these gammas at 0",
-                   exact=False, needs_activation=False),
+                   exact=False, applies="gamma"),
         *(Definition(f"dormant-{tau:g}", tau_column(tau), f"mean |activation| / layer mean <= {tau:g}",
-                     "ReDo, Sokar et al., ICML 2023", exact=tau == 0) for tau in taus),
+                     "ReDo, Sokar et al., ICML 2023", exact=tau == 0, applies="observed") for tau in taus),
         Definition(f"dormant-{100 * firing:g}%", firing_column(firing), f"fires on < {100 * firing:g}% of values",
                    "Dohare et al., Nature 2024", exact=False, differs=DOHARE_DIFFERS),
     ]
@@ -115,8 +117,10 @@ def add_definitions(filters: pd.DataFrame, taus=DORMANCY_TAUS, firing: float = D
 
 def applies_to(filters: pd.DataFrame, definition: Definition) -> np.ndarray:
     """Which filters ``definition`` can judge: those with an activation criterion, or with BatchNorm."""
-    if definition.needs_activation:
+    if definition.applies == "relu":
         return filters["measured"].to_numpy(bool)
+    if definition.applies == "observed":
+        return filters["observed" if "observed" in filters else "measured"].to_numpy(bool)
     branch = filters["residual_branch"].to_numpy(bool) if "residual_branch" in filters else np.zeros(len(filters), bool)
     has_gamma = filters["gamma"].notna().to_numpy()
     return has_gamma & branch if definition.column == "idle_branch" else has_gamma & ~branch

@@ -173,3 +173,36 @@ def build_model(spec: ModelSpec) -> nn.Module:
     if min(spec.widths) < 1:
         raise ValueError(f"every layer needs at least one channel, got widths {list(spec.widths)}")
     return ConvNet(spec)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: attention, then a feed-forward layer (``up`` -> activation ->
+    ``down``) whose hidden units are the neurons that can die."""
+
+    def __init__(self, width: int, heads: int, activation: type[nn.Module], context: int):
+        super().__init__()
+        self.norm1, self.attention = nn.LayerNorm(width), nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2, self.up, self.act, self.down = nn.LayerNorm(width), nn.Linear(width, 4 * width), activation(), nn.Linear(4 * width, width)
+        self.register_buffer("causal", torch.ones(context, context, dtype=torch.bool).triu(1), persistent=False)
+
+    def forward(self, x):
+        h = self.norm1(x)
+        x = x + self.attention(h, h, h, attn_mask=self.causal, need_weights=False)[0]  # a token sees those before it
+        return x + self.down(self.act(self.up(self.norm2(x))))
+
+
+class TinyTransformerLM(nn.Module):
+    """A small language model (token and position embeddings, ``layers`` pre-norm blocks, a linear
+    head) for measuring dead feed-forward neurons where people ask about them; not one of the
+    configurations ``RunConfig`` trains. Input: token ids (batch, ``context``), each position seeing
+    only those before it; output: logits."""
+
+    def __init__(self, vocab: int = 64, width: int = 32, layers: int = 2, heads: int = 4, context: int = 16,
+                 activation: type[nn.Module] = nn.ReLU):
+        super().__init__()
+        self.embed, self.position = nn.Embedding(vocab, width), nn.Parameter(torch.zeros(1, context, width))
+        self.blocks = nn.Sequential(*(TransformerBlock(width, heads, activation, context) for _ in range(layers)))
+        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, vocab)
+
+    def forward(self, tokens):
+        return self.head(self.norm(self.blocks(self.embed(tokens) + self.position)))

@@ -135,6 +135,7 @@ class SparsityMonitor:
             "epoch": epoch, "layer": names,
             "filter": [i for layer in self.layers for i in range(layer.channels)],
             "measured": [layer.measured for layer in self.layers for _ in range(layer.channels)],
+            "observed": [layer.observed for layer in self.layers for _ in range(layer.channels)],
             "gamma": snapshot["filter_gamma"], "beta": snapshot["filter_beta"],
             "dead_by_activation": [bool(flag) for flag in snapshot["filter_dead"]],
         })

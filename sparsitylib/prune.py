@@ -64,7 +64,13 @@ class PruneResult:
 
 
 SHAPE_ATTRIBUTES = {nn.Conv2d: ("in_channels", "out_channels", "groups"), nn.BatchNorm2d: ("num_features",),
-                    nn.Linear: ("in_features", "out_features")}
+                    nn.BatchNorm1d: ("num_features",), nn.Linear: ("in_features", "out_features")}
+UNIT_LAYERS = (nn.Conv2d, nn.Linear)
+
+
+def out_pruner(module: nn.Module):
+    """Torch-Pruning's function that removes ``module``'s output channels (or features)."""
+    return tp.prune_linear_out_channels if isinstance(module, nn.Linear) else tp.prune_conv_out_channels
 
 
 def save_pruned_model(model: nn.Module, path, rebuild_with: str | None = None) -> None:
@@ -125,15 +131,17 @@ def _dependency_graph(model: nn.Module, example_inputs: torch.Tensor) -> tp.Depe
         raise PruningError(f"Torch-Pruning's dependency graph cannot trace this model: {type(error).__name__}: {error}") from error
 
 
-def _conv(model: nn.Module, name: str, indices) -> nn.Conv2d:
+def _conv(model: nn.Module, name: str, indices) -> nn.Module:
+    """Convolution (or linear layer) ``name`` of ``model``, checked to have output ``indices``."""
     try:
         module = model.get_submodule(name)
     except AttributeError as error:
         raise PruningError(f"the model has no module {name!r}") from error
-    if not isinstance(module, nn.Conv2d):
-        raise PruningError(f"{name} is a {type(module).__name__}, not a Conv2d")
-    if max(indices) >= module.out_channels or min(indices) < 0:
-        raise PruningError(f"{name} has {module.out_channels} output channels; cannot remove {sorted(indices)}")
+    if not isinstance(module, UNIT_LAYERS):
+        raise PruningError(f"{name} is a {type(module).__name__}, not a Conv2d or Linear")
+    outputs = module.out_features if isinstance(module, nn.Linear) else module.out_channels
+    if max(indices) >= outputs or min(indices) < 0:
+        raise PruningError(f"{name} has {outputs} output channels; cannot remove {sorted(indices)}")
     return module
 
 
@@ -142,9 +150,10 @@ def coupled_channels(graph: tp.DependencyGraph, model: nn.Module, name: str, ind
     removes with them: Torch-Pruning's group (a residual addition or a concatenation ties
     channels of several convolutions together)."""
     names = {id(module): module_name for module_name, module in model.named_modules()}
-    group = graph.get_pruning_group(_conv(model, name, indices), tp.prune_conv_out_channels, idxs=sorted(indices))
+    module = _conv(model, name, indices)
+    group = graph.get_pruning_group(module, out_pruner(module), idxs=sorted(indices))
     return {(names[id(item.dep.target.module)], int(index)) for item in group
-            if isinstance(item.dep.target.module, nn.Conv2d) and item.dep.handler.__name__ == "prune_out_channels"
+            if isinstance(item.dep.target.module, UNIT_LAYERS) and item.dep.handler.__name__ == "prune_out_channels"
             for index in item.idxs}
 
 
@@ -161,7 +170,8 @@ def grouped_convolution(graph: tp.DependencyGraph, model: nn.Module, name: str, 
     the groups. A depthwise convolution (groups == in_channels == out_channels) is not one: its
     channels go one for one with the channel it reads, which Torch-Pruning prunes exactly."""
     names = {id(module): module_name for module_name, module in model.named_modules()}
-    group = graph.get_pruning_group(_conv(model, name, indices), tp.prune_conv_out_channels, idxs=sorted(indices))
+    module = _conv(model, name, indices)
+    group = graph.get_pruning_group(module, out_pruner(module), idxs=sorted(indices))
     for item in group:
         module = item.dep.target.module
         if isinstance(module, nn.Conv2d) and module.groups > 1 and not is_depthwise(module):
@@ -215,7 +225,7 @@ def prune_channels(model: nn.Module, example_inputs: torch.Tensor, removals: dic
         if grouped:
             raise PruningError(f"removing channels {indices} of {root} would cut the grouped convolution {grouped[0]} "
                                f"(groups={grouped[1]}), which Torch-Pruning cannot prune exactly")
-        group = graph.get_pruning_group(pruned.get_submodule(root), tp.prune_conv_out_channels, idxs=indices)
+        group = graph.get_pruning_group(pruned.get_submodule(root), out_pruner(pruned.get_submodule(root)), idxs=indices)
         if not graph.check_pruning_group(group):
             raise PruningError(f"removing channels {indices} of {root} would empty a layer coupled to it")
         group.prune()

@@ -24,7 +24,7 @@ import torch_pruning as tp
 from torch import nn
 
 from .filters import FilterLayer, find_filter_layers
-from .prune import example_input, filters_table, is_depthwise
+from .prune import example_input, filters_table, is_depthwise, out_pruner
 
 
 class RecycleError(ValueError):
@@ -132,13 +132,13 @@ def _reset_optimizer_entries(optimizer: torch.optim.Optimizer | None, parameter:
 
 def _consumers(graph: tp.DependencyGraph, conv: nn.Conv2d, index: int) -> tuple[list[nn.Module], str | None]:
     """The layers that read output channel ``index`` of ``conv`` (their input channels), or why it
-    cannot be recycled alone (its channel is tied to other convolutions' channels). A depthwise
+    cannot be recycled alone (its channel is tied to other layers' channels). A depthwise
     convolution reads channel ``index`` alone and writes its own channel ``index``: it is the
     reader whose weight is zeroed, and what reads its output is left as it is (Torch-Pruning's
     group runs on through it, as pruning must)."""
     readers = []
     beyond: set[int] = set()  # the modules after a depthwise reader, in the group's order
-    for item in graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=[index]):
+    for item in graph.get_pruning_group(conv, out_pruner(conv), idxs=[index]):
         source, module, handler = item.dep.source.module, item.dep.target.module, item.dep.handler.__name__
         if id(source) in beyond:
             beyond.add(id(module))
@@ -147,8 +147,8 @@ def _consumers(graph: tp.DependencyGraph, conv: nn.Conv2d, index: int) -> tuple[
             readers.append((module, list(item.idxs)))
             beyond.add(id(module))
             continue
-        if isinstance(module, nn.Conv2d) and handler == "prune_out_channels" and module is not conv:
-            return [], "its channel is tied to other convolutions' channels (a residual addition or concatenation)"
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and handler == "prune_out_channels" and module is not conv:
+            return [], "its channel is tied to other layers' channels (a residual addition or concatenation)"
         if isinstance(module, (nn.Conv2d, nn.Linear)) and handler == "prune_in_channels":
             if isinstance(module, nn.Conv2d) and module.groups not in (1, module.in_channels):
                 return [], f"it feeds a grouped convolution (groups={module.groups})"
@@ -207,7 +207,8 @@ def recycle_dead(model: nn.Module, report, optimizer: torch.optim.Optimizer | No
                     _reset_optimizer_entries(optimizer, conv.bias, index)
                 if bn is not None:
                     bn.weight[index], bn.bias[index] = 1.0, 0.0
-                    bn.running_mean[index], bn.running_var[index] = 0.0, 1.0
+                    if getattr(bn, "running_mean", None) is not None:  # a LayerNorm has none
+                        bn.running_mean[index], bn.running_var[index] = 0.0, 1.0
                     _reset_optimizer_entries(optimizer, bn.weight, index)
                     _reset_optimizer_entries(optimizer, bn.bias, index)
                 for twin_module, inputs in readers:

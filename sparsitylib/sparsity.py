@@ -179,16 +179,17 @@ def measure_sparsity(
         raise ValueError(f"{type(model).__name__} has no convolution followed by BatchNorm or an activation: "
                          "there are no filters to measure")
     statistics, streams, input_shape = record_statistics(model, data, batch_size, layers, graph, activation_threshold)
-    if all(m is None for m in statistics) and any(layer.measured for layer in layers):
+    if all(m is None for m in statistics) and any(layer.observed for layer in layers):
         raise ValueError("no images to measure on: the data is empty")
     frames = []
     for layer, stats, (gamma, beta) in zip(layers, statistics, batchnorm_parameters(model, layers)):
+        max_activation = selective = mean_abs = firing = np.full(layer.channels, np.nan)
         if stats is not None:
-            max_activation = stats.per_image_max.double().amax(dim=0).numpy()
-            selective = selectivity(stats.per_image_max, selectivity_threshold, activation_threshold)
-            mean_abs, firing = stats.mean_abs, stats.firing_fraction
-        else:
-            max_activation = selective = mean_abs = firing = np.full(layer.channels, np.nan)
+            mean_abs = stats.mean_abs  # ReDo's score applies behind any activation
+            if layer.measured:  # the rest needs zero to mean "carries nothing": ReLU-family only
+                max_activation = stats.per_image_max.double().amax(dim=0).numpy()
+                selective = selectivity(stats.per_image_max, selectivity_threshold, activation_threshold)
+                firing = stats.firing_fraction
         stream = streams.get(layer.stream)
         stream_max = stream.double().amax(dim=0).numpy() if stream is not None else np.full(layer.channels, np.nan)
         small_gamma = np.abs(gamma) < gamma_threshold  # NaN (no BN) compares False
@@ -196,6 +197,7 @@ def measure_sparsity(
             "layer": layer.name,
             "filter": np.arange(layer.channels),
             "measured": layer.measured,
+            "observed": layer.observed,
             "max_activation": max_activation,
             "gamma": gamma,
             "beta": beta,
@@ -284,13 +286,16 @@ def epoch_snapshot(model, images: torch.Tensor, layers: list[FilterLayer] | None
     graph = trace(model)
     layers = layers if layers is not None else find_filter_layers(model, graph)
     statistics = record_statistics(model, images, layers=layers, graph=graph)[0]
-    maxima = [stats.per_image_max if stats is not None else None for stats in statistics]
+    # the activation criterion and selectivity need zero to mean "carries nothing": ReLU-family only
+    maxima = [stats.per_image_max if stats is not None and layer.measured else None
+              for stats, layer in zip(statistics, layers)]
     parameters = batchnorm_parameters(model, layers)
     dead = [(m.amax(dim=0) < ACTIVATION_THRESHOLD) if m is not None else None for m in maxima]
     extra = {}
     if dormancy:
         for key, field in (("filter_mean_abs", "mean_abs"), ("filter_firing", "firing_fraction")):
-            extra[key] = np.concatenate([getattr(stats, field) if stats is not None else np.full(layer.channels, np.nan)
+            extra[key] = np.concatenate([getattr(stats, field) if stats is not None and (layer.measured or key == "filter_mean_abs")
+                                         else np.full(layer.channels, np.nan)
                                          for stats, layer in zip(statistics, layers)]).tolist()
     return {
         "dead_per_layer": [int(d.sum()) if d is not None else None for d in dead],

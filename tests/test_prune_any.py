@@ -202,10 +202,14 @@ def test_a_fused_norm_with_an_activation_that_is_never_zero_says_why_it_has_no_a
     from sparsitylib.filters import find_filter_layers
 
     layers = find_filter_layers(timm.create_model("efficientnet_b0"))
-    assert len(layers) == 49 and not any(layer.measured for layer in layers)  # SiLU throughout: gamma only
-    assert layers[0].reason.startswith("'bn1' applies SiLU itself, not a ReLU-family activation")
+    # 49 convolutions behind BatchNorm and the 16 squeeze-excite reductions behind SiLU: SiLU throughout, so
+    # none has the activation criterion; the dormancy scores observe all but the 16 linear bottlenecks
+    assert len(layers) == 65 and not any(layer.measured for layer in layers)
+    assert sum(layer.observed for layer in layers) == 49 and sum(layer.bn is not None for layer in layers) == 49
+    assert layers[0].reason.startswith("'bn1' applies SiLU itself: SiLU is not ReLU-family (never exactly zero): the activation criterion, Dohare's")
     small = find_filter_layers(timm.create_model("mobilenetv3_small_100"))
-    assert len(small) == 43 and sum(layer.measured for layer in small) == 14  # its ReLU layers, not the Hardswish ones
+    assert len(small) == 44 and sum(layer.measured for layer in small) == 14  # its ReLU layers, not the Hardswish ones
+    assert sum(layer.observed for layer in small) == 33
 
 
 def test_a_zero_gamma_at_the_end_of_a_residual_branch_is_an_idle_branch_counted_apart_not_a_dead_filter():

@@ -55,7 +55,7 @@ def test_a_channel_tied_to_the_residual_stream_is_left_alone_with_the_reason():
         before = model(images)
     result = recycle_dead(model, report)
     assert result.recycled == {"layer1.0.bn1": [7]}
-    assert "tied to other convolutions" in result.skipped["bn1"][4]
+    assert "tied to other layers" in result.skipped["bn1"][4]
     with torch.no_grad():
         assert torch.equal(model(images), before)
 
