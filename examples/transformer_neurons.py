@@ -7,7 +7,9 @@ neurons each) on text from a random bigram language (64 tokens, each followed by
 token prediction, Adam with L2 (``weight_decay``), and measures its feed-forward neurons after
 every epoch with ``SparsityMonitor`` on a fixed sample of 256 sequences: per block, the neurons
 dead (never above 1e-12, ReLU only), dormant by ReDo's score (tau 0.025, 0.1) and by Dohare's rule
-(fire on < 1% of token positions). Behind GELU only ReDo's scores apply, and the table says n/a.
+(fire on < 1% of token positions), and by GraMa (the gradient of the next-token loss on the
+sample reaching each neuron's incoming weights, relative to its layer's); then how far the
+definitions agree. Behind GELU only ReDo's scores and GraMa apply, and the table says n/a.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import torch
 from torch import nn
 
+from sparsitylib.dormancy import agreement
 from sparsitylib.models import TinyTransformerLM
 from sparsitylib.monitor import SparsityMonitor
 
@@ -34,6 +37,10 @@ def bigram_text(sequences: int, length: int, vocab: int, generator: torch.Genera
     return tokens
 
 
+def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), tokens[:, 1:].flatten())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
@@ -46,21 +53,25 @@ def main() -> None:
     text = bigram_text(4096, 16, 64, generator)
     model = TinyTransformerLM(activation=ACTIVATIONS[args.activation])
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.decay)
-    monitor = SparsityMonitor(model, text[:256], optimizer, warn=False)
+    monitor = SparsityMonitor(model, text[:256], optimizer, warn=False, labels=text[:256], loss=next_token_loss)
     monitor(0)
     for epoch in range(1, args.epochs + 1):
         model.train()
         for batch in text[torch.randperm(len(text), generator=generator)].split(64):
-            loss = nn.functional.cross_entropy(model(batch)[:, :-1].flatten(0, 1), batch[:, 1:].flatten())
+            loss = next_token_loss(model(batch), batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         monitor(epoch)
         print(f"epoch {epoch}: training loss {loss.item():.3f}")
-    columns = ["epoch", "layer", "filters", "dead", "dormant-0.025", "dormant-0.1", "dormant-1%"]
+    columns = ["epoch", "layer", "filters", "dead", "dormant-0.025", "dormant-0.1", "dormant-1%", "grama"]
     print(f"\nAdam lr {args.lr:g} + L2 {args.decay:g}, {args.activation}: feed-forward neurons per block "
           "(dead: never fires; NaN: the definition does not apply)")
     print(monitor.history[columns].to_string(index=False))
+    last = monitor.filter_history
+    pairs = agreement(last[last["epoch"] == args.epochs])
+    print(f"\nagreement at epoch {args.epochs} (Jaccard overlap of the sets of neurons each marks):")
+    print(pairs.dropna(subset=["jaccard"]).round(2).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -37,11 +37,17 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 DORMANCY_TAUS = (0.0, 0.025, 0.1)  # ReDo's three thresholds
 # a filter whose maximum is below this outputs exactly zero: the 0-dormant filters, removed as dead
 ZERO_OUTPUT = float(np.nextafter(0.0, 1.0))
 DORMANT_FIRING = 0.01  # Dohare et al.: dormant when fewer than 1% of its values are non-zero
+GRAMA_TAU = 0.01  # ReGraMa's default score threshold (Liu et al. 2025, as a public reimplementation has it)
+GRAMA_DIFFERS = ("gradients of the loss on the monitor's fixed sample, BatchNorm in inference mode (ReGraMa: the "
+                 "training batch's); the definition as a public JAX reimplementation of ReGraMa computes it: mean "
+                 "|gradient| over the unit's incoming weights, divided by the layer's mean of that")
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,40 @@ def definitions(taus=DORMANCY_TAUS, firing: float = DORMANT_FIRING) -> list[Defi
                      "ReDo, Sokar et al., ICML 2023", exact=tau == 0, applies="observed") for tau in taus),
         Definition(f"dormant-{100 * firing:g}%", firing_column(firing), f"fires on < {100 * firing:g}% of values",
                    "Dohare et al., Nature 2024", exact=False, differs=DOHARE_DIFFERS),
+        Definition("grama", "dormant_grama", f"mean |gradient of its incoming weights| / layer mean <= {GRAMA_TAU:g}",
+                   "GraMa, Liu et al. 2025 (arXiv 2505.24061)", exact=False, applies="any", differs=GRAMA_DIFFERS),
     ]
 
 
 def firing_column(firing: float) -> str:
     return f"dormant_{100 * firing:g}pct"
+
+
+def grama_scores(model: nn.Module, layers, images: torch.Tensor, labels: torch.Tensor, loss) -> list[np.ndarray]:
+    """GraMa's score per unit of each layer: the mean |gradient of ``loss``| over the unit's
+    incoming weights (a convolution's filter, a linear layer's row), on ``images`` and ``labels``
+    with the model in inference mode, divided by the layer's mean of that. The parameters'
+    ``.grad`` are left as they were."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    saved = [p.grad for p in parameters]
+    was_training = model.training
+    try:
+        model.eval()
+        for p in parameters:
+            p.grad = None
+        with torch.enable_grad():
+            loss(model(images), labels).backward()
+        scores = []
+        for layer in layers:
+            grad = model.get_submodule(layer.conv).weight.grad
+            per_unit = grad.abs().flatten(1).mean(dim=1).double().cpu().numpy() if grad is not None \
+                else np.zeros(layer.channels)
+            scores.append(dormancy_scores(per_unit))  # scale-free: no epsilon added to the layer mean
+        return scores
+    finally:
+        for p, grad in zip(parameters, saved):
+            p.grad = grad
+        model.train(was_training)
 
 
 def dormancy_scores(mean_abs: np.ndarray) -> np.ndarray:
@@ -121,6 +156,8 @@ def applies_to(filters: pd.DataFrame, definition: Definition) -> np.ndarray:
         return filters["measured"].to_numpy(bool)
     if definition.applies == "observed":
         return filters["observed" if "observed" in filters else "measured"].to_numpy(bool)
+    if definition.applies == "any":
+        return filters[definition.column.replace("dormant_", "") + "_score"].notna().to_numpy()
     branch = filters["residual_branch"].to_numpy(bool) if "residual_branch" in filters else np.zeros(len(filters), bool)
     has_gamma = filters["gamma"].notna().to_numpy()
     return has_gamma & branch if definition.column == "idle_branch" else has_gamma & ~branch

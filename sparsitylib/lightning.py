@@ -105,8 +105,8 @@ class DeadFilterCallback(pl.Callback):
         """The fractions logged for ``epoch``: per layer (with ``per_layer``) and in total."""
         history = self.monitor.history
         rows = history[history["epoch"] == epoch].rename(columns={"dead": "activation"})
-        definitions = [c for c in ("activation", "gamma", "idle-branch", *(c for c in rows if c.startswith("dormant-")))
-                       if c in rows]
+        definitions = [c for c in ("activation", "gamma", "idle-branch", *(c for c in rows if c.startswith("dormant-")),
+                                   "grama") if c in rows]
         metrics = {}
         for name in definitions:
             applies = rows[rows[name].notna()]

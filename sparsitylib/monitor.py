@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .dormancy import add_definitions, layer_counts
+from .dormancy import GRAMA_TAU, add_definitions, grama_scores, layer_counts
 from .filters import find_filter_layers
 from .recycle import RECYCLE_INITS, RecycleError, recycle_dead
 from .sparsity import GAMMA_THRESHOLD, epoch_snapshot
@@ -81,11 +81,16 @@ class SparsityMonitor:
             (in memory and in ``state_dict``, so a checkpoint stays bounded: about 70 bytes per filter
             and measurement, 1.8 MB per epoch for ResNet-50); None keeps every one. ``deaths`` is
             exact whatever is kept: it follows each filter's current run of dead measurements.
+        labels, loss: the sample's labels and a loss function (``loss(model(images), labels)``, e.g.
+            ``torch.nn.functional.cross_entropy``): with them each measurement also scores every unit
+            by GraMa (``dormancy.grama_scores``: its incoming weights' mean |gradient| on the sample,
+            relative to its layer's) and flags ``dormant_grama`` (score <= ``GRAMA_TAU``), beside the
+            activation-based definitions.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, optimizer: torch.optim.Optimizer | None = None,
                  warn: bool = True, dormancy: bool = True, recycle: bool = False, recycle_init="network",
-                 keep_filter_measurements: int | None = None):
+                 keep_filter_measurements: int | None = None, labels: torch.Tensor | None = None, loss=None):
         self.model, self.images, self.optimizer, self.warn, self.dormancy = model, images, optimizer, warn, dormancy
         if not (callable(recycle_init) or recycle_init in RECYCLE_INITS):
             raise RecycleError(f"recycle_init={recycle_init!r}: use one of {list(RECYCLE_INITS)} or a function that "
@@ -94,7 +99,12 @@ class SparsityMonitor:
                                                      or keep_filter_measurements < 0):
             raise ValueError(f"keep_filter_measurements must be a whole number >= 0 or None (keep all), "
                              f"got {keep_filter_measurements!r}")
+        if (labels is None) != (loss is None):
+            raise ValueError("GraMa needs both labels= (one per image) and loss= (e.g. torch.nn.functional.cross_entropy)")
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"labels= has {len(labels)} entries for {len(images)} images; give one per image")
         self.recycle, self.recycle_init, self.keep_filter_measurements = recycle, recycle_init, keep_filter_measurements
+        self.labels, self.loss = labels, loss
         self.layers = find_filter_layers(_measured_module(model))
         self._rows: list[dict] = []
         self._filter_rows: list[pd.DataFrame] = []
@@ -149,6 +159,10 @@ class SparsityMonitor:
         if self.dormancy:
             filters["mean_abs_activation"], filters["firing_fraction"] = snapshot["filter_mean_abs"], snapshot["filter_firing"]
             filters = add_definitions(filters)
+        if self.labels is not None:
+            scores = grama_scores(_measured_module(self.model), self.layers, self.images, self.labels, self.loss)
+            filters["grama_score"] = np.concatenate(scores)
+            filters["dormant_grama"] = filters["grama_score"] <= GRAMA_TAU
         return filters
 
     def _keep(self, filters: pd.DataFrame) -> None:

@@ -3,6 +3,7 @@
 import warnings
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -145,3 +146,30 @@ def test_a_bounded_history_keeps_the_latest_filter_tables_and_dates_every_death_
         kept.deaths("nope")
     with pytest.raises(ValueError, match="keep_filter_measurements must be a whole number >= 0"):
         SparsityMonitor(planted_network(), images, keep_filter_measurements=-1)
+
+
+def test_grama_scores_each_unit_by_its_incoming_weights_gradient_beside_the_activation_definitions():
+    from sparsitylib.dormancy import grama_scores
+
+    model = planted_network()
+    images, labels = torch.randn(32, 1, 16, 16), torch.randint(0, 3, (32,))
+    for parameter in model.parameters():
+        parameter.grad = torch.full_like(parameter, 7.0)  # a training step's gradients, which the monitor must keep
+    monitor = SparsityMonitor(model, images, warn=False, labels=labels, loss=torch.nn.functional.cross_entropy)
+    monitor(1)
+    filters = monitor.filter_history.set_index(["layer", "filter"])
+    # no gradient reaches a filter behind gamma 0 (C2/1, C2/2) or one whose ReLU never opens (C2/3, C5/0); C2/2
+    # still outputs a constant 0.5, so it is alive by activation and dormant by GraMa: the definitions disagree there
+    marked = sorted(filters.index[filters["dormant_grama"]])
+    assert marked == [("C2", 1), ("C2", 2), ("C2", 3), ("C5", 0)]
+    assert filters.loc[("C2", 2), "grama_score"] == 0 and not filters.loc[("C2", 2), "dead_by_activation"]
+    c2 = filters.loc["C2", "grama_score"]
+    assert c2.mean() == pytest.approx(1.0, abs=1e-6)  # each layer's scores average to 1
+    assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in model.parameters())
+    assert monitor.history.set_index(["epoch", "layer"]).loc[(1, "C2"), "grama"] == 3
+    direct = grama_scores(model, monitor.layers, images, labels, torch.nn.functional.cross_entropy)
+    assert np.allclose(np.concatenate(direct), monitor.filter_history["grama_score"])
+    with pytest.raises(ValueError, match="GraMa needs both labels="):
+        SparsityMonitor(model, images, labels=labels)
+    with pytest.raises(ValueError, match="labels= has 3 entries for 32 images"):
+        SparsityMonitor(model, images, labels=labels[:3], loss=torch.nn.functional.cross_entropy)
