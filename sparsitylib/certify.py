@@ -4,9 +4,13 @@ A filter found dead on the images measured may still fire on an image that was n
 ``certify_dead(model, input_shape, low, high)`` propagates, through the model's ``torch.fx`` graph
 in float64, the interval each value can take when every input pixel lies in ``[low, high]`` (per
 channel; e.g. images in [0, 1] after the model's normalization, ``normalized_box``): convolutions
-and linear layers in centre-radius form, BatchNorm in inference mode as its affine map, monotone
-activations and pooling on both ends, sums and concatenations as such (interval bound propagation,
-Gowal et al. 2018). A filter is *certified dead* when the upper bound of its activation's output is
+and linear layers with their positive weights on one end and negative ones on the other,
+BatchNorm in inference mode as its affine map, monotone activations and pooling on both ends,
+smooth activations with one minimum (GELU, SiLU, Hardswish, Mish) exactly, products (a
+squeeze-excite gate times its input) from their ends' products, sums and concatenations as such
+(interval bound propagation, Gowal et al. 2018); every affine step widens its bounds by the
+worst-case float64 rounding of its sums (fan-in x 2^-52 of the terms' magnitudes), so that
+rounding cannot make them unsound. A filter is *certified dead* when the upper bound of its activation's output is
 below the activation criterion's threshold (1e-12) at every position: it cannot fire on any input
 in the box, so removing it (``prune.prune_dead`` on ``Certificate.filters``) is exact on any such
 input, not only on the images measured.
@@ -28,6 +32,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torchvision.ops import stochastic_depth  # identity in inference mode (EfficientNet, ConvNeXt)
+from torchvision.ops.misc import Permute
 
 from .filters import FilterLayer, find_filter_layers, trace
 from .sparsity import ACTIVATION_THRESHOLD
@@ -42,13 +48,6 @@ class Interval:
     low: torch.Tensor
     high: torch.Tensor
 
-    @property
-    def centre(self) -> torch.Tensor:
-        return (self.high + self.low) / 2
-
-    @property
-    def radius(self) -> torch.Tensor:
-        return (self.high - self.low) / 2
 
 
 @dataclass
@@ -69,13 +68,19 @@ class Certificate:
 
 
 # value -> value functions that never decrease: applied to both ends of an interval
-MONOTONE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d,
-                    nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Dropout, nn.Identity)
-MONOTONE_FUNCTIONS = {F.relu, F.relu6, F.leaky_relu, F.hardtanh, torch.relu, torch.sigmoid, torch.tanh, torch.flatten,
-                      F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.dropout, torch.cat,
-                      torch.reshape, operator.getitem}
+MONOTONE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardtanh, nn.Sigmoid, nn.Hardsigmoid, nn.Tanh, nn.ELU,
+                    nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Dropout,
+                    nn.Identity, Permute)
+MONOTONE_FUNCTIONS = {F.relu, F.relu6, F.leaky_relu, F.hardtanh, F.hardsigmoid, F.elu, torch.relu, torch.sigmoid,
+                      torch.tanh, torch.flatten, F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d,
+                      F.dropout, torch.cat, torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze,
+                      operator.getitem, stochastic_depth}
+# smooth activations that fall to one minimum and then rise: bounded exactly from where that minimum is
+UNIMODAL_MODULES = {nn.GELU: F.gelu, nn.SiLU: F.silu, nn.Hardswish: F.hardswish, nn.Mish: F.mish}
+UNIMODAL_FUNCTIONS = set(UNIMODAL_MODULES.values())
+SOUNDNESS_MARGIN = 1e-12  # below the minimum found numerically, so the lower bound stays below the true one
 SHAPE_METHODS = {"view", "reshape", "flatten", "contiguous", "squeeze", "unsqueeze", "permute", "transpose"}
-MONOTONE_METHODS = SHAPE_METHODS | {"relu", "relu_", "sigmoid", "tanh", "clamp"}
+MONOTONE_METHODS = SHAPE_METHODS | {"relu", "relu_", "sigmoid", "tanh", "clamp", "mean", "sum"}
 
 
 def normalized_box(mean, std, low: float = 0.0, high: float = 1.0) -> tuple[list[float], list[float]]:
@@ -98,31 +103,44 @@ def _box(low, high, shape) -> Interval:
     return Interval(*(end.view(1, channels, *([1] * (len(shape) - 1))).expand(1, *shape).clone() for end in ends))
 
 
+UNIT_ROUNDOFF = 2.0 ** -52  # twice float64's: a sum of n terms errs by at most n u times the sum of their magnitudes
+ROUNDING_SLACK = 8 * UNIT_ROUNDOFF  # a BatchNorm's multiply-add, a LayerNorm's bound
+
+
 def _batchnorm(module: nn.modules.batchnorm._BatchNorm, x: Interval) -> Interval:
     shape = (1, -1) + (1,) * (x.low.dim() - 2)
     scale = (module.weight if module.weight is not None else torch.ones_like(module.running_var)).double() \
         / torch.sqrt(module.running_var.double() + module.eps)
-    shift = (module.bias.double() if module.bias is not None else 0.0) - module.running_mean.double() * scale
-    scale, shift = scale.view(shape), (shift.view(shape) if torch.is_tensor(shift) else shift)
-    centre, radius = x.centre * scale + shift, x.radius * scale.abs()
-    return Interval(centre - radius, centre + radius)
+    shift = (module.bias.double() if module.bias is not None else torch.zeros_like(scale)) \
+        - module.running_mean.double() * scale
+    scale, shift = scale.view(shape), shift.view(shape)
+    ends = (x.low * scale + shift, x.high * scale + shift)
+    slack = ROUNDING_SLACK * (torch.maximum(x.low.abs(), x.high.abs()) * scale.abs() + shift.abs())
+    return Interval(torch.minimum(*ends) - slack, torch.maximum(*ends) + slack)
 
 
 def _affine(module: nn.Module, x: Interval) -> Interval:
-    """A convolution or linear layer: its image of the centre, plus |W| times the radius."""
+    """A convolution or linear layer: the positive weights take each end, the negative ones the
+    other (no centre and radius, whose difference loses a small end beside a huge one), widened by
+    the worst rounding of the sums."""
     weight, bias = module.weight.double(), module.bias.double() if module.bias is not None else None
-    if isinstance(module, nn.Linear):
-        centre, radius = F.linear(x.centre, weight, bias), F.linear(x.radius, weight.abs())
-    else:
-        centre, radius = module._conv_forward(x.centre, weight, bias), module._conv_forward(x.radius, weight.abs(), None)
-    return Interval(centre - radius, centre + radius)
+
+    def apply(values, w, b=None):
+        return F.linear(values, w, b) if isinstance(module, nn.Linear) else module._conv_forward(values, w, b)
+
+    positive, negative = weight.clamp(min=0), weight.clamp(max=0)
+    low = apply(x.low, positive, bias) + apply(x.high, negative)
+    high = apply(x.high, positive, bias) + apply(x.low, negative)
+    magnitude = apply(torch.maximum(x.low.abs(), x.high.abs()), weight.abs(), bias.abs() if bias is not None else None)
+    slack = (weight[0].numel() + 2) * UNIT_ROUNDOFF * magnitude  # the sum over the fan-in, then the two halves and bias
+    return Interval(low - slack, high + slack)
 
 
 def _both_ends(function, args, kwargs):
     """Apply a monotone ``function`` to the low ends and to the high ends of its interval arguments."""
     def pick(value, end):
         if isinstance(value, Interval):
-            return getattr(value, end)
+            return getattr(value, end).clone()  # an in-place activation (ReLU(inplace=True)) must not change the bound
         if isinstance(value, (list, tuple)):
             return type(value)(pick(v, end) for v in value)
         return value
@@ -141,6 +159,49 @@ def _unbounded(function, args, kwargs) -> Interval:
     return Interval(torch.full_like(like, -math.inf), torch.full_like(like, math.inf))
 
 
+def _minimum(function) -> tuple[float, float]:
+    """(x, f(x)) at the minimum of a unimodal ``function``, by ternary search on [-10, 0] in float64."""
+    low, high = -10.0, 0.0
+    for _ in range(200):
+        a, b = low + (high - low) / 3, high - (high - low) / 3
+        fa, fb = (float(function(torch.tensor(v, dtype=torch.float64))) for v in (a, b))
+        low, high = (low, b) if fa < fb else (a, high)
+    x = (low + high) / 2
+    return x, float(function(torch.tensor(x, dtype=torch.float64))) - SOUNDNESS_MARGIN
+
+
+def _unimodal(function, x: Interval) -> Interval:
+    """Exact bounds of a function falling to one minimum at x* and rising after it: decreasing
+    below x*, increasing above, and at its minimum where the interval holds x*."""
+    at, least = _minimum(function)
+    f_low, f_high = function(x.low.clone()), function(x.high.clone())  # clones: the module may act in place
+    low = torch.where(x.high <= at, f_high, torch.where(x.low >= at, f_low, torch.full_like(f_low, least)))
+    return Interval(torch.minimum(low, torch.minimum(f_low, f_high)), torch.maximum(f_low, f_high))
+
+
+def _multiply(first, second) -> Interval:
+    if not (isinstance(first, Interval) and isinstance(second, Interval)):
+        interval, factor = (first, second) if isinstance(first, Interval) else (second, first)
+        ends = (interval.low * factor, interval.high * factor)
+        return Interval(torch.minimum(*ends), torch.maximum(*ends)) if torch.is_tensor(ends[0]) else \
+            (Interval(*ends) if factor >= 0 else Interval(*ends[::-1]))
+    products = [a * b for a in (first.low, first.high) for b in (second.low, second.high)]
+    return Interval(torch.stack(torch.broadcast_tensors(*products)).amin(0), torch.stack(torch.broadcast_tensors(*products)).amax(0))
+
+
+def _layer_norm(x: Interval, normalized_shape, weight, bias) -> Interval:
+    """LayerNorm over its last dimensions: a standardized vector of n values has each within
+    +-sqrt(n - 1), whatever the input, so the output lies in beta +- |gamma| sqrt(n - 1) (sound, and
+    loose: the input's bounds are not used)."""
+    weight, bias = (v.high if isinstance(v, Interval) else v for v in (weight, bias))  # get_attr constants
+    n = math.prod(normalized_shape)
+    reach = math.sqrt(max(n - 1, 0)) * (1 + ROUNDING_SLACK)
+    scale = weight.double().abs() if weight is not None else torch.ones(normalized_shape, dtype=torch.float64)
+    shift = bias.double() if bias is not None else torch.zeros(normalized_shape, dtype=torch.float64)
+    low, high = (shift - reach * scale).expand_as(x.low), (shift + reach * scale).expand_as(x.high)
+    return Interval(low.clone(), high.clone())
+
+
 def _add(first, second) -> Interval:
     if isinstance(first, Interval) and isinstance(second, Interval):
         return Interval(first.low + second.low, first.high + second.high)
@@ -154,9 +215,11 @@ def _fused_norm_activation(module: nn.Module, x: Interval) -> Interval | None:
     if not isinstance(module, nn.modules.batchnorm._BatchNorm) or act is None:
         return None
     x = _batchnorm(module, x)
+    if type(act) in UNIMODAL_MODULES:
+        return _unimodal(act, x)
     if not isinstance(act, MONOTONE_MODULES):
         return None
-    return Interval(act(x.low), act(x.high))
+    return Interval(act(x.low.clone()), act(x.high.clone()))
 
 
 def propagate(graph: fx.GraphModule, box: Interval) -> tuple[dict[str, object], list[str]]:
@@ -176,7 +239,9 @@ def propagate(graph: fx.GraphModule, box: Interval) -> tuple[dict[str, object], 
                 raise CertificationError(f"the model takes more than one input ({node.name}); certify a model of one")
             env[node.name] = box
         elif node.op == "get_attr":
-            constant = getattr(graph, node.target)
+            constant = graph
+            for part in node.target.split("."):  # a nested attribute: "classifier.weight"
+                constant = getattr(constant, part)
             env[node.name] = Interval(constant.double(), constant.double()) if torch.is_tensor(constant) else constant
         elif node.op == "output":
             continue
@@ -192,18 +257,25 @@ def propagate(graph: fx.GraphModule, box: Interval) -> tuple[dict[str, object], 
                 env[node.name] = fused
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
                 env[node.name] = _batchnorm(module, args[0])
+            elif isinstance(module, nn.LayerNorm):
+                env[node.name] = _layer_norm(args[0], module.normalized_shape, module.weight, module.bias)
             elif isinstance(module, MONOTONE_MODULES):
                 env[node.name] = _both_ends(module, args, kwargs)
+            elif type(module) in UNIMODAL_MODULES:
+                env[node.name] = _unimodal(module, args[0])
             else:
                 notes.append(f"{node.target} ({type(module).__name__})")
                 env[node.name] = _unbounded(module, args, kwargs)
         elif node.op == "call_function":
             if node.target in (operator.add, operator.iadd, torch.add) and len(args) == 2 and not kwargs:
                 env[node.name] = _add(*args)
-            elif node.target in (operator.mul, torch.mul) and len(args) == 2 and any(isinstance(a, (int, float)) for a in args):
-                interval, factor = (args[0], args[1]) if isinstance(args[0], Interval) else (args[1], args[0])
-                ends = (interval.low * factor, interval.high * factor)
-                env[node.name] = Interval(*ends) if factor >= 0 else Interval(*ends[::-1])
+            elif node.target in (operator.mul, operator.imul, torch.mul) and len(args) == 2 and not kwargs:
+                env[node.name] = _multiply(*args)  # a squeeze-excite gate times its input, a scale times a value
+            elif node.target is F.layer_norm and isinstance(args[0], Interval):
+                given = {**dict(zip(("input", "normalized_shape", "weight", "bias"), args)), **kwargs}
+                env[node.name] = _layer_norm(args[0], given["normalized_shape"], given.get("weight"), given.get("bias"))
+            elif node.target in UNIMODAL_FUNCTIONS and len(args) == 1 and isinstance(args[0], Interval):
+                env[node.name] = _unimodal(node.target, args[0])
             elif not any(isinstance(a, Interval) for a in (*args, *kwargs.values())) and not any(
                     isinstance(a, (list, tuple)) and any(isinstance(v, Interval) for v in a) for a in args):
                 env[node.name] = node.target(*args, **kwargs)  # on shapes and constants

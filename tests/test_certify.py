@@ -17,7 +17,7 @@ from .test_filters import calibrated, plant
 class Recorder(fx.Interpreter):
     def run_node(self, node):
         value = super().run_node(node)
-        self.values[node.name] = value
+        self.values[node.name] = value.clone() if torch.is_tensor(value) else value  # before an in-place ReLU acts
         return value
 
 
@@ -25,6 +25,10 @@ class Recorder(fx.Interpreter):
     (planted_network, (1, 16, 16)),
     (lambda: calibrated(torchvision.models.resnet18(num_classes=10), (3, 32, 32)), (3, 32, 32)),
     (lambda: calibrated(torchvision.models.mobilenet_v2(num_classes=10), (3, 32, 32)), (3, 32, 32)),
+    # Hardswish, squeeze-excite gates (Hardsigmoid, and sigmoid with SiLU) multiplying their input, GELU after LayerNorm
+    (lambda: calibrated(torchvision.models.mobilenet_v3_small(num_classes=10), (3, 32, 32)), (3, 32, 32)),
+    (lambda: calibrated(torchvision.models.efficientnet_b0(num_classes=10), (3, 32, 32)), (3, 32, 32)),
+    (lambda: torchvision.models.convnext_tiny(num_classes=10), (3, 32, 32)),
 ])
 def test_every_value_of_every_input_in_the_box_lies_within_its_bounds(build, shape):
     torch.manual_seed(0)
