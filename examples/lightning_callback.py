@@ -1,7 +1,7 @@
 """The dead-filter callback in a PyTorch Lightning training (needs the extra: pip install
 'sparsitylib[lightning]'): Adam + L2 (weight_decay) on BasicNet, Fashion-MNIST, CSV logger.
 
-    .venv/bin/python examples/lightning_callback.py [--epochs 4] [--logs lightning_logs] [--held-out] [--ddp N]
+    .venv/bin/python examples/lightning_callback.py [--epochs 4] [--logs scratch/lightning_logs] [--held-out] [--ddp N]
 
 Prints the head of the CSV logger's metrics file: every definition's fraction of dead filters in
 total, per epoch (per layer too in the file: filters/<layer>/<definition>). ``--held-out`` adds a
@@ -45,7 +45,7 @@ class Classifier(pl.LightningModule):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--logs", default="lightning_logs")
+    parser.add_argument("--logs", default="scratch/lightning_logs", help="the CSV logger's folder (scratch/ is ignored by git)")
     parser.add_argument("--held-out", action="store_true", help="a second callback on 1,000 test images")
     parser.add_argument("--ddp", type=int, default=0, help="train on this many CPU processes (DDP, gloo)")
     args = parser.parse_args()
