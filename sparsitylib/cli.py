@@ -53,7 +53,7 @@ import warnings
 from pathlib import Path
 
 from .archive import ARCHIVE_NAME
-from .config import ConfigError, RunConfig, parse_value
+from .config import ConfigError, RunConfig, from_dict, parse_value
 from .data import DatasetError, DatasetNotFoundError, load_data
 from .dormancy import ZERO_OUTPUT, definitions
 from .files import OutputPathError, check_output_file
@@ -482,6 +482,7 @@ def _run(args) -> int:
 
 def _list_runs(args) -> int:
     filters = parse_settings(args.settings)  # an unknown key is a ConfigError: exit 2
+    from_dict(filters)  # and so is a value no run can have (optimizer=lion, decay=-1)
     store = RunStore(args.runs)
     records = [r for r in store.records() if all(r["config"].get(k) == v for k, v in filters.items())]
     if not records:
@@ -504,8 +505,9 @@ def run_listing(records: list[dict]) -> str:
     for record in sorted(records, key=key):
         config, metrics = record["config"], record.get("metrics", {})
         dead, error = metrics.get("dead_by_activation"), metrics.get("test_error")
-        rows.append([record["run_id"], record["status"], *(f"{config.get(n):g}" if isinstance(config.get(n), float)
-                                                           else str(config.get(n)) for n in LISTED),
+        shown = {n: "-" if n == "decay" and config.get("decay_mode") == "none"  # no regularizer: its strength is moot
+                 else f"{config.get(n):g}" if isinstance(config.get(n), float) else str(config.get(n)) for n in LISTED}
+        rows.append([record["run_id"], record["status"], *(shown[n] for n in LISTED),
                      "-" if dead is None else f"{dead:.1%}", "-" if error is None else f"{error:.1%}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)

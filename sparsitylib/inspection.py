@@ -99,8 +99,11 @@ def _build_user_model(spec: str) -> nn.Module:
         try:
             return torchvision.models.get_model(name, weights=weights, **kwargs).eval()
         except (TypeError, ValueError) as error:
+            texts = [f"{key}={value!r}" for key, value in kwargs.items() if isinstance(value, str)]
+            hint = (f"; {', '.join(texts)} read as text: options are Python literals, so write numbers as numbers "
+                    "(num_classes=10)") if texts else ""
             raise InspectError(f"cannot build torchvision:{name} with {kwargs}"
-                               + (f" and weights {weights}" if weights else "") + f": {error}") from error
+                               + (f" and weights {weights}" if weights else "") + f": {error}{hint}") from error
         except OSError as error:  # no internet (urllib's URLError is an OSError)
             raise InspectError(f"cannot download torchvision's {weights} weights ({error}): connect to the internet "
                                "once (torch caches them), or save a state_dict and pass it with --weights") from error
@@ -143,6 +146,9 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a state_dict (or a checkpoint holding one under 'state_dict' or 'model') without
     unpickling arbitrary objects."""
     path = Path(path)
+    if path.is_dir():
+        raise InspectError(f"--weights {path} is a folder; pass the state_dict file inside it "
+                           "(torch.save(model.state_dict(), 'weights.pt'))")
     if not path.is_file():
         raise InspectError(f"weights file {path} does not exist")
     if path.stat().st_size == 0:
@@ -155,8 +161,10 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
         raise InspectError(f"{path} holds {what}, not a state_dict; save it with "
                            f"torch.save(model.state_dict(), {str(path)!r})") from error
     except Exception as error:  # a damaged file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InspectError(f"cannot read {path} as a state_dict (torch.load with weights_only=True): {reason}") from error
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise InspectError(f"cannot read {path} as a state_dict: it is not a file torch.save wrote, or it is damaged "
+                           f"(torch.load with weights_only=True: {type(error).__name__}{': ' + reason if reason else ''})"
+                           ) from error
     for key in ("state_dict", "model"):
         if isinstance(saved, dict) and isinstance(saved.get(key), dict):
             saved = saved[key]

@@ -104,8 +104,10 @@ class Experiment:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         for suffix in ("png", "pdf"):
             path = self.figures_dir / f"{self.name}_{name}.{suffix}"
+            # no creation date in the PDF: a re-render that changes nothing leaves the same bytes
+            metadata = {"CreationDate": None} if suffix == "pdf" else None
             write_atomically(path, lambda temporary: figure.savefig(
-                temporary, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight"))
+                temporary, format=suffix, dpi=130 if suffix == "png" else None, bbox_inches="tight", metadata=metadata))
             self.saved.append(path.name)
 
     def save_text(self, text: str, name: str, suffix: str = "md") -> Path:

@@ -88,6 +88,12 @@ def test_layers_prints_per_layer_counts_and_table_is_its_alias_and_runs_lists_th
     assert cli("layers", "--threads", "0", *SMALL, env_root=isolated_store).returncode == 2
     bad = cli("runs", "colour=red", env_root=isolated_store)
     assert bad.returncode == 2 and "unknown config key 'colour'" in bad.stderr
+    bad_value = cli("runs", "optimizer=lion", env_root=isolated_store)  # a value no run can have is named, not listed as none
+    assert bad_value.returncode == 2 and "unknown optimizer 'lion'" in bad_value.stderr
+    cli("run", "--preset", "smoke", "--quiet", "decay_mode=none", *SMALL, env_root=isolated_store)
+    unregularized = cli("runs", "decay_mode=none", env_root=isolated_store).stdout.splitlines()
+    header = unregularized[0].split()
+    assert unregularized[1].split()[header.index("decay")] == "-"  # no regularizer: no strength shown
 
 
 def test_help_describes_every_command_and_shows_defaults(tmp_path):

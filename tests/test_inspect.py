@@ -86,6 +86,7 @@ def test_inspect_rejects_bad_input_with_one_message_each(isolated_store, tmp_pat
     pickled = tmp_path / "whole_model.pt"
     torch.save(torchvision.models.resnet18(num_classes=10), pickled)
     (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "text.pt").write_text("hello, not a checkpoint\n")
     (tmp_path / "no_images").mkdir()
     (tmp_path / "out").mkdir()
     cases = [
@@ -95,6 +96,10 @@ def test_inspect_rejects_bad_input_with_one_message_each(isolated_store, tmp_pat
          f"{pickled} holds a pickled torchvision.models.resnet.ResNet object, not a state_dict; save it with "
          f"torch.save(model.state_dict(), '{pickled}')"),
         (["torchvision:resnet18:num_classes=10", "--weights", str(tmp_path / "empty.pt")], "empty.pt is empty"),
+        (["torchvision:resnet18:num_classes=10", "--weights", str(tmp_path / "out")], "out is a folder; pass the state_dict"),
+        (["torchvision:resnet18:num_classes=10", "--weights", str(tmp_path / "text.pt")],
+         "text.pt as a state_dict: it is not a file torch.save wrote, or it is damaged (torch.load with weights_only=True: "),
+        (["torchvision:resnet18:num_classes=ten"], "num_classes='ten' read as text: options are Python literals"),
         (["torchvision:no_such_net"], "torchvision has no model 'no_such_net'"),
         (["torchvision:resnet18:weights=NO_SUCH"], "torchvision:resnet18 has no weights 'NO_SUCH'; use weights=DEFAULT"),
         (["torchvision:resnet18", "--data", "mnist-typo"], "unknown data 'mnist-typo'"),

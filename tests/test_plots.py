@@ -506,3 +506,24 @@ def test_layers_over_the_clock_draw_each_layer_mean_and_every_run():
     assert any(len(set(line.get_xdata())) == 1 and line.get_xdata()[0] == 60.0 for line in axis.lines)
     assert axis.get_title() == "adam+l2 (2 runs)"
     plt.close(figure)
+
+
+def test_a_figure_saved_twice_is_the_same_bytes(tmp_path):
+    import time
+
+    import matplotlib.pyplot as plt
+
+    from sparsitylib.notebook import start
+
+    saved = []
+    for folder in ("first", "second"):
+        exp = start("01_optimizer_regularizer", preset="smoke", runs_dir=str(tmp_path / "runs"),
+                    figures_dir=str(tmp_path / folder))
+        figure, axis = plt.subplots()
+        axis.plot([0, 1], [1, 0])
+        exp.save(figure, "line")
+        plt.close(figure)
+        saved.append({suffix: (tmp_path / folder / f"01_optimizer_regularizer_line.{suffix}").read_bytes()
+                      for suffix in ("png", "pdf")})
+        time.sleep(1.1)  # a creation date in seconds would differ
+    assert saved[0] == saved[1]
