@@ -54,6 +54,7 @@ from pathlib import Path
 
 from .archive import ARCHIVE_NAME
 from .config import ConfigError, RunConfig, from_dict, parse_value
+from .voice import plain_warning
 from .data import DatasetError, DatasetNotFoundError, load_data
 from .dormancy import ZERO_OUTPUT, definitions
 from .files import OutputPathError, check_output_file
@@ -521,14 +522,9 @@ FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStor
           (ConfigError, EXIT_USAGE), (OutputPathError, EXIT_USAGE))
 
 
-def _plain_warning(message, category, filename, lineno, line=None) -> str:
-    """A warning on the command line: one line, without the source line that raised it."""
-    return f"warning: {message}\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    formatwarning, warnings.formatwarning = warnings.formatwarning, _plain_warning
+    formatwarning, warnings.formatwarning = warnings.formatwarning, plain_warning
     try:
         return COMMANDS[args.command](args)
     except tuple(fault for fault, _ in FAULTS) as error:

@@ -17,10 +17,11 @@ from pathlib import Path
 from . import claims
 from .config import ConfigError, RunConfig
 from .files import write_atomically
-from .grid import make_grid, run_grid
+from .grid import PLAIN_PROGRESS, make_grid, run_grid
 from .presets import PRESETS, preset_config
 from .store import RunTables, default_root
 from .verdict import UNTESTABLE, Verdict, Verdicts, adjust, not_reached
+from .voice import speak_plainly
 
 
 class ParameterError(ValueError):
@@ -175,6 +176,8 @@ def start(
     name). ``scheduler_address`` names a Dask scheduler (``tcp://host:8786``); ``None`` runs on
     local processes.
     """
+    if os.environ.get(PLAIN_PROGRESS):  # run by reproduce, whose terminal shows this kernel's stderr
+        speak_plainly()
     if preset not in PRESETS:
         raise ParameterError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
     if isinstance(seeds, str):

@@ -170,3 +170,23 @@ def test_a_re_render_from_the_committed_archive_trains_nothing_and_gives_the_com
     assert runs[0].status == "ok" and runs[0].retrained == []
     written = json.loads((figures / "01_optimizer_regularizer.verdict.json").read_text())
     assert written == json.loads((committed / "01_optimizer_regularizer.verdict.json").read_text())
+
+
+def test_a_warning_in_a_notebook_run_by_reproduce_reaches_the_terminal_as_one_plain_line(tmp_path, capsys):
+    import nbformat
+
+    from sparsitylib.reproduce import execute
+
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                 "display_name": "Python 3"},
+                                                  "language_info": {"name": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell("import warnings\nfrom sparsitylib.notebook import start\n"
+                                                f"start('01_optimizer_regularizer', preset='smoke', runs_dir={str(tmp_path)!r}, "
+                                                f"figures_dir={str(tmp_path / 'f')!r})\n"
+                                                "warnings.warn('a run was trained again')")]
+    source = tmp_path / "warns.ipynb"
+    nbformat.write(notebook, source)
+    assert execute(source, tmp_path / "out.ipynb", {}, tmp_path) == ("ok", None)
+    shown = capsys.readouterr().out
+    assert "    warning: a run was trained again\n" in shown
+    assert "UserWarning" not in shown and "warnings.warn(" not in shown  # no category, path or code line
