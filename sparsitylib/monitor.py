@@ -110,6 +110,7 @@ class SparsityMonitor:
         self._filter_rows: list[pd.DataFrame] = []
         self._dead: dict[str, int] | None = None
         self._streaks: pd.DataFrame | None = None  # per filter: see _track
+        self._explained = False
 
     def __call__(self, epoch: int | None = None, recycle: bool | None = None) -> dict:
         """Measure now; returns the snapshot (``sparsity.epoch_snapshot``). ``recycle`` overrides
@@ -197,8 +198,9 @@ class SparsityMonitor:
             where = ", ".join(f"{name} +{n}" for name, n in grown.items())
             warnings.warn(FiltersDyingWarning(
                 f"epoch {epoch}: {sum(grown.values())} more filter(s) dead ({where}); {sum(dead.values())} of "
-                f"{sum(layer.channels for layer in self.layers if layer.measured)} now." + likely_cause(self.model, self.optimizer)),
-                stacklevel=3)
+                f"{sum(layer.channels for layer in self.layers if layer.measured)} now."
+                + ("" if self._explained else likely_cause(self.model, self.optimizer))), stacklevel=3)
+            self._explained = True  # the cause once; then one line per change
 
     @property
     def history(self) -> pd.DataFrame:

@@ -25,11 +25,15 @@ def test_history_and_a_warning_that_names_adam_with_weight_decay_on_batchnorm():
     plant(model, "layer1.0.bn1", [3, 8])  # as training with Adam + L2 would, two filters die
     with pytest.warns(FiltersDyingWarning, match=r"epoch 2: 2 more filter\(s\) dead \(layer1.0.bn1 \+2\).*Adam with L2"):
         monitor(2)
+    plant(model, "layer2.0.bn1", [5])
+    with pytest.warns(FiltersDyingWarning) as later:  # the cause is said once; a later warning is one line
+        monitor(3)
+    assert str(later[0].message) == "epoch 3: 1 more filter(s) dead (layer2.0.bn1 +1); 3 of 1984 now."
     history = monitor.history
     assert list(history.columns[:6]) == ["epoch", "layer", "filters", "measured", "dead", "dead_pct"]
     row = history[(history["epoch"] == 2) & (history["layer"] == "layer1.0.bn1")].iloc[0]
     assert row["dead"] == 2 and row["dead_pct"] == pytest.approx(100 * 2 / 64) and row["gamma_min"] == 0.0
-    assert history[history["epoch"] == 1]["dead"].sum() == 0
+    assert history[history["epoch"] == 1]["dead"].sum() == 0 and history["epoch"].max() == 3
     assert history[~history["measured"]]["dead"].isna().all()  # residual layers: gamma quantiles only
     assert model.training is False  # the monitor leaves the mode as it found it
 
