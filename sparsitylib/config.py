@@ -18,7 +18,6 @@ from . import __version__
 from .data import DATASETS
 from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_widths
 from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES, SELF_DECAYING
-from .recycle import RECYCLE_INITS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("float32", "bfloat16")
@@ -130,6 +129,8 @@ class RunConfig:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
+        from .recycle import RECYCLE_INITS  # here, not at import: recycling pulls in Torch-Pruning
+
         _choice("recycle_init", self.recycle_init, RECYCLE_INITS)
         for name in ("lr", "width"):
             _positive_number(name, getattr(self, name))
