@@ -1151,7 +1151,8 @@ def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None
     rate first drops (the end of the high-rate phase, from ``runs``' schedule) a dashed grey line,
     and ``reach`` (the lr x steps every arm must give before that) a dotted black one on the panels
     whose lr x steps are on its scale (within 10x of it: not SGD's or AdaDelta's), the axis extended
-    to show it. Each panel has its own y scale (arms differ by 100x in how many die)."""
+    to show it. Each panel has its own y scale (arms differ by 100x in how many die). Behind leaky
+    ReLU, never positive is not dead: such an arm shows the gamma criterion only, and says so."""
     runs = runs.set_index("run_id")
     arms = list(dict.fromkeys(progress["arm"]))
     seeds = sorted(progress["seed"].unique())
@@ -1165,10 +1166,12 @@ def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None
         axis.set_visible(False)
     for axis, name in zip(axes.flat, arms):
         arm = progress[progress["arm"] == name]
+        leaky = (runs.loc[arm["run_id"].unique()].get("activation", pd.Series(dtype=object)) == "leaky_relu").any()
+        criteria = (("dead_gamma_fraction", "--"),) if leaky else (("dead_fraction", "-"), ("dead_gamma_fraction", "--"))
         for run_id, run in arm.groupby("run_id", sort=False):
             run = run.sort_values("lr_x_steps")
             color = seed_colors[run["seed"].iloc[0]]
-            for column, style in (("dead_fraction", "-"), ("dead_gamma_fraction", "--")):
+            for column, style in criteria:
                 curve = run.dropna(subset=[column])
                 axis.plot(curve["lr_x_steps"], 100 * curve[column], color=color, lw=1.3, ls=style)
                 dying = curve[curve[column] > 0]
@@ -1183,7 +1186,8 @@ def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None
         on_scale = _on_scale(reach, end)
         if on_scale:
             axis.axvline(reach, color=THRESHOLD_COLOR, lw=1, ls=":")
-        axis.set_title(f"{name}, lr {plain(first['lr'])} ({arm['run_id'].nunique()} runs)", fontsize=10)
+        axis.set_title(f"{name}, lr {plain(first['lr'])} ({arm['run_id'].nunique()} runs)"
+                       + ("\nby |gamma| only: leaky ReLU's activation criterion is n/a" if leaky else ""), fontsize=10)
         axis.set_xlim(0, 1.04 * max(end, reach if on_scale else 0))
         axis.set_xlabel("lr x steps")
         _from_zero(axis)
