@@ -77,6 +77,39 @@ def planned_parameters(preset: str, name: str) -> dict:
     return {**notebook_defaults(name), **report_plan(preset).get(name, {}), "preset": preset}
 
 
+# notebook parameters that list values of one run setting: each value must be one a run can have
+GRID_PARAMETERS = {"optimizers": "optimizer", "decays": "decay", "learning_rates": "lr", "batch_sizes": "batch_size",
+                   "widths": "width", "datasets": "dataset", "models": "model", "seeds": "seed"}
+
+
+def check_parameters(names: list[str], parameters: dict, folder: Path | None = None) -> None:
+    """``ValueError`` (one message, before any notebook runs or anything is written) when a
+    parameter given for notebooks ``names`` is none of theirs, has another kind than its default
+    (a list for a list), or lists a value no run can have (``GRID_PARAMETERS``)."""
+    from .config import ConfigError, RunConfig
+
+    defaults = {name: notebook_defaults(name, folder) for name in names}
+    for parameter, value in parameters.items():
+        if parameter in ("preset", "figures_dir"):
+            continue
+        owners = [name for name, known in defaults.items() if parameter in known]
+        if not owners:
+            known = sorted({p for known in defaults.values() for p in known})
+            raise ValueError(f"unknown notebook parameter {parameter!r} for {', '.join(names)}; they take {known}")
+        default = defaults[owners[0]][parameter]
+        if isinstance(default, list) and not isinstance(value, list):
+            raise ValueError(f"{parameter} must be a list, e.g. -p {parameter} '{json.dumps(default[:2] or ['...'])}', "
+                             f"got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
+            raise ValueError(f"{parameter} must be a number (its default is {default!r}), got {value!r}")
+        field = GRID_PARAMETERS.get(parameter)
+        for item in (value if field and isinstance(value, list) else []):
+            try:
+                RunConfig(**{field: item})
+            except (ConfigError, TypeError) as error:
+                raise ValueError(f"{parameter}: {error}") from None
+
+
 def _matches(name: str, selector: str) -> bool:
     """``selector`` names the notebook exactly, by its full name or by its number (``01``)."""
     return selector in (name, name.split("_", 1)[0])
@@ -285,6 +318,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
     selected = notebooks(source, only, names=tuple(plan))
     if not selected:
         raise ValueError(f"no notebooks of the {preset} report in {source}")
+    check_parameters([notebook.stem for notebook in selected], parameters or {}, source)
     figures = (figures_dir or root / "figures" / preset).resolve()
     archive = figures / ARCHIVE_NAME if from_archive else None
     if archive is not None and not archive.is_file():

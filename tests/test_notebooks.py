@@ -190,3 +190,17 @@ def test_a_warning_in_a_notebook_run_by_reproduce_reaches_the_terminal_as_one_pl
     shown = capsys.readouterr().out
     assert "    warning: a run was trained again\n" in shown
     assert "UserWarning" not in shown and "warnings.warn(" not in shown  # no category, path or code line
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"optimizers": ["lion"]}, "optimizers: unknown optimizer 'lion'"),
+    ({"optimizers": "adam"}, "optimizers must be a list"),
+    ({"colour": "red"}, "unknown notebook parameter 'colour'"),
+    ({"seeds": [-1]}, "seed must be a non-negative integer"),
+])
+def test_reproduce_refuses_bad_notebook_parameters_before_any_notebook_runs_or_anything_is_written(tmp_path, parameters,
+                                                                                                   message):
+    figures = tmp_path / "figures"
+    with pytest.raises(ValueError, match=message):
+        reproduce("smoke", only=["01"], parameters=parameters, figures_dir=figures, runs_dir=tmp_path / "runs")
+    assert not figures.exists() and not (tmp_path / "runs").exists()
