@@ -11,7 +11,7 @@ from sparsitylib.prune import max_logit_difference, prune_dead
 from sparsitylib.sparsity import measure_sparsity
 
 from .planted import planted_network
-from .test_filters import calibrated, plant
+from .test_filters import calibrated
 
 
 class Recorder(fx.Interpreter):
