@@ -38,6 +38,17 @@ def project_root(start: Path | None = None) -> Path:
     return start
 
 
+def name_regime(figure, preset: str) -> None:
+    """Make ``figure``'s title name the regime (preset) it shows, unless it already does, so that a
+    figure of one regime cannot be taken for another's."""
+    label = f"{preset} preset"
+    title = figure._suptitle  # matplotlib keeps the suptitle here; there is no public getter
+    if title is None:
+        figure.suptitle(label)
+    elif preset not in title.get_text():
+        title.set_text(f"{title.get_text()} ({label})")
+
+
 @dataclass
 class Experiment:
     """One notebook's run: its name, settings, where results go, and how runs are executed."""
@@ -103,6 +114,7 @@ class Experiment:
         written under a temporary name and renamed, so a failure never leaves half a figure. Returns
         nothing, so that a cell ending with it shows no machine paths (``saved`` lists the files)."""
         self.figures_dir.mkdir(parents=True, exist_ok=True)
+        name_regime(figure, self.preset)
         for suffix in ("png", "pdf"):
             path = self.figures_dir / f"{self.name}_{name}.{suffix}"
             # no creation date in the PDF: a re-render that changes nothing leaves the same bytes

@@ -527,3 +527,19 @@ def test_a_figure_saved_twice_is_the_same_bytes(tmp_path):
                       for suffix in ("png", "pdf")})
         time.sleep(1.1)  # a creation date in seconds would differ
     assert saved[0] == saved[1]
+
+
+def test_every_saved_figure_names_its_regime_once():
+    import matplotlib.pyplot as plt
+
+    from sparsitylib.notebook import name_regime
+
+    untitled, titled, named = plt.figure(), plt.figure(), plt.figure()
+    titled.suptitle("Dead filters per layer (n = 5 runs)")
+    named.suptitle("adam+L2 against lr x steps (usual preset)")
+    for figure in (untitled, titled, named):
+        name_regime(figure, "usual")
+    assert untitled._suptitle.get_text() == "usual preset"
+    assert titled._suptitle.get_text() == "Dead filters per layer (n = 5 runs) (usual preset)"
+    assert named._suptitle.get_text() == "adam+L2 against lr x steps (usual preset)"
+    plt.close("all")
