@@ -159,8 +159,18 @@ def _unbounded(function, args, kwargs) -> Interval:
     return Interval(torch.full_like(like, -math.inf), torch.full_like(like, math.inf))
 
 
+_MINIMA: dict = {}  # the search below, once per activation (and its settings: GELU's approximate=)
+
+
 def _minimum(function) -> tuple[float, float]:
     """(x, f(x)) at the minimum of a unimodal ``function``, by ternary search on [-10, 0] in float64."""
+    key = (type(function), function.extra_repr()) if isinstance(function, nn.Module) else function
+    if key not in _MINIMA:
+        _MINIMA[key] = _search_minimum(function)
+    return _MINIMA[key]
+
+
+def _search_minimum(function) -> tuple[float, float]:
     low, high = -10.0, 0.0
     for _ in range(200):
         a, b = low + (high - low) / 3, high - (high - low) / 3
@@ -185,8 +195,9 @@ def _multiply(first, second) -> Interval:
         ends = (interval.low * factor, interval.high * factor)
         return Interval(torch.minimum(*ends), torch.maximum(*ends)) if torch.is_tensor(ends[0]) else \
             (Interval(*ends) if factor >= 0 else Interval(*ends[::-1]))
-    products = [a * b for a in (first.low, first.high) for b in (second.low, second.high)]
-    return Interval(torch.stack(torch.broadcast_tensors(*products)).amin(0), torch.stack(torch.broadcast_tensors(*products)).amax(0))
+    products = torch.stack(torch.broadcast_tensors(*(a * b for a in (first.low, first.high)
+                                                      for b in (second.low, second.high))))
+    return Interval(products.amin(0), products.amax(0))
 
 
 def _layer_norm(x: Interval, normalized_shape, weight, bias) -> Interval:
