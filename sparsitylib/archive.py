@@ -22,7 +22,6 @@ from pathlib import Path
 
 from .config import from_record
 from .files import write_atomically
-from .store import MEASURED_KINDS, CorruptRunWarning, check_record
 
 ARCHIVE_NAME = "runs.jsonl.gz"  # in figures/<preset>/
 MEASUREMENTS_NAME = "measurements.json.gz"  # in figures/<preset>/: the store's measured tables
@@ -58,6 +57,8 @@ def write_archive(records, path: str | Path) -> Path:
 
 def _check_entry(entry) -> tuple[str, dict]:
     """(run id, record) of one archive line, or ``ValueError`` saying what is wrong with it."""
+    from .store import check_record  # here, not at import: the store loads torch and reads archives
+
     if not isinstance(entry, dict) or not isinstance(entry.get("record"), dict):
         raise ValueError("not an archive entry (run_id, sha256, record)")
     run_id, record = entry.get("run_id"), entry["record"]
@@ -78,6 +79,8 @@ def read_archive(path: str | Path) -> dict[str, dict]:
     ``CorruptRunWarning`` and left out, so its run counts as missing. An unreadable or truncated
     file is reported with one warning; the entries read before the damage are still used.
     """
+    from .store import CorruptRunWarning
+
     path = Path(path)
     lines = []
     try:
@@ -141,6 +144,8 @@ def write_measurements(store_root: str | Path, path: str | Path) -> int:
     ``{kind: {key: rows}}`` with sorted keys and a zero gzip time (the same tables give the same
     bytes). A re-render from the archive reads them instead of retraining runs for their weights.
     Returns how many tables were written (0: nothing written)."""
+    from .store import MEASURED_KINDS
+
     tables = {kind: {table.stem: json.loads(table.read_text())
                      for table in sorted((Path(store_root) / f".{kind}").glob("*.json"))} for kind in MEASURED_KINDS}
     count = sum(map(len, tables.values()))

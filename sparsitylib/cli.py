@@ -54,12 +54,13 @@ from pathlib import Path
 
 from .archive import ARCHIVE_NAME
 from .config import ConfigError, RunConfig, from_dict, parse_value
-from .voice import plain_warning
-from .data import DatasetError, DatasetNotFoundError, load_data
-from .dormancy import ZERO_OUTPUT, definitions
+from .definitions import ZERO_OUTPUT, definitions
 from .files import OutputPathError, check_output_file
 from .presets import PRESETS, preset_config
-from .store import RunStore, RunStoreError
+from .voice import plain_warning
+
+# The modules that load torch (data, store, training) are imported by the commands that use them,
+# so that `--help` and a mistyped argument answer at once.
 
 EXIT_OK, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_DATA, EXIT_STORE, EXIT_NOTEBOOK_FAILED = 0, 2, 3, 4, 5, 6
 
@@ -151,7 +152,13 @@ HEADLINE_RUNS = (
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Help that keeps the description's line breaks and shows every option's default."""
+    """Help that keeps the description's line breaks and shows an option's default where its help
+    does not already say it and there is one to show (not None, not a flag's False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_data(args) -> int:
+    from .data import load_data
+
     try:
         data = load_data(args.dataset, train_size=1, test_size=1, download=args.download)
     except ValueError as error:  # an unknown data set name
@@ -278,6 +287,7 @@ def _bad_timing(args) -> bool:
 
 def _prune(args) -> int:
     from .prune import PruningError, prune_run
+    from .store import RunStore
 
     if not RUN_ID.match(args.run_id):
         looks_like_file = Path(args.run_id).suffix in (".pt", ".pth", ".ckpt") or Path(args.run_id).exists()
@@ -403,6 +413,7 @@ def _reproduce(args) -> int:
 def _archive(args) -> int:
     from .archive import MEASUREMENTS_NAME, read_archive, run_ids_behind, write_archive, write_measurements
     from .notebook import project_root
+    from .store import RunStore
 
     figures = Path(args.figures) if args.figures else project_root() / "figures" / args.preset
     out = Path(args.out) if args.out else figures / ARCHIVE_NAME
@@ -460,6 +471,8 @@ def _claims(args) -> int:
 
 
 def _headline_tables(args) -> int:
+    from .store import RunStore
+
     if not _set_threads(args):
         return EXIT_USAGE
     store = RunStore(args.runs)
@@ -473,6 +486,8 @@ def _headline_tables(args) -> int:
 
 
 def _run(args) -> int:
+    from .store import RunStore
+
     config = preset_config(args.preset, **parse_settings(args.settings))
     if not _set_threads(args):
         return EXIT_USAGE
@@ -484,6 +499,8 @@ def _run(args) -> int:
 def _list_runs(args) -> int:
     filters = parse_settings(args.settings)  # an unknown key is a ConfigError: exit 2
     from_dict(filters)  # and so is a value no run can have (optimizer=lion, decay=-1)
+    from .store import RunStore
+
     store = RunStore(args.runs)
     records = [r for r in store.records() if all(r["config"].get(k) == v for k, v in filters.items())]
     if not records:
@@ -517,18 +534,25 @@ def run_listing(records: list[dict]) -> str:
 COMMANDS = {"run": _run, "layers": _run, "table": _run, "headline": _headline_tables, "tables": _headline_tables,
             "runs": _list_runs, "reproduce": _reproduce, "archive": _archive, "prune": _prune, "inspect": _inspect,
             "data": _check_data, "readme": _readme, "claims": _claims}
-# Environment faults, each one message and its own exit code (most specific class first)
-FAULTS = ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
-          (ConfigError, EXIT_USAGE), (OutputPathError, EXIT_USAGE))
+
+
+def faults() -> tuple:
+    """Environment faults, each one message and its own exit code (most specific class first)."""
+    from .data import DatasetError, DatasetNotFoundError
+    from .store import RunStoreError
+
+    return ((DatasetNotFoundError, EXIT_DATA), (DatasetError, EXIT_DATA), (RunStoreError, EXIT_STORE),
+            (ConfigError, EXIT_USAGE), (OutputPathError, EXIT_USAGE))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     formatwarning, warnings.formatwarning = warnings.formatwarning, plain_warning
+    known = faults()
     try:
         return COMMANDS[args.command](args)
-    except tuple(fault for fault, _ in FAULTS) as error:
+    except tuple(fault for fault, _ in known) as error:
         print(f"error: {error}", file=sys.stderr)
-        return next(code for fault, code in FAULTS if isinstance(error, fault))
+        return next(code for fault, code in known if isinstance(error, fault))
     finally:
         warnings.formatwarning = formatwarning

@@ -15,9 +15,6 @@ import typing
 from dataclasses import dataclass
 
 from . import __version__
-from .data import DATASETS
-from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_widths
-from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES, SELF_DECAYING
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("float32", "bfloat16")
@@ -119,6 +116,11 @@ class RunConfig:
         self._validate()
 
     def _validate(self):
+        # here, not at import: they load torch, which `python -m sparsitylib --help` need not wait for
+        from .data import DATASETS
+        from .models import ACTIVATIONS, MODELS, NORMS, RESNETS, base_widths, scaled_widths
+        from .optim import DECAY_MODES, DECAY_PARAMS, OPTIMIZERS, SCHEDULES, SELF_DECAYING
+
         _choice("dataset", self.dataset, DATASETS)
         _choice("model", self.model, MODELS)
         _choice("norm", self.norm, NORMS)
@@ -224,6 +226,8 @@ class RunConfig:
     @property
     def num_classes(self) -> int:
         """The number of classes this run trains on."""
+        from .data import DATASETS
+
         return len(self.classes) if self.classes is not None else DATASETS[self.dataset].num_classes
 
 

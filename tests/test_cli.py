@@ -104,6 +104,18 @@ def test_help_describes_every_command_and_shows_defaults(tmp_path):
     reproduce = cli("reproduce", "--help", env_root=tmp_path).stdout
     assert "(default: quick)" in " ".join(reproduce.split())  # --preset
     assert "(default: 1)" in " ".join(cli("inspect", "--help", env_root=tmp_path).stdout.split())  # --threads
+    for command in ("run", "runs", "reproduce", "archive", "prune", "inspect", "readme", "data"):
+        shown = " ".join(cli(command, "--help", env_root=tmp_path).stdout.split())
+        assert "(default: None)" not in shown and "(default: False)" not in shown, command
+        assert "default $SPARSITYLIB_RUNS or ./runs) (default" not in shown, command  # said once
+
+
+def test_help_answers_without_loading_torch():
+    """The command line parses (and answers --help and usage errors) before it imports torch."""
+    probe = ("import sys; from sparsitylib.cli import build_parser; build_parser().format_help(); "
+             "print(sorted(m for m in ('torch', 'torchvision', 'pandas', 'papermill') if m in sys.modules))")
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "[]"
 
 
 def test_prune_prints_what_pruning_bought(isolated_store):
