@@ -1,7 +1,9 @@
 # On a fresh machine (Python 3.11):
 #   make test        set up .venv, fetch Fashion-MNIST where possible, run the test suite
 #   make demo        the same set-up, then notebook 01's headline comparison at the demo preset
-#                    (Adam+L2, Adam, SGD+L2; a few minutes on 2 cores): figures/demo/
+#                    (Adam+L2, Adam, SGD+L2; a few minutes on 2 cores), written to scratch/demo/
+#                    (git ignores it; figures/demo/ is the committed record, made by
+#                    `python -m sparsitylib reproduce --preset demo`)
 #   make reproduce   the same set-up, then the reproduction of both regimes (quick, then long; or
 #                    PRESET=smoke|quick|long|paper for one), then the README's verdict tables and quoted
 #                    numbers from the verdict JSONs
@@ -21,8 +23,8 @@ test: setup data
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 demo: setup data
-	$(PY) -m sparsitylib reproduce --preset demo
-	@echo "the figure: figures/demo/01_optimizer_regularizer_heatmaps.png (the report: figures/demo/report/index.html)"
+	$(PY) -m sparsitylib reproduce --preset demo --figures scratch/demo
+	@echo "the figure: scratch/demo/01_optimizer_regularizer_heatmaps.png (the report: scratch/demo/report/index.html)"
 
 reproduce: setup data
 	for preset in $(PRESETS); do $(PY) -m sparsitylib reproduce --preset $$preset || exit 1; done

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,14 @@ def project_root(start: Path | None = None) -> Path:
         if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
             return folder
     return start
+
+
+# a title gives n when it says how many runs (seeds, pairs) it shows: "n = 5 runs", "5 seeds", "(n=3)"
+GIVES_N = re.compile(r"\bn ?= ?\d|\b\d+(?:-\d+)? (?:runs?|seeds?|seed pairs)\b")
+
+
+class FigureTitleWarning(UserWarning):
+    """A saved figure's title does not say how many runs it shows."""
 
 
 def name_regime(figure, preset: str) -> None:
@@ -115,6 +125,9 @@ class Experiment:
         nothing, so that a cell ending with it shows no machine paths (``saved`` lists the files)."""
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         name_regime(figure, self.preset)
+        if not GIVES_N.search(figure._suptitle.get_text()):
+            warnings.warn(f"figure {self.name}_{name}: its title does not say how many runs it shows (n)",
+                          FigureTitleWarning, stacklevel=2)
         for suffix in ("png", "pdf"):
             path = self.figures_dir / f"{self.name}_{name}.{suffix}"
             # no creation date in the PDF: a re-render that changes nothing leaves the same bytes

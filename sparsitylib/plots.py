@@ -270,6 +270,11 @@ def _runs_phrase(counts) -> str:
     return f"n = {counts[0]}-{counts[-1]} runs"
 
 
+def _n_per(data: pd.DataFrame, by, noun: str) -> str:
+    """'n = 5 runs per arm': how many runs each group of ``data`` (rows with a ``run_id``) holds."""
+    return f"{_runs_phrase(data.groupby(by)['run_id'].nunique())} per {noun}" if len(data) else "no runs"
+
+
 def _sorted_runs(data: pd.DataFrame) -> pd.DataFrame:
     return data.sort_values([c for c in ("seed", "run_id") if c in data], kind="stable")
 
@@ -395,8 +400,11 @@ def optimizer_heatmaps(runs: pd.DataFrame) -> plt.Figure:
         axis.set_xlabel("regularizer")
     figure.colorbar(images[1], ax=axes[:2], label="% dead (both panels)", shrink=0.9)
     figure.colorbar(images[2], ax=axes[2], label="test error (%)", shrink=0.9)
-    n_text = _runs_phrase(counts) + (" per cell (n shown where it differs)" if show_n else " per cell")
-    figure.suptitle(f"Optimizer x regularizer: mean ± sd over seeds, {n_text}")
+    if counts.max() == 1:
+        summary = "one run per cell (n = 1: no spread to show)"
+    else:
+        summary = f"mean ± sd over seeds, {_runs_phrase(counts)} per cell" + (" (each cell gives its n)" if show_n else "")
+    figure.suptitle(f"Optimizer x regularizer: {summary}")
     return figure
 
 
@@ -420,6 +428,8 @@ def per_layer(layers: pd.DataFrame, filters: pd.DataFrame, runs: pd.DataFrame) -
                 ax=axes[1], fliersize=1.5, legend=False)
     axes[1].set_title("Selectivity of live filters (fraction of images it is off for; runs pooled)")
     _legend(figure, _setting_handles(colors, "bar") + [_run_handle()], "setting")
+    figure.suptitle(f"Where sparsity lives: dead filters per layer and the selectivity of the live ones "
+                    f"({_n_per(layers, 'setting', 'setting')})")
     return figure
 
 
@@ -464,7 +474,7 @@ def gamma_beta(filters: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
     _legend(figure, [Line2D([], [], ls="", marker="o", color=ALIVE_COLOR, label="alive"),
                      Line2D([], [], ls="", marker="o", color=DEAD_COLOR, label="dead by activation"),
                      Line2D([], [], color=THRESHOLD_COLOR, ls="--", label="dead-by-gamma threshold")], "filter")
-    figure.suptitle("BatchNorm |gamma| and beta per filter at the end of training")
+    figure.suptitle(f"BatchNorm |gamma| and beta per filter at the end of training ({_n_per(data, 'setting', 'setting')})")
     return figure
 
 
@@ -609,7 +619,7 @@ def dead_over_training(progress: pd.DataFrame, title: str = "") -> plt.Figure:
     handles = [Line2D([], [], color=colors[r], ls=styles[r], lw=2, label=f"{r} (n={counts[r]})") for r in colors]
     _legend(figure, handles + [_run_line()],
             "setting, lr (thick: mean)")
-    figure.suptitle(title or "Training length and learning rate")
+    figure.suptitle(f"{title or 'Training length and learning rate'} ({_n_per(data, 'run', 'setting and lr')})")
     return figure
 
 
@@ -642,10 +652,17 @@ def _method_style(method: str, index: int) -> tuple[str, str]:
     return METHOD_STYLES.get(method, (FALLBACK_COLORS[index % len(FALLBACK_COLORS)], "o"))
 
 
-def _error_against_macs(axis, data: pd.DataFrame, methods: list) -> None:
+ERROR_HEADROOM = 1.6  # the error axis runs to this times the largest fine-tuned error
+
+
+def _error_against_macs(axis, data: pd.DataFrame, methods: list) -> str:
     """Every run at its MACs, moved sideways a little by method and seed so that none hides
-    another: filled after fine-tuning, hollow right after pruning, joined by a thin line."""
+    another: filled after fine-tuning, hollow right after pruning, joined by a thin line. The axis
+    fits the fine-tuned errors; errors right after pruning above it are drawn on its top edge, and
+    the returned note says how many and up to what."""
     step = 0.006 * (data["MACs"].max() - data["MACs"].min() or 1.0)
+    top = ERROR_HEADROOM * 100 * data["test_error_finetuned"].max()
+    above = 100 * data["test_error_pruned"] > top
     for index, method in enumerate(methods):
         color, marker = _method_style(method, index)
         rows = _sorted_runs(data[data["method"] == method])
@@ -653,18 +670,23 @@ def _error_against_macs(axis, data: pd.DataFrame, methods: list) -> None:
         xs = rows["MACs"].to_numpy() + (4 * (index - (len(methods) - 1) / 2) + seeds) * step
         after, before = 100 * rows["test_error_finetuned"].to_numpy(), 100 * rows["test_error_pruned"].to_numpy()
         changed = ~np.isclose(after, before)
+        before = np.minimum(before, top)  # beyond the axis: drawn on its edge, the largest value written there
         for x, a, b in zip(xs[changed], after[changed], before[changed]):
             axis.plot([x, x], [b, a], color=color, lw=0.8, alpha=0.6)
         axis.scatter(xs[changed], before[changed], s=55, marker=marker, facecolors="none", edgecolors=color,
-                     linewidths=1.4, alpha=0.7, zorder=3)
+                     linewidths=1.4, alpha=0.7, zorder=3, clip_on=False)
         axis.scatter(xs, after, s=50, marker=marker, color=color, edgecolors="black", linewidths=0.5, alpha=0.7,
                      zorder=4)
+    axis.set_ylim(0, top)
     axis.set_xlabel("MACs (millions)")
     axis.set_ylabel("test error (%)")
+    return (f"right after pruning, {int(above.sum())} runs above {top:.0f}% (up to "
+            f"{100 * data['test_error_pruned'].max():.0f}%), drawn on the top edge" if above.any() else "")
 
 
 def _latency_by_method(axis, data: pd.DataFrame, methods: list, column: str, batch: int) -> None:
-    """Horizontal bars: mean latency per method, every run a dot; speedups at batch 128 written."""
+    """Horizontal bars: mean latency per method, every run a dot; at batch 128 each method's speed-up
+    over the unpruned adaptive network written as 'x1.42'."""
     for index, method in enumerate(methods):
         color, marker = _method_style(method, index)
         values = _sorted_runs(data[data["method"] == method])[column].astype(float).dropna()
@@ -681,7 +703,8 @@ def _latency_by_method(axis, data: pd.DataFrame, methods: list, column: str, bat
     axis.set_yticks(range(len(methods)), methods, fontsize=8)
     axis.invert_yaxis()
     axis.set_xlim(left=0)
-    axis.set_xlabel(f"latency at batch {batch} (ms)")
+    axis.set_xlabel(f"latency at batch {batch} (ms)" + ("\nxN: speed-up over unpruned (adaptive + L2)"
+                                                         if batch == 128 and "speedup_b128" in data else ""))
 
 
 def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
@@ -697,18 +720,22 @@ def pruning_tradeoff(comparison: pd.DataFrame) -> plt.Figure:
     for row, (model, dataset) in zip(axes, cases):
         data = comparison[(comparison["model"] == model) & (comparison["dataset"] == dataset)].copy()
         data["MACs"] = data["macs"] / 1e6
-        _error_against_macs(row[0], data, methods)
-        row[0].set_title(f"{model} on {dataset} ({data['seed'].nunique()} seeds)")
+        note = _error_against_macs(row[0], data, methods)
+        row[0].set_title(f"{model} on {dataset} ({data['seed'].nunique()} seeds)" + (f"\n{note}" if note else ""),
+                         fontsize=10)
         for axis, (column, batch) in zip(row[1:], latencies):
             _latency_by_method(axis, data, methods, column, batch)
-            axis.set_title(f"{model}: latency, batch {batch}")
+            axis.set_title(f"{model}: latency, batch {batch}", fontsize=10)
         for axis in row[2:]:
             axis.tick_params(axis="y", labelleft=False)
     handles = [Line2D([], [], ls="", marker=_method_style(m, i)[1], color=_method_style(m, i)[0], mec="black",
                       mew=0.5, ms=8, label=m) for i, m in enumerate(methods)]
     handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="black", ms=8, label="right after pruning"),
                 Line2D([], [], ls="", marker="o", color="dimgray", ms=8, label="fine-tuned / unpruned")]
-    _legend(figure, handles, "method (one marker per run)")
+    _legend(figure, handles, "method (one marker per run)", below=True)
+    counts = comparison.groupby(["model", "dataset", "method"])["seed"].nunique()
+    figure.suptitle("Implicit pruning (removing the dead filters) against explicit pruning: test error against MACs, "
+                    f"and latency\nbars: mean over runs; dots: single runs ({_runs_phrase(counts)} per method)")
     return figure
 
 
@@ -812,7 +839,8 @@ def sparsity_vs_error(curves: pd.DataFrame, budget: float, runs: pd.DataFrame | 
     handles, labels = full.get_legend_handles_labels()
     figure.legend(handles, labels, title="regularizer (ringed: budget lambda; numbers: lambda)", loc="outside right upper",
                   frameon=False, fontsize=9)
-    figure.suptitle(title or "Dead filters against test error, one curve per regularizer")
+    figure.suptitle((title or "Dead filters against test error, one curve per regularizer")
+                    + (f" ({_n_per(runs, [c for c in ('decay_mode', 'decay') if c in runs], 'point')})" if runs is not None and "run_id" in runs else ""))
     return figure
 
 
@@ -870,7 +898,8 @@ def selectivity_before_death(curve: pd.DataFrame, aucs: pd.DataFrame, lead_epoch
     right.set_xlabel("epoch at which selectivity is measured")
     right.set_ylabel("AUC: ends dead vs same-layer survivors")
     right.set_title("Before they die: does selectivity predict death?", fontsize=11)
-    figure.suptitle("Selective features, then pruned? (ReLU + BN, all decayed)")
+    n = pd.concat([curve.get("run_id", pd.Series(dtype=object)), aucs.get("run_id", pd.Series(dtype=object))]).nunique()
+    figure.suptitle(f"Selective features, then pruned? (ReLU + BN, all decayed; n = {n} runs)")
     figure.tight_layout()
     return figure
 
@@ -909,7 +938,7 @@ def equal_lr_x_steps(progress: pd.DataFrame, title: str = "", margin: float = 0.
     axes[2].set_xticks(range(len(rates)), [f"lr {lr:g}" for lr in rates])
     axes[2].set_ylabel("dead at the end (%), each seed")
     axes[2].set_title("at the end: equal if lr x steps governs")
-    figure.suptitle(title or "Equal lr x steps")
+    figure.suptitle(f"{title or 'Equal lr x steps'} ({_n_per(data, 'lr', 'learning rate')})")
     figure.tight_layout()
     return figure
 
@@ -970,7 +999,8 @@ def criteria_agreement(agreement: pd.DataFrame, title: str = "") -> plt.Figure:
     data["setting"] = data["optimizer"] + "+" + data["decay_mode"]
     settings = sorted(data["setting"].unique())
     layers = list(dict.fromkeys(data["layer"]))
-    figure, axis = plt.subplots(figsize=(max(8, 1.3 * len(layers) * len(settings)), 4.8), layout="constrained")
+    # at most 12 inches wide, so that its labels stay readable where the README shows it at page width
+    figure, axis = plt.subplots(figsize=(min(12, max(8, 1.3 * len(layers) * len(settings))), 4.8), layout="constrained")
     width = 0.8 / (2 * len(settings))
     for j, setting in enumerate(settings):
         color = setting_color(setting)
@@ -988,7 +1018,8 @@ def criteria_agreement(agreement: pd.DataFrame, title: str = "") -> plt.Figure:
             either, both = group["dead_by_either"].sum(), group["dead_by_both"].sum()
             label = f"J={both / either:.2f}" if either else "none"
             axis.text(i - 0.4 + width * (2 * j + 1), 100 * max((group["dead_by_activation"] / group["filters"]).max(),
-                      (group["dead_by_gamma"] / group["filters"]).max()), label, ha="center", va="bottom", fontsize=8)
+                      (group["dead_by_gamma"] / group["filters"]).max()), label, ha="center", va="bottom", fontsize=11,
+                      color="black" if either else "dimgray")
     axis.set_xticks(range(len(layers)), layers)
     axis.set_xlim(-0.6, len(layers) - 0.4)
     axis.set_ylabel("dead filters (% of the layer's measured filters)")
@@ -1042,7 +1073,8 @@ def bn_around_death(aligned: pd.DataFrame, runs: pd.DataFrame, title: str = "") 
                for s, c in colors.items()] + [_run_line(),
                                               Line2D([], [], color=THRESHOLD_COLOR, ls="--", lw=1, label=f"|gamma| = {GAMMA_THRESHOLD:g} / beta = 0")]
     _legend(figure, handles, "setting (thick: mean of the run medians)", below=True)
-    figure.suptitle(title or "BatchNorm parameters of the filters that die, aligned on their death")
+    figure.suptitle((title or "BatchNorm parameters of the filters that die, aligned on their death")
+                    + (f" ({_n_per(data, 'setting', 'setting')} with dying filters)" if len(data) else " (no filter died)"))
     return figure
 
 
@@ -1097,7 +1129,7 @@ def precision_differences(pairs: pd.DataFrame, p_values: dict | None = None, tit
     handles += [Line2D([], [], color="black", linewidth=2.5, label="mean, with its 95% interval"),
                 Patch(color="grey", alpha=0.3, label="equivalence margin (stated before the runs); p: TOST, each part")]
     _legend(figure, handles, below=True)
-    figure.suptitle(title or "bfloat16 against float32, same seed")
+    figure.suptitle(f"{title or 'bfloat16 against float32, same seed'} (n = {len(seeds)} seed pairs per optimizer)")
     return figure
 
 
@@ -1132,7 +1164,7 @@ def dead_over_lr_x_steps(progress: pd.DataFrame, arm: str = "arm", reach: float 
     handles = [Line2D([], [], color=colors[name], lw=2, label=name) for name in arms]
     handles.append(Line2D([], [], marker="o", color="grey", markeredgecolor="black", lw=0, label="onset: first dead filter"))
     _legend(figure, handles, "arm (one run each)", below=True)
-    figure.suptitle(title or "Dead filters against lr x steps")
+    figure.suptitle(f"{title or 'Dead filters against lr x steps'} ({_n_per(progress, arm, 'arm')})")
     return figure
 
 
@@ -1200,7 +1232,7 @@ def clock_by_arm(progress: pd.DataFrame, runs: pd.DataFrame, reach: float | None
     if reach is not None:
         handles.append(Line2D([], [], color=THRESHOLD_COLOR, lw=1, ls=":", label=f"reach: lr x steps {plain(reach)}"))
     _legend(figure, handles, None, below=True)
-    figure.suptitle(title or "Dead filters against lr x steps, per arm")
+    figure.suptitle(f"{title or 'Dead filters against lr x steps, per arm'} ({_n_per(progress, 'arm', 'arm')})")
     return figure
 
 
@@ -1241,5 +1273,5 @@ def layers_over_lr_x_steps(progress: pd.DataFrame, history_layers: pd.DataFrame,
     if reach is not None:
         handles.append(Line2D([], [], color=THRESHOLD_COLOR, lw=1, ls=":", label=f"reach: lr x steps {plain(reach)}"))
     _legend(figure, handles, "layer")
-    figure.suptitle(title or "Dead filters per layer against lr x steps")
+    figure.suptitle(f"{title or 'Dead filters per layer against lr x steps'} ({_n_per(progress, 'arm', 'arm')})")
     return figure

@@ -176,6 +176,31 @@ def execute(notebook: Path, output: Path, parameters: dict, cwd: Path, quiet: bo
     return "ok", None
 
 
+TIMINGS = ("start_time", "end_time", "duration")  # papermill's, per notebook and per cell
+
+
+def settle(notebook: Path, root: Path) -> None:
+    """Make an executed notebook the same bytes whenever its cells give the same outputs: drop
+    papermill's and the kernel's timestamps and durations, name papermill's injected cell by what
+    it is rather than by a random id, and give the paths it records relative to ``root``."""
+    import nbformat
+
+    node = nbformat.read(notebook, as_version=4)
+    recorded = node.metadata.get("papermill", {})
+    for key in TIMINGS:
+        recorded.pop(key, None)
+    for key in ("input_path", "output_path"):
+        if recorded.get(key) and Path(recorded[key]).is_absolute():
+            recorded[key] = os.path.relpath(recorded[key], root)
+    for cell in node.cells:
+        cell.metadata.pop("execution", None)
+        for key in TIMINGS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
+    write_atomically(notebook, lambda temporary: nbformat.write(node, str(temporary)))
+
+
 def to_html(notebook: Path) -> Path:
     """Export an executed notebook to HTML next to it. nbconvert's lab template gives every cell
     the anchor ``id="cell-id=<cell id>"``; a cell without an id (nbformat < 4.5) gets
@@ -340,6 +365,7 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
             earlier = len(retrained_runs(store))
             status, error = execute(notebook, report / notebook.name, {**plan[notebook.stem], **params}, source)
             seconds = time.time() - begun
+            settle(report / notebook.name, root)
             to_html(report / notebook.name)
             verdicts = read_verdicts(figures, notebook.stem, begun)
             runs.append(NotebookRun(notebook.stem, status, round(seconds, 1), error, verdicts,
@@ -362,7 +388,10 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
                 "runs_seconds": round(runs_total, 1), "runs_timed": runs_timed, "runs_by_precision": precisions,
                 "notebooks": [entries[name] for name in sorted(entries)]}
-    write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
+    if previous.is_file() and _steady(json.loads(previous.read_text())) == _steady(manifest):
+        manifest = json.loads(previous.read_text())  # the same results: the render that made them stays on record
+    else:
+        write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
     needed_weights = [f"{r.name} ({len(r.retrained)} runs)" for r in runs if r.retrained]
     if needed_weights:
@@ -460,6 +489,15 @@ def runs_by_precision(figures: Path, store: RunStore) -> dict[str, int]:
         precision = record.get("config", {}).get("precision", "float32")
         counts[precision] = counts.get(precision, 0) + 1
     return dict(sorted(counts.items()))
+
+
+VOLATILE = ("finished", "total_seconds", "seconds", "commit")  # when and how fast a render ran, and from which commit
+
+
+def _steady(manifest: dict) -> dict:
+    """A manifest without what changes from one render of the same results to the next."""
+    return {key: [_steady(entry) for entry in value] if key == "notebooks" else value
+            for key, value in manifest.items() if key not in VOLATILE}
 
 
 def write_index(path: Path, manifest: dict, figures: Path) -> None:

@@ -170,6 +170,11 @@ def test_a_re_render_from_the_committed_archive_trains_nothing_and_gives_the_com
     assert runs[0].status == "ok" and runs[0].retrained == []
     written = json.loads((figures / "01_optimizer_regularizer.verdict.json").read_text())
     assert written == json.loads((committed / "01_optimizer_regularizer.verdict.json").read_text())
+    first = {path.relative_to(figures): path.read_bytes() for path in sorted(figures.rglob("*")) if path.is_file()}
+    reproduce("long", only=["01"], from_archive=True, figures_dir=figures)  # again: the same bytes, every file
+    second = {path.relative_to(figures): path.read_bytes() for path in sorted(figures.rglob("*")) if path.is_file()}
+    assert first.keys() == second.keys() and Path("report/01_optimizer_regularizer.ipynb") in first
+    assert [name for name in first if first[name] != second[name]] == []
 
 
 def test_a_warning_in_a_notebook_run_by_reproduce_reaches_the_terminal_as_one_plain_line(tmp_path, capsys):

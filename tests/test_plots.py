@@ -1,5 +1,7 @@
 """The report's figures, built from small hand-made tables: what each must show and must not."""
 
+import warnings
+
 import matplotlib
 import matplotlib.collections
 
@@ -169,6 +171,14 @@ def test_heatmaps_share_a_colour_scale_for_dead_filters_and_show_sd_n_lr_and_lam
     assert "27.0\n±1.6\nn=5" in texts and "1.0\n±1.0\nn=3" in texts
     assert [t.get_text() for t in panels[0].get_yticklabels()] == ["sgd\nlr=0.1", "adam\nlr=0.01"]
     assert [t.get_text() for t in panels[0].get_xticklabels()] == ["none", "L2\nlambda=0.0005", "WD\nlambda=0.0005"]
+    assert figure._suptitle.get_text() == ("Optimizer x regularizer: mean ± sd over seeds, n = 3-5 runs per cell "
+                                           "(each cell gives its n)")
+
+
+def test_heatmaps_of_one_run_per_cell_promise_no_spread():
+    figure = plots.optimizer_heatmaps(grid_runs().query("seed == 0"))
+    assert figure._suptitle.get_text() == "Optimizer x regularizer: one run per cell (n = 1: no spread to show)"
+    assert not any("±" in t.get_text() for t in figure.axes[0].texts)
 
 
 def test_table1_has_the_papers_layout_with_mean_sd_and_n():
@@ -305,6 +315,18 @@ def test_pruning_tradeoff_has_a_latency_panel_and_separates_the_seeds():
     xs = [sorted(c.get_offsets()[:, 0]) for c in filled]
     assert all(len(set(x)) == 3 for x in xs)  # three seeds at one MACs value drawn apart
     assert any(t.startswith("  x1.64") for t in figure_texts(figure))
+    assert "speed-up over unpruned (adaptive + L2)" in latency[1].get_xlabel()
+    assert "n = 3 runs per method" in figure._suptitle.get_text() and "bars: mean" in figure._suptitle.get_text()
+
+
+def test_the_error_axis_fits_the_fine_tuned_errors_and_says_what_lies_above_it():
+    figure = plots.pruning_tradeoff(comparison_rows())  # fine-tuned errors up to 20%, one method 50% right after pruning
+    error = figure.axes[0]
+    assert error.get_ylim() == (0, pytest.approx(100 * 0.2 * plots.ERROR_HEADROOM))
+    assert "right after pruning, 3 runs above 32% (up to 50%)" in error.get_title()
+    hollow_tops = [c.get_offsets()[:, 1].max() for c in error.collections
+                   if len(c.get_facecolors()) == 0 and len(c.get_offsets())]
+    assert max(hollow_tops) == pytest.approx(error.get_ylim()[1])  # drawn on the edge, not off the figure
 
 
 def test_categories_legend_is_outside_the_panels():
@@ -543,3 +565,20 @@ def test_every_saved_figure_names_its_regime_once():
     assert titled._suptitle.get_text() == "Dead filters per layer (n = 5 runs) (usual preset)"
     assert named._suptitle.get_text() == "adam+L2 against lr x steps (usual preset)"
     plt.close("all")
+
+
+def test_a_figure_saved_without_n_in_its_title_is_named_in_a_warning(tmp_path):
+    from sparsitylib.notebook import FigureTitleWarning, start
+
+    exp = start("01_optimizer_regularizer", preset="smoke", runs_dir=str(tmp_path / "runs"),
+                figures_dir=str(tmp_path / "figures"))
+    for title, warns in (("Dead filters per layer", True), ("Dead filters (n = 5 runs per setting)", False),
+                         ("bfloat16 against float32 (n = 8 seed pairs per optimizer)", False),
+                         ("basicnet (5 seeds)", False)):
+        figure = plt.figure()
+        figure.suptitle(title)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exp.save(figure, "line")
+        assert any(issubclass(w.category, FigureTitleWarning) for w in caught) == warns, title
+        plt.close(figure)
