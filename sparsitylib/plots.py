@@ -1017,9 +1017,10 @@ def criteria_agreement(agreement: pd.DataFrame, title: str = "") -> plt.Figure:
                              [center], values, s=14, color=color, edgecolors="black", linewidths=0.4, zorder=3)
             either, both = group["dead_by_either"].sum(), group["dead_by_both"].sum()
             label = f"J={both / either:.2f}" if either else "none"
-            axis.text(i - 0.4 + width * (2 * j + 1), 100 * max((group["dead_by_activation"] / group["filters"]).max(),
-                      (group["dead_by_gamma"] / group["filters"]).max()), label, ha="center", va="bottom", fontsize=11,
-                      color="black" if either else "dimgray")
+            top = 100 * max((group["dead_by_activation"] / group["filters"]).max(),
+                            (group["dead_by_gamma"] / group["filters"]).max())
+            axis.annotate(label, (i - 0.4 + width * (2 * j + 1), top), xytext=(0, 5), textcoords="offset points",
+                          ha="center", va="bottom", fontsize=11, color="black" if either else "dimgray")
     axis.set_xticks(range(len(layers)), layers)
     axis.set_xlim(-0.6, len(layers) - 0.4)
     axis.set_ylabel("dead filters (% of the layer's measured filters)")
@@ -1028,7 +1029,7 @@ def criteria_agreement(agreement: pd.DataFrame, title: str = "") -> plt.Figure:
                + [Patch(facecolor="white", edgecolor="black", label="by activation"),
                   Patch(facecolor="white", edgecolor="black", hatch="//", label=f"by |gamma| < {GAMMA_THRESHOLD:g}"),
                   _run_handle()])
-    _legend(figure, handles, "setting, criterion")
+    _legend(figure, handles, "setting, criterion", below=True)
     figure.suptitle((title or "Do the two criteria find the same dead filters?")
                     + f"\nJ: Jaccard index of the two dead sets (both / either), runs pooled; "
                     f"{_runs_phrase(data.groupby('setting')['run_id'].nunique())} per setting")
