@@ -158,6 +158,13 @@ class _Indented:
         self.stream.flush()
 
 
+# The kernel's own log goes to our terminal: jupyter_client interrupts the kernel before it shuts it
+# down, and a kernel interrupted while handling a message logs "[IPKernelApp] ERROR |
+# KeyboardInterrupt caught in kernel." there, now and then. Errors in cells reach the executed
+# notebook and the report, not this log, so only its critical messages are let through.
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+
+
 def execute(notebook: Path, output: Path, parameters: dict, cwd: Path, quiet: bool = False) -> tuple[str, str | None]:
     """Run one notebook with papermill; (status, error message). Unless ``quiet``, what its cells
     print (the grid's progress: runs done / total, with an estimate of their time) is shown as it
@@ -170,7 +177,7 @@ def execute(notebook: Path, output: Path, parameters: dict, cwd: Path, quiet: bo
         with _environment(**{PLAIN_PROGRESS: "1"}):
             papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
                                        progress_bar=False, stdout_file=echo, stderr_file=echo, kernel_name="python3",
-                                       kernel_manager_class=_ipc_kernel_manager())
+                                       kernel_manager_class=_ipc_kernel_manager(), extra_arguments=QUIET_KERNEL)
     except PapermillExecutionError as error:
         return "failed", f"{error.ename}: {error.evalue}"
     return "ok", None

@@ -197,6 +197,27 @@ def test_a_warning_in_a_notebook_run_by_reproduce_reaches_the_terminal_as_one_pl
     assert "UserWarning" not in shown and "warnings.warn(" not in shown  # no category, path or code line
 
 
+def test_the_kernels_own_log_of_an_interrupt_does_not_reach_the_terminal(tmp_path, capfd):
+    """jupyter_client interrupts a kernel before shutting it down; one caught handling a message logs
+    '[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.' on its stderr, our terminal."""
+    import nbformat
+
+    from sparsitylib.reproduce import execute
+
+    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                 "display_name": "Python 3"},
+                                                  "language_info": {"name": "python"}})
+    notebook.cells = [nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
+                                                "IPKernelApp.instance().log.error('KeyboardInterrupt caught in kernel.')\n"
+                                                "print('the cell ran')")]
+    source = tmp_path / "interrupted.ipynb"
+    nbformat.write(notebook, source)
+    assert execute(source, tmp_path / "out.ipynb", {}, tmp_path) == ("ok", None)
+    shown = capfd.readouterr()
+    assert "the cell ran" in shown.out
+    assert "KeyboardInterrupt caught" not in shown.out + shown.err
+
+
 @pytest.mark.parametrize("parameters,message", [
     ({"optimizers": ["lion"]}, "optimizers: unknown optimizer 'lion'"),
     ({"optimizers": "adam"}, "optimizers must be a list"),
