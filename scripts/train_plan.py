@@ -10,6 +10,12 @@ the ones the notebook will ask for.
     OMP_NUM_THREADS=1 python scripts/train_plan.py train [--preset usual] [--runs DIR] [--workers 2]
     python scripts/train_plan.py archive [--preset usual] [--runs DIR]   # add finished runs to the archive
     python scripts/train_plan.py status [--preset usual] [--runs DIR]    # planned, stored, archived, per group
+    python scripts/train_plan.py weights --group 09 [--preset usual] [--runs DIR] [--workers 2]
+
+``weights`` trains again, in parallel, the archived runs of the groups whose label starts with
+``--group`` (09 and 11 prune networks, and an archive keeps no weights), into the store, as
+``RunStore.retrain_archived`` does (``retrained.txt``, a warning on drift): a render with
+``--runs DIR`` then finds their weights instead of training them again one after another.
 
 Priority (usual): notebook 01's headline arms, AdamW and notebook 08's variant; 08's extra baseline
 seeds; 09; 01's Table 1 row; 12; 10; 05; 06; 04; 07; 11; 13 last (issue 24 asks for 01-12; 13 is
@@ -149,9 +155,42 @@ def status(preset: str, runs: Path) -> None:
               f"{sum(i in archived for i in ids)} archived")
 
 
+def _retrain(runs: Path, archive: Path, run_id: str) -> str:
+    import torch
+
+    torch.set_num_threads(1)
+    store = RunStore(runs, archive=[archive])
+    record = store.get(run_id)
+    if record is not None and record.get("archived"):
+        store.retrain_archived(record)
+    return run_id
+
+
+def weights(preset: str, runs: Path, group: str, workers: int) -> int:
+    """Train again the archived runs of the groups labelled ``group...`` that the store lacks."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    found = [(label, configs) for label, configs in groups(preset, runs) if label.startswith(group)]
+    if not found:
+        raise SystemExit(f"error: no group of the {preset} plan starts with {group!r}")
+    archived = set(read_archive(archive_path(preset))) if archive_path(preset).is_file() else set()
+    stored = set(RunStore(runs, archive=[]).run_ids())
+    wanted = sorted({c.run_id for _, configs in found for c in configs if c.run_id in archived - stored})
+    print(f"{', '.join(label for label, _ in found)}: {len(wanted)} archived runs to train again for their weights "
+          f"on {workers} workers", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_retrain, runs, archive_path(preset), run_id) for run_id in wanted]
+        for done, future in enumerate(as_completed(futures), start=1):
+            print(f"  {future.result()} ({done}/{len(wanted)})", flush=True)
+    return len(wanted)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["train", "archive", "status"])
+    parser.add_argument("command", choices=["train", "archive", "status", "weights"])
+    parser.add_argument("--group", default=None, help="weights: the groups whose label starts with this, e.g. 09")
     parser.add_argument("--preset", default="usual")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs", help="the run store (default ./runs)")
     parser.add_argument("--workers", type=int, default=2, help="training processes (one per core)")
@@ -166,6 +205,10 @@ def main(argv=None) -> int:
         run_grid(order, root=args.runs, max_workers=args.workers).raise_for_errors()
     elif args.command == "archive":
         archive(args.preset, args.runs)
+    elif args.command == "weights":
+        if not args.group:
+            parser.error("weights needs --group, e.g. --group 09")
+        weights(args.preset, args.runs, args.group, args.workers)
     else:
         status(args.preset, args.runs)
     return 0

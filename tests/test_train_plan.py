@@ -41,3 +41,28 @@ def test_the_usual_plan_is_trained_headline_first_interleaved_by_seed_with_the_n
                                       p["slimming_gamma_l1"])
     assert {c.run_id for c in pruning} == {c.run_id for c in found[labels.index("09 pruning")][1]}
     assert len(pruning) == 3 * len(p["seeds"]) and sum(c.gamma_l1 > 0 for c in pruning) == len(p["seeds"])
+
+
+def test_weights_trains_the_archived_runs_of_a_group_again_into_the_store(tmp_path, monkeypatch):
+    import sys
+
+    from sparsitylib.archive import write_archive
+    from sparsitylib.presets import preset_config
+    from sparsitylib.store import RunStore
+
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the spawned worker imports the script by name
+    sys.modules.pop("train_plan", None)
+    import train_plan
+
+    config = preset_config("smoke", dataset="synthetic", width=0.125, epochs=1, batch_size=50, train_size=200,
+                           test_size=100, snapshot_size=32, device="cpu", optimizer="adam", lr=1e-2)
+    record = RunStore(tmp_path / "elsewhere", archive=[]).run(config, quiet=True)
+    archive = tmp_path / "runs.jsonl.gz"
+    write_archive([record], archive)
+    monkeypatch.setattr(train_plan, "groups", lambda preset, runs: [("09 pruning", [config]), ("01 other", [config])])
+    monkeypatch.setattr(train_plan, "archive_path", lambda preset: archive)
+    runs = tmp_path / "runs"
+    assert train_plan.weights("usual", runs, "09", workers=1) == 1
+    assert RunStore(runs, archive=[]).run_ids() == [config.run_id]  # stored, with its weights
+    assert (runs / "retrained.txt").read_text().split() == [config.run_id]
+    assert train_plan.weights("usual", runs, "09", workers=1) == 0  # nothing left to train
