@@ -23,6 +23,31 @@ from pathlib import Path
 from .config import from_record
 from .files import write_atomically
 
+# tables measured on a store's networks, each a folder ``.<kind>/`` of ``<key>.json``: pruning
+# comparisons (notebook 09) and pruning tables (notebook 11), kept so a re-render needs no weights
+MEASURED_KINDS = ("comparisons", "pruning")
+
+
+class CorruptRunWarning(UserWarning):
+    """A run record could not be read: a stored run is moved aside and recomputed, an archived one
+    left out (its run counts as missing)."""
+
+
+def check_record(record, run_id: str) -> None:
+    """Raise ``ValueError`` or ``KeyError`` unless ``record`` is a readable record of ``run_id``:
+    its run id, a known status, a config that parses, and a completed run's tables."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{json.dumps(record)[:40]} is not a run record")
+    if record.get("run_id") != run_id:
+        raise ValueError(f"record names run {record.get('run_id')!r}")
+    if record.get("status") not in ("completed", "failed"):
+        raise ValueError(f"unknown status {record.get('status')!r}")
+    from_record(record["config"])
+    if record["status"] == "completed":
+        for key in ("metrics", "layers", "filters", "history"):
+            record[key]  # noqa: B018 - raises KeyError when missing
+
+
 ARCHIVE_NAME = "runs.jsonl.gz"  # in figures/<preset>/
 MEASUREMENTS_NAME = "measurements.json.gz"  # in figures/<preset>/: the store's measured tables
 TRANSIENT_KEYS = ("cached", "archived")  # set by RunStore.run/get, not part of a stored record
@@ -57,8 +82,6 @@ def write_archive(records, path: str | Path) -> Path:
 
 def _check_entry(entry) -> tuple[str, dict]:
     """(run id, record) of one archive line, or ``ValueError`` saying what is wrong with it."""
-    from .store import check_record  # here, not at import: the store loads torch and reads archives
-
     if not isinstance(entry, dict) or not isinstance(entry.get("record"), dict):
         raise ValueError("not an archive entry (run_id, sha256, record)")
     run_id, record = entry.get("run_id"), entry["record"]
@@ -79,8 +102,6 @@ def read_archive(path: str | Path) -> dict[str, dict]:
     ``CorruptRunWarning`` and left out, so its run counts as missing. An unreadable or truncated
     file is reported with one warning; the entries read before the damage are still used.
     """
-    from .store import CorruptRunWarning
-
     path = Path(path)
     lines = []
     try:
@@ -144,8 +165,6 @@ def write_measurements(store_root: str | Path, path: str | Path) -> int:
     ``{kind: {key: rows}}`` with sorted keys and a zero gzip time (the same tables give the same
     bytes). A re-render from the archive reads them instead of retraining runs for their weights.
     Returns how many tables were written (0: nothing written)."""
-    from .store import MEASURED_KINDS
-
     tables = {kind: {table.stem: json.loads(table.read_text())
                      for table in sorted((Path(store_root) / f".{kind}").glob("*.json"))} for kind in MEASURED_KINDS}
     count = sum(map(len, tables.values()))

@@ -37,18 +37,12 @@ import pandas as pd
 import torch
 
 from .config import ADDED_LATER, RunConfig, from_record, older_value
+from .archive import MEASURED_KINDS, CorruptRunWarning, check_record, load_archive  # noqa: F401 (re-exported)
 from .files import is_write_failure, write_atomically
 from .models import ConvNet, ModelSpec, build_model
 
 RECORD, WEIGHTS = "record.json", "weights.pt"
-# tables measured on a store's networks, each a folder ``.<kind>/`` of ``<key>.json``: pruning
-# comparisons (notebook 09) and pruning tables (notebook 11), kept so a re-render needs no weights
-MEASURED_KINDS = ("comparisons", "pruning")
 RETRAINED = "retrained.txt"
-
-
-class CorruptRunWarning(UserWarning):
-    """A stored run could not be read; it is moved aside and recomputed."""
 
 
 class RetrainDriftWarning(UserWarning):
@@ -77,21 +71,6 @@ def default_root() -> Path:
 def default_archives() -> list[Path]:
     """The run-record archives named by ``$SPARSITYLIB_ARCHIVE`` (paths separated by ``os.pathsep``)."""
     return [Path(p) for p in os.environ.get("SPARSITYLIB_ARCHIVE", "").split(os.pathsep) if p]
-
-
-def check_record(record, run_id: str) -> None:
-    """Raise ``ValueError`` or ``KeyError`` unless ``record`` is a readable record of ``run_id``:
-    its run id, a known status, a config that parses, and a completed run's tables."""
-    if not isinstance(record, dict):
-        raise ValueError(f"{json.dumps(record)[:40]} is not a run record")
-    if record.get("run_id") != run_id:
-        raise ValueError(f"record names run {record.get('run_id')!r}")
-    if record.get("status") not in ("completed", "failed"):
-        raise ValueError(f"unknown status {record.get('status')!r}")
-    from_record(record["config"])
-    if record["status"] == "completed":
-        for key in ("metrics", "layers", "filters", "history"):
-            record[key]  # noqa: B018 - raises KeyError when missing
 
 
 class RunStore:
@@ -142,8 +121,6 @@ class RunStore:
         return self._archived(run_id)
 
     def _archived(self, run_id: str) -> dict | None:
-        from .archive import load_archive
-
         for path in self.archives:  # the first archive that has the run wins
             record = load_archive(path).get(run_id)
             if record is not None:
