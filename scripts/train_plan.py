@@ -156,8 +156,13 @@ def status(preset: str, runs: Path) -> None:
 
 
 def _retrain(runs: Path, archive: Path, run_id: str) -> str:
+    import warnings
+
     import torch
 
+    from sparsitylib.voice import plain_warning
+
+    warnings.formatwarning = plain_warning  # a drift warning as one "warning: ..." line, as on the command line
     torch.set_num_threads(1)
     store = RunStore(runs, archive=[archive])
     record = store.get(run_id)
