@@ -204,7 +204,9 @@ def run_grid(
                        for config in missing}
             bar = plain_tqdm if os.environ.get(PLAIN_PROGRESS) else tqdm
             progress = bar(as_completed(futures), total=len(futures), disable=quiet, desc="runs", unit="run",
-                           **({"file": sys.stderr, "mininterval": 0, "ascii": True} if bar is plain_tqdm else {}))
+                           # plain: a line per finished run, and not the last one again when the bar closes
+                           **({"file": sys.stderr, "mininterval": 0, "ascii": True, "leave": False}
+                              if bar is plain_tqdm else {}))
             for future in progress:
                 config = futures[future]
                 try:

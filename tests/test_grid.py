@@ -32,6 +32,18 @@ def test_local_pool_trains_missing_runs_and_reads_stored_ones(isolated_store):
     assert len(again.tables().runs) == 2
 
 
+def test_plain_progress_prints_a_line_per_finished_run_once(isolated_store, monkeypatch, capsys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparsitylib.grid import PLAIN_PROGRESS
+
+    monkeypatch.setenv(PLAIN_PROGRESS, "1")  # as reproduce sets it for the notebooks
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        run_grid(make_grid(TINY, seeds=[0, 1], optimizer=["sgd"]), executor=executor)
+    lines = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.strip()]
+    assert [line.split("|")[0].split()[-1] for line in lines if line.startswith("runs:")] == ["0%", "50%", "100%"]
+
+
 def test_dask_cluster_runs_land_in_the_same_store_and_failures_do_not_stop_the_others(isolated_store, tmp_path,
                                                                                        monkeypatch):
     monkeypatch.setenv("SPARSITYLIB_DATA", str(tmp_path / "no-data"))  # workers inherit it: no CIFAR here
