@@ -389,7 +389,7 @@ def optimizer_heatmaps(runs: pd.DataFrame) -> plt.Figure:
     show_n = counts.nunique() > 1
     grids = [_cell_means_and_texts(cells, rows, columns, label, show_n) for label in PERCENT_COLUMNS.values()]
     limits = [_finite_range(grids[0][0], grids[1][0], low=0.0)] * 2 + [_finite_range(grids[2][0])]
-    figure, axes = plt.subplots(1, 3, figsize=(17, 0.75 * len(rows) + 2.2), layout="constrained")
+    figure, axes = plt.subplots(1, 3, figsize=(max(17, 5.5 * len(columns)), 0.75 * len(rows) + 2.2), layout="constrained")
     images = []
     for axis, (means, texts), (low, high), cmap, title in zip(axes, grids, limits, ("Reds", "Reds", "Blues"),
                                                               PERCENT_COLUMNS.values()):
