@@ -395,8 +395,9 @@ def reproduce(preset: str = "quick", only: list[str] | None = None, parameters: 
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "total_seconds": round(total, 1),
                 "runs_seconds": round(runs_total, 1), "runs_timed": runs_timed, "runs_by_precision": precisions,
                 "notebooks": [entries[name] for name in sorted(entries)]}
-    if previous.is_file() and _steady(json.loads(previous.read_text())) == _steady(manifest):
-        manifest = json.loads(previous.read_text())  # the same results: the render that made them stays on record
+    recorded_manifest = json.loads(previous.read_text()) if previous.is_file() else None
+    if recorded_manifest is not None and _steady(recorded_manifest) == _steady(manifest):
+        manifest = recorded_manifest  # the same results: the render that made them stays on record
     else:
         write_atomically(previous, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     write_index(report / "index.html", manifest, figures)
